@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: the btrfs-txn command table and dispatch. Each command lives in its own
+ * file (cmd_NAME.c) and receives argv starting at its own name.
+ */
+#include "runner.h"
+
+#include <string.h>
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "validate", cmd_validate, "SPEC",
+	  "check a spec (schema, paths, contradictions); no root, no target access",
+	  "  SPEC may be '-' to read standard input.\n" },
+	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
+};
+
+static const char common_options[] =
+	"Common options:\n"
+	"  --json          print one JSON document on stdout\n"
+	"  -q, --quiet     print errors only\n"
+	"  -v, --verbose   say more about each step\n"
+	"  -h, --help      show this help\n";
+
+const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void command_usage(FILE *out, const struct command *command)
+{
+	fprintf(out, "Usage: btrfs-txn %s %s\n%s.\n", command->name, command->synopsis,
+		command->summary);
+	if (command->options)
+		fprintf(out, "\n%s", command->options);
+	fprintf(out, "\n%s", common_options);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: btrfs-txn COMMAND [OPTIONS] [ARGS]\n"
+		"Apply multi-file changes to a Btrfs subvolume atomically.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n%s\n'btrfs-txn help COMMAND' shows a command's options.\n"
+		     "Exit status: 0 done, 1 aborted (target unchanged), 2 invalid usage or spec,\n"
+		     "3 locked, 4 unsupported here, 5 recovery needs a person.\n",
+		common_options);
+}
+
+bool cli_common_option(const struct command *command, int option, int *ret_exit)
+{
+	*ret_exit = -1;
+	switch (option) {
+	case OPT_JSON:
+		cli.json = true;
+		return true;
+	case OPT_QUIET:
+		cli.quiet = true;
+		return true;
+	case OPT_VERBOSE:
+		cli.verbose++;
+		return true;
+	case OPT_HELP:
+		command_usage(stdout, command);
+		*ret_exit = EXIT_DONE;
+		return true;
+	case '?':
+	case ':':
+		/* getopt already named the option; say where to look. */
+		report_error("%s: see 'btrfs-txn help %s'", command->name, command->name);
+		*ret_exit = EXIT_USAGE;
+		return true;
+	}
+	return false;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return EXIT_DONE;
+	}
+	const struct command *command = command_find(argv[1]);
+	if (!command) {
+		report_error("help: unknown command '%s'", argv[1]);
+		return EXIT_USAGE;
+	}
+	command_usage(stdout, command);
+	return EXIT_DONE;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return EXIT_DONE;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("btrfs-txn %s\n", BTRFS_TXN_VERSION);
+		return EXIT_DONE;
+	}
+	const struct command *command = command_find(argv[1]);
+	if (!command) {
+		report_error("unknown command '%s'; see 'btrfs-txn --help'", argv[1]);
+		return EXIT_USAGE;
+	}
+	return command->run(argc - 1, argv + 1);
+}

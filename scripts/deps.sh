@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages btrfs-txn needs, only those missing.
+# Usage: scripts/deps.sh [build|check|vm|all]...   (default: all)
+# Quick when everything is present: one dpkg-query, no apt.
+set -euo pipefail
+
+build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev libssl-dev)
+check=(libcmocka-dev btrfs-progs util-linux perl)
+vm=(qemu-system-x86 busybox-static dmsetup kmod cpio)
+
+wanted=()
+[ $# -eq 0 ] && set -- all
+for group in "$@"; do
+	case "$group" in
+	build) wanted+=("${build[@]}") ;;
+	check) wanted+=("${build[@]}" "${check[@]}") ;;
+	vm) wanted+=("${build[@]}" "${vm[@]}") ;;
+	all) wanted+=("${build[@]}" "${check[@]}" "${vm[@]}") ;;
+	*) echo "deps.sh: unknown group '$group' (build, check, vm, all)" >&2; exit 2 ;;
+	esac
+done
+
+missing=()
+for pkg in $(printf '%s\n' "${wanted[@]}" | sort -u); do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}; run 'make deps' as root" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
