@@ -6,7 +6,7 @@ set -euo pipefail
 
 build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev libssl-dev)
 check=(libcmocka-dev btrfs-progs util-linux perl)
-vm=(qemu-system-x86 busybox-static dmsetup kmod cpio)
+vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
 
 wanted=()
 [ $# -eq 0 ] && set -- all
