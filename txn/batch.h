@@ -38,6 +38,8 @@ struct txn_id_ref {
 	char *name;     /* when is_name */
 	uint32_t id;    /* when !is_name, or after the runner resolved the name */
 	bool resolved;  /* id is valid (numbers are resolved from the start) */
+	unsigned spec_line, spec_column; /* where a name stands in the spec, so that
+					    an unknown name is reported there */
 };
 
 struct txn_op {
