@@ -1,0 +1,729 @@
+/* orchestrator.c: build/vmtest, the host side of the QEMU suite (make vmcheck).
+ *
+ * For each scenario file it creates fresh sparse data and log disks, boots the guest
+ * image (vmtests/mkimage.sh) once per declared boot on those same disks, follows the
+ * serial console for the guest init's @@VMTEST@@ markers and acts on them: "cut" is a
+ * power cut (QMP quit, at once), "next" a clean reboot, "ok"/"fail"/"skip" the result.
+ * Every wait is bounded by the scenario's timeout; a guest that overstays it is killed
+ * as a process group and reported as a timeout with its last console lines, and the
+ * suite goes on. Output is KTAP, a summary table, and last the line
+ * "N passed, N failed, N skipped".
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KVM_PROBE_MS 10000      /* a KVM boot prints "ready" in 1-2 s; a hung one never */
+#define KVM_SILENT_MS 3000      /* the firmware writes to the console at once: silence
+				 * for this long means the vCPU is not running at all */
+#define QUIT_GRACE_MS 5000      /* QEMU's own exit after quit or guest poweroff */
+#define DISK_SIZE (1024LL * 1024 * 1024)
+
+enum outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_SKIP };
+
+struct result {
+	enum outcome outcome;
+	char reason[512];
+	double seconds;
+	int boots_run;
+	bool hung_task;
+};
+
+struct options {
+	const char *image_dir;
+	const char *kernel;
+	const char *modules;
+	const char *run_dir;
+	const char *qemu;
+	const char *accel;
+	const char *mkimage;
+	const char **scenario_dirs;
+	size_t scenario_dir_count;
+	int memory_mb;
+	int cpus;
+	double timeout_scale;
+	bool list;
+	bool verbose;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vmtest [OPTIONS] [SCENARIO...]\n"
+		"Run the btrfs-txn QEMU scenarios and report KTAP. SCENARIO is a name or a glob;\n"
+		"without one, every scenario runs.\n"
+		"\n"
+		"  --image DIR          guest image from mkimage.sh (default build/vm)\n"
+		"  --kernel PATH        boot this kernel image instead of DIR/vmlinuz\n"
+		"  --modules DIR        its lib/modules/VERSION directory (needed with --kernel\n"
+		"                       unless btrfs, virtio and dm-* are built in)\n"
+		"  --scenarios DIR      where scenario files live (default vmtests/scenarios);\n"
+		"                       may be given more than once\n"
+		"  --run-dir DIR        disks and console logs (default DIR/run of --image)\n"
+		"  --accel auto|kvm|tcg auto probes KVM with a short boot and falls back to TCG\n"
+		"  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
+		"  --memory MB          guest memory (default 512)\n"
+		"  --cpus N             guest CPUs (default 1)\n"
+		"  --timeout-scale F    multiply every scenario's timeout by F (slow machines)\n"
+		"  --mkimage PATH       the image builder, for --modules (default vmtests/mkimage.sh)\n"
+		"  --list               list the scenarios and exit\n"
+		"  -v, --verbose        copy the guest console to stderr\n"
+		"  -h, --help           show this help\n"
+		"\n"
+		"Exit status: 0 if nothing failed (skips allowed), 1 if a scenario failed or\n"
+		"timed out, 2 on invalid usage or a missing image.\n");
+}
+
+/* run_helper() - run a command to completion, bounded by @timeout_ms. */
+static int run_helper(const char *const *argv, int timeout_ms)
+{
+	struct qemu child = { 0 };
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		setpgid(0, 0);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "vmtest: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	child.pid = pid;
+	if (qemu_wait(&child, vm_now_ms() + timeout_ms) < 0)
+		return -ETIMEDOUT;
+	if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+		return -EIO;
+	return 0;
+}
+
+static int make_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *p = copy + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+
+			*p = '\0';
+			if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+				r = -errno;
+				break;
+			}
+			*p = saved;
+			if (!saved)
+				break;
+		}
+	}
+	free(copy);
+	return r;
+}
+
+/* make_disk() - a fresh sparse raw image: every scenario starts from blank disks. */
+static int make_disk(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, DISK_SIZE) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* append_file() - copy @from to the end of @to_fd. */
+static int append_file(int to_fd, const char *from)
+{
+	char buf[65536];
+	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (write(to_fd, buf, (size_t)n) != n) {
+			r = errno ? -errno : -EIO;
+			break;
+		}
+	}
+	close(fd);
+	return r;
+}
+
+/* custom_initrd() - for --modules: our initramfs followed by an archive of that
+ * kernel's modules. The kernel unpacks concatenated archives in order, so the later
+ * module list replaces ours. */
+static int custom_initrd(const struct options *o, const char *base, char **ret_path)
+{
+	char *archive = NULL, *combined = NULL;
+	int fd, r;
+
+	if (asprintf(&archive, "%s/modules.cpio.gz", o->run_dir) < 0)
+		return -ENOMEM;
+	if (asprintf(&combined, "%s/initramfs-custom.gz", o->run_dir) < 0) {
+		free(archive);
+		return -ENOMEM;
+	}
+	const char *argv[] = { o->mkimage, "modules", o->modules, archive, NULL };
+	r = run_helper(argv, 300 * 1000);
+	if (r < 0) {
+		fprintf(stderr, "vmtest: packing the modules of %s failed\n", o->modules);
+		goto out;
+	}
+	fd = open(combined, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = append_file(fd, base);
+	if (r == 0)
+		r = append_file(fd, archive);
+	close(fd);
+out:
+	free(archive);
+	if (r < 0) {
+		free(combined);
+		return r;
+	}
+	*ret_path = combined;
+	return 0;
+}
+
+/* probe_kvm() - does a KVM guest get as far as our init within a few seconds? On some
+ * machines /dev/kvm exists and a guest simply hangs, so opening it is not enough. */
+static bool probe_kvm(const struct options *o, const struct qemu_config *base)
+{
+	struct qemu_config config = *base;
+	struct console console;
+	struct qemu vm = { 0 };
+	char *dir = NULL, *console_path = NULL, *qmp_path = NULL, *log_path = NULL;
+	bool works = false;
+	int fd;
+
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+
+	if (asprintf(&dir, "%s/kvm-probe", o->run_dir) < 0)
+		return false;
+	if (make_dir(dir) < 0 ||
+	    asprintf(&console_path, "%s/console.log", dir) < 0 ||
+	    asprintf(&qmp_path, "%s/qmp.sock", dir) < 0 ||
+	    asprintf(&log_path, "%s/qemu.log", dir) < 0)
+		goto out;
+	if (console_open(&console, console_path) < 0)
+		goto out;
+	config.accel = "kvm";
+	if (qemu_start(&vm, &config, "console=ttyS0 panic=-1 loglevel=4 vmtest.probe=1", NULL,
+		       console_path, qmp_path, log_path) == 0) {
+		int64_t start = vm_now_ms(), deadline = start + KVM_PROBE_MS;
+
+		while (!works && vm_now_ms() < deadline && !interrupted) {
+			if (console.bytes_seen == 0 && vm_now_ms() - start > KVM_SILENT_MS)
+				break;
+			bool ended = qemu_poll(&vm);
+			char *marker = NULL;
+
+			while (console_next_marker(&console, ended, &marker) == 1) {
+				if (!strcmp(marker, "ready"))
+					works = true;
+				free(marker);
+			}
+			if (ended)
+				break;
+			vm_sleep_ms(50);
+		}
+		qemu_kill(&vm);
+	}
+	console_close(&console);
+out:
+	free(dir);
+	free(console_path);
+	free(qmp_path);
+	free(log_path);
+	return works;
+}
+
+static void set_result(struct result *res, enum outcome outcome, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_result(struct result *res, enum outcome outcome, const char *format, ...)
+{
+	va_list ap;
+
+	res->outcome = outcome;
+	va_start(ap, format);
+	vsnprintf(res->reason, sizeof(res->reason), format, ap);
+	va_end(ap);
+}
+
+#define VM_PATH_SIZE 4096
+
+/* path_in() - DIR/NAME[NUMBER]SUFFIX into a VM_PATH_SIZE buffer; NUMBER 0 is left out. */
+static int path_in(char *ret_path, const char *dir, const char *name, int number, const char *suffix)
+{
+	int n;
+
+	if (number)
+		n = snprintf(ret_path, VM_PATH_SIZE, "%s/%s%d%s", dir, name, number, suffix);
+	else
+		n = snprintf(ret_path, VM_PATH_SIZE, "%s/%s%s", dir, name, suffix);
+	return n < 0 || n >= VM_PATH_SIZE ? -ENAMETOOLONG : 0;
+}
+
+enum boot_end { BOOT_CONTINUE, BOOT_DONE };
+
+/* run_boot() - one boot of a scenario. Returns BOOT_CONTINUE when the next boot should
+ * start (after a power cut or a clean "next"), BOOT_DONE when @res holds the result. */
+static enum boot_end run_boot(const struct options *o, const struct qemu_config *config,
+			      const struct scenario *s, const char *dir, int boot,
+			      int64_t deadline, struct result *res)
+{
+	char console_path[VM_PATH_SIZE], qmp_path[VM_PATH_SIZE], log_path[VM_PATH_SIZE];
+	char data[VM_PATH_SIZE], log_disk[VM_PATH_SIZE];
+	const char *disks[] = { data, log_disk, NULL };
+	char *append = NULL, *marker = NULL;
+	struct console console;
+	struct qmp qmp = { .fd = -EBADF };
+	struct qemu vm = { 0 };
+	enum boot_end end = BOOT_DONE;
+	bool connected = false;
+	int r;
+
+	if (path_in(console_path, dir, "console-boot", boot, ".log") < 0 ||
+	    path_in(qmp_path, dir, "qmp.sock", 0, "") < 0 ||
+	    path_in(log_path, dir, "qemu-boot", boot, ".log") < 0 ||
+	    path_in(data, dir, "data.img", 0, "") < 0 ||
+	    path_in(log_disk, dir, "log.img", 0, "") < 0) {
+		set_result(res, OUTCOME_FAIL, "run directory path too long");
+		return BOOT_DONE;
+	}
+
+	r = console_open(&console, console_path);
+	if (r < 0) {
+		set_result(res, OUTCOME_FAIL, "cannot create %s: %s", console_path, strerror(-r));
+		return BOOT_DONE;
+	}
+	if (o->verbose)
+		console.echo = stderr;
+	if (asprintf(&append, "console=ttyS0 panic=-1 loglevel=4 mitigations=off "
+		     "vmtest.scenario=%s vmtest.boot=%d vmtest.boots=%d",
+		     s->guest_name, boot, s->boots) < 0) {
+		append = NULL;
+		set_result(res, OUTCOME_FAIL, "out of memory");
+		goto out;
+	}
+	r = qemu_start(&vm, config, append, disks, console_path, qmp_path, log_path);
+	if (r < 0) {
+		set_result(res, OUTCOME_FAIL, "cannot start %s: %s", config->qemu, strerror(-r));
+		goto out;
+	}
+	res->boots_run = boot;
+
+	/* QMP is how we cut power; without it the scenario cannot be trusted. */
+	r = qmp_connect(&qmp, qmp_path, deadline < vm_now_ms() + 10000 ? deadline : vm_now_ms() + 10000);
+	if (r < 0) {
+		if (interrupted)
+			set_result(res, OUTCOME_FAIL, "interrupted");
+		else
+			set_result(res, OUTCOME_FAIL, "boot %d: no QMP connection (%s); see %s",
+				   boot, strerror(-r), log_path);
+		goto out;
+	}
+	connected = true;
+	{
+		char status[64];
+
+		r = qmp_status(&qmp, vm_now_ms() + 5000, status, sizeof(status));
+		if (r < 0 || (strcmp(status, "running") && strcmp(status, "prelaunch"))) {
+			set_result(res, OUTCOME_FAIL, "boot %d: QEMU is not running (%s)", boot,
+				   r < 0 ? strerror(-r) : status);
+			goto out;
+		}
+	}
+
+	for (;;) {
+		bool ended = qemu_poll(&vm);
+
+		if (interrupted) {
+			set_result(res, OUTCOME_FAIL, "interrupted by signal %d", (int)interrupted);
+			goto out;
+		}
+		if (connected)
+			qmp_drain_events(&qmp);
+		while ((r = console_next_marker(&console, ended, &marker)) == 1) {
+			if (!strncmp(marker, "boot ", 5) || !strcmp(marker, "ready")) {
+				free(marker);
+				marker = NULL;
+				continue;
+			}
+			goto act;
+		}
+		if (r < 0) {
+			set_result(res, OUTCOME_FAIL, "reading %s: %s", console_path, strerror(-r));
+			goto out;
+		}
+		if (ended) {
+			set_result(res, OUTCOME_FAIL, "boot %d: the guest stopped without a result (QEMU status %d)",
+				   boot, vm.status);
+			goto out;
+		}
+		if (vm_now_ms() >= deadline) {
+			set_result(res, OUTCOME_FAIL, "timeout after %d s (boot %d)",
+				   (int)(s->timeout_sec * o->timeout_scale), boot);
+			goto out;
+		}
+		vm_sleep_ms(50);
+	}
+
+act:
+	if (!strcmp(marker, "cut")) {
+		/* Power cut: QMP quit ends QEMU without letting the guest flush anything. */
+		r = qmp_execute(&qmp, "quit", vm_now_ms() + 2000, NULL);
+		if (r < 0 && r != -ECONNRESET)
+			qemu_kill(&vm);
+		end = BOOT_CONTINUE;
+	} else if (!strcmp(marker, "next")) {
+		end = BOOT_CONTINUE; /* the guest powers itself off */
+	} else if (!strcmp(marker, "ok")) {
+		set_result(res, OUTCOME_PASS, "%s", "");
+	} else if (!strncmp(marker, "skip", 4)) {
+		set_result(res, OUTCOME_SKIP, "%s", marker[4] ? marker + 5 : "no reason given");
+	} else if (!strncmp(marker, "fail", 4)) {
+		set_result(res, OUTCOME_FAIL, "%s", marker[4] ? marker + 5 : "no reason given");
+	} else {
+		set_result(res, OUTCOME_FAIL, "unknown marker '%s'", marker);
+	}
+	if (end == BOOT_CONTINUE && boot >= s->boots) {
+		set_result(res, OUTCOME_FAIL, "boot %d asked for another boot, but the scenario declares %d",
+			   boot, s->boots);
+		end = BOOT_DONE;
+	}
+	/* Poweroff or quit is under way; a QEMU that does not finish is killed. */
+	if (qemu_wait(&vm, vm_now_ms() + QUIT_GRACE_MS) < 0 && end == BOOT_CONTINUE)
+		fprintf(stdout, "# %s: QEMU did not exit after boot %d, killed\n", s->name, boot);
+
+out:
+	free(marker);
+	if (!vm.exited && vm.pid > 0)
+		qemu_kill(&vm);
+	if (end == BOOT_DONE && res->outcome == OUTCOME_FAIL) {
+		/* Whatever the guest printed last is the best clue a person gets. */
+		char *tail_marker = NULL;
+
+		while (console_next_marker(&console, true, &tail_marker) == 1) {
+			free(tail_marker);
+			tail_marker = NULL;
+		}
+		printf("# %s: last console lines of boot %d (%s):\n", s->name, boot, console_path);
+		console_print_tail(&console, stdout, "#   ");
+	}
+	if (console.hung_task)
+		res->hung_task = true;
+	if (connected)
+		qmp_close(&qmp);
+	unlink(qmp_path);
+	console_close(&console);
+	free(append);
+	return end;
+}
+
+static void run_scenario(const struct options *o, const struct qemu_config *config,
+			 const struct scenario *s, struct result *res)
+{
+	int64_t start = vm_now_ms();
+	int64_t deadline = start + (int64_t)(s->timeout_sec * o->timeout_scale * 1000);
+	char dir[VM_PATH_SIZE], data[VM_PATH_SIZE], log_disk[VM_PATH_SIZE];
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = path_in(dir, o->run_dir, s->name, 0, "");
+	if (r == 0)
+		r = path_in(data, dir, "data.img", 0, "");
+	if (r == 0)
+		r = path_in(log_disk, dir, "log.img", 0, "");
+	if (r == 0)
+		r = make_dir(dir);
+	if (r == 0)
+		r = make_disk(data);
+	if (r == 0)
+		r = make_disk(log_disk);
+	if (r < 0) {
+		set_result(res, OUTCOME_FAIL, "cannot prepare %s: %s", dir, strerror(-r));
+		return;
+	}
+	for (int boot = 1; boot <= s->boots; boot++)
+		if (run_boot(o, config, s, dir, boot, deadline, res) == BOOT_DONE)
+			break;
+	res->seconds = (double)(vm_now_ms() - start) / 1000.0;
+}
+
+static bool selected(const struct scenario *s, char **filters, int count)
+{
+	if (count == 0)
+		return true;
+	for (int i = 0; i < count; i++)
+		if (!fnmatch(filters[i], s->name, 0) || !strcmp(filters[i], s->guest_name))
+			return true;
+	return false;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option long_options[] = {
+		{ "image", required_argument, NULL, 'i' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "modules", required_argument, NULL, 'm' },
+		{ "scenarios", required_argument, NULL, 's' },
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "qemu", required_argument, NULL, 'q' },
+		{ "memory", required_argument, NULL, 'M' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "timeout-scale", required_argument, NULL, 't' },
+		{ "mkimage", required_argument, NULL, 'b' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "vh", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'i': o->image_dir = optarg; break;
+		case 'k': o->kernel = optarg; break;
+		case 'm': o->modules = optarg; break;
+		case 'r': o->run_dir = optarg; break;
+		case 'a': o->accel = optarg; break;
+		case 'q': o->qemu = optarg; break;
+		case 'b': o->mkimage = optarg; break;
+		case 'l': o->list = true; break;
+		case 'v': o->verbose = true; break;
+		case 's': {
+			const char **grown = realloc(o->scenario_dirs,
+						     (o->scenario_dir_count + 1) * sizeof(*grown));
+
+			if (!grown)
+				return -ENOMEM;
+			o->scenario_dirs = grown;
+			o->scenario_dirs[o->scenario_dir_count++] = optarg;
+			break;
+		}
+		case 'M': o->memory_mb = atoi(optarg); break;
+		case 'c': o->cpus = atoi(optarg); break;
+		case 't': o->timeout_scale = strtod(optarg, NULL); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (strcmp(o->accel, "auto") && strcmp(o->accel, "kvm") && strcmp(o->accel, "tcg")) {
+		fprintf(stderr, "vmtest: --accel must be auto, kvm or tcg\n");
+		return -EINVAL;
+	}
+	if (o->memory_mb < 128 || o->cpus < 1 || o->timeout_scale <= 0) {
+		fprintf(stderr, "vmtest: --memory needs at least 128, --cpus and --timeout-scale a positive number\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *outcome_name(enum outcome outcome)
+{
+	return outcome == OUTCOME_PASS ? "ok" : outcome == OUTCOME_SKIP ? "skip" : "FAIL";
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.image_dir = "build/vm", .qemu = "qemu-system-x86_64", .accel = "auto",
+		.mkimage = "vmtests/mkimage.sh", .memory_mb = 512, .cpus = 1, .timeout_scale = 1.0,
+	};
+	struct scenario *scenarios = NULL;
+	struct result *results;
+	size_t scenario_count = 0, run_count = 0;
+	char *kernel = NULL, *initrd = NULL, *run_dir = NULL;
+	struct qemu_config config;
+	int passed = 0, failed = 0, skipped = 0, r;
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	if (parse_options(argc, argv, &o) < 0)
+		return 2;
+	if (o.scenario_dir_count == 0) {
+		static const char *default_dirs[] = { "vmtests/scenarios" };
+
+		o.scenario_dirs = default_dirs;
+		o.scenario_dir_count = 1;
+	}
+	for (size_t i = 0; i < o.scenario_dir_count; i++) {
+		r = scenario_discover(o.scenario_dirs[i], &scenarios, &scenario_count);
+		if (r < 0) {
+			fprintf(stderr, "vmtest: cannot load scenarios from %s: %s\n",
+				o.scenario_dirs[i], strerror(-r));
+			return 2;
+		}
+	}
+	results = calloc(scenario_count ? scenario_count : 1, sizeof(*results));
+	if (!results)
+		return 2;
+
+	if (o.list) {
+		for (size_t i = 0; i < scenario_count; i++)
+			if (selected(&scenarios[i], argv + optind, argc - optind))
+				printf("%-24s %4d s  %d boot%s  %s\n", scenarios[i].name,
+				       scenarios[i].timeout_sec, scenarios[i].boots,
+				       scenarios[i].boots == 1 ? " " : "s", scenarios[i].description);
+		return 0;
+	}
+
+	if (!o.run_dir) {
+		if (asprintf(&run_dir, "%s/run", o.image_dir) < 0)
+			return 2;
+		o.run_dir = run_dir;
+	}
+	if (asprintf(&kernel, "%s/vmlinuz", o.image_dir) < 0 ||
+	    asprintf(&initrd, "%s/initramfs.gz", o.image_dir) < 0)
+		return 2;
+	if (o.kernel) {
+		free(kernel);
+		kernel = strdup(o.kernel);
+	}
+	if (access(kernel, R_OK) < 0 || access(initrd, R_OK) < 0) {
+		fprintf(stderr, "vmtest: no guest image (%s, %s): run 'make vmimage'\n", kernel, initrd);
+		return 2;
+	}
+	r = make_dir(o.run_dir);
+	if (r < 0) {
+		fprintf(stderr, "vmtest: cannot create %s: %s\n", o.run_dir, strerror(-r));
+		return 2;
+	}
+	if (o.modules) {
+		char *combined;
+
+		if (custom_initrd(&o, initrd, &combined) < 0)
+			return 2;
+		free(initrd);
+		initrd = combined;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	config = (struct qemu_config){
+		.qemu = o.qemu, .kernel = kernel, .initrd = initrd, .accel = "tcg",
+		.memory_mb = o.memory_mb, .cpus = o.cpus,
+	};
+	for (size_t i = 0; i < scenario_count; i++)
+		if (selected(&scenarios[i], argv + optind, argc - optind))
+			run_count++;
+
+	printf("KTAP version 1\n");
+	printf("# kernel %s, initrd %s\n", kernel, initrd);
+	if (run_count && !strcmp(o.accel, "auto")) {
+		int64_t start = vm_now_ms();
+
+		/* Probed once per run: the answer does not change between scenarios. */
+		config.accel = probe_kvm(&o, &config) ? "kvm" : "tcg";
+		printf("# accelerator: %s (KVM probe took %.1f s)\n", config.accel,
+		       (double)(vm_now_ms() - start) / 1000.0);
+	} else {
+		config.accel = !strcmp(o.accel, "auto") ? "tcg" : o.accel;
+		printf("# accelerator: %s\n", config.accel);
+	}
+	printf("1..%zu\n", run_count);
+
+	size_t number = 0;
+	for (size_t i = 0; i < scenario_count; i++) {
+		struct scenario *s = &scenarios[i];
+		struct result *res = &results[i];
+
+		if (!selected(s, argv + optind, argc - optind))
+			continue;
+		number++;
+		if (interrupted) {
+			set_result(res, OUTCOME_SKIP, "interrupted");
+		} else {
+			printf("# %s: %s\n", s->name, s->description);
+			run_scenario(&o, &config, s, res);
+		}
+		if (res->hung_task)
+			printf("# %s: the guest kernel reported a hung task (see its console log)\n", s->name);
+		printf("# %s: %.1f s, %d of %d boot%s\n", s->name, res->seconds, res->boots_run, s->boots,
+		       s->boots == 1 ? "" : "s");
+		switch (res->outcome) {
+		case OUTCOME_PASS:
+			passed++;
+			printf("ok %zu %s\n", number, s->name);
+			break;
+		case OUTCOME_SKIP:
+			skipped++;
+			printf("ok %zu %s # SKIP %s\n", number, s->name, res->reason);
+			break;
+		case OUTCOME_FAIL:
+			failed++;
+			printf("not ok %zu %s # %s\n", number, s->name, res->reason);
+			break;
+		}
+	}
+
+	if (run_count) {
+		printf("#\n# %-24s %-6s %8s %6s  %s\n", "scenario", "result", "time", "boots", "detail");
+		for (size_t i = 0; i < scenario_count; i++) {
+			if (!selected(&scenarios[i], argv + optind, argc - optind))
+				continue;
+			printf("# %-24s %-6s %6.1f s %3d/%-2d  %s\n", scenarios[i].name,
+			       outcome_name(results[i].outcome), results[i].seconds,
+			       results[i].boots_run, scenarios[i].boots, results[i].reason);
+		}
+	}
+	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+
+	for (size_t i = 0; i < scenario_count; i++)
+		scenario_clear(&scenarios[i]);
+	free(scenarios);
+	free(results);
+	free(kernel);
+	free(initrd);
+	free(run_dir);
+	if (interrupted)
+		return 130;
+	return failed ? 1 : 0;
+}

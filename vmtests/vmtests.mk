@@ -1,0 +1,43 @@
+# vmtests.mk: the QEMU suite's targets, included by the top Makefile.
+#
+#   make vmimage           guest kernel + initramfs under build/vm (cached; see mkimage.sh)
+#   make vmcheck           run every scenario in vmtests/scenarios (VMTEST_ARGS=... passes
+#                          options to build/vmtest, e.g. VMTEST_ARGS=smoke for one scenario)
+#   make vmcheck-selftest  prove the harness itself: a hanging scenario is killed and
+#                          reported as a timeout, failures and skips are reported as such
+#
+# The image builder hashes its own inputs, so calling it on every run is cheap and
+# catches what make cannot see (a new Debian kernel, an upgraded btrfs-progs).
+
+VM_DIR      := $(BUILD)/vm
+VM_SRCS     := $(sort $(wildcard vmtests/*.c))
+VM_OBJS     := $(VM_SRCS:%.c=$(BUILD)/obj/%.o)
+VM_ORCH     := $(BUILD)/vmtest
+VM_LIBS     := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+VMTEST_ARGS ?=
+
+.PHONY: vmimage vmcheck vmcheck-selftest vm-deps
+
+vm-deps:
+	@scripts/deps.sh vm
+
+$(VM_OBJS): | vm-deps
+
+$(VM_ORCH): $(VM_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(VM_LIBS)
+
+vmimage: vm-deps $(BIN)
+	@vmtests/mkimage.sh image $(VM_DIR) $(BIN)
+
+vmcheck: vmimage $(BIN) $(VM_ORCH)
+	@$(VM_ORCH) --image $(VM_DIR) $(VMTEST_ARGS)
+
+vmcheck-selftest: vmimage $(VM_ORCH)
+	@vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
+
+help: vm-help
+.PHONY: vm-help
+vm-help:
+	@echo "make vmimage    build the QEMU guest (Debian cloud kernel + initramfs) under $(VM_DIR)"
+	@echo "make vmcheck    run the QEMU scenarios (VMTEST_ARGS='smoke' runs one; see vmtests/README.md)"
+	@echo "make vmcheck-selftest  check the QEMU harness itself (timeouts, failures, skips)"
