@@ -13,6 +13,38 @@ static const struct command commands[] = {
 	{ "validate", cmd_validate, "SPEC",
 	  "check a spec (schema, paths, contradictions); no root, no target access",
 	  "  SPEC may be '-' to read standard input.\n" },
+	{ "plan", cmd_plan, "[OPTIONS] SPEC",
+	  "show what apply would change against the live target; writes nothing",
+	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n" },
+	{ "apply", cmd_apply, "[OPTIONS] SPEC", "apply a spec atomically (SPEC may be '-' for stdin)",
+	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n"
+	  "  --method METHOD      snapshot (default) or trans (kernels before 4.17 only)\n"
+	  "  --dry-run            only show the plan, as 'btrfs-txn plan'\n"
+	  "  --keep N             generations to keep (default: the spec's, else 5)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "status", cmd_status, "TARGET",
+	  "current generation, kept generations, interrupted transaction, lock holder", NULL },
+	{ "history", cmd_history, "TARGET",
+	  "every transaction: id, time, kind, result, generation, description", NULL },
+	{ "rollback", cmd_rollback, "TARGET [--to GEN]",
+	  "atomically swap back to a kept generation (default: the one the last transaction replaced)",
+	  "  --to GEN             the generation to return to\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "recover", cmd_recover, "TARGET",
+	  "finish or undo an interrupted transaction (apply does this first by itself)",
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "gc", cmd_gc, "TARGET [--keep N]", "drop old generations (default: keep 5)",
+	  "  --keep N             generations to keep\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "init", cmd_init, "PATH",
+	  "make PATH a managed subvolume (a plain directory is converted atomically)", NULL },
+	{ "probe", cmd_probe, "PATH",
+	  "what this kernel and filesystem support (Btrfs, subvolume, RENAME_EXCHANGE, TRANS ioctls)",
+	  NULL },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 

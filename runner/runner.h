@@ -73,3 +73,12 @@ void report_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Commands, one file each (cmd_NAME.c). */
 int cmd_validate(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_probe(int argc, char **argv);

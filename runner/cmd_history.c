@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_history.c: `history TARGET`, every transaction from history.jsonl. */
+#include "engine.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+int cmd_history(int argc, char **argv)
+{
+	const struct command *self = command_find("history");
+	struct txn_options options = { 0 };
+	const char *target;
+	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &target);
+	if (code >= 0)
+		return code;
+	char state_dir[PATH_MAX];
+	struct txn_error error = { 0 };
+	if (txn_state_dir_path(target, state_dir, sizeof(state_dir), &error) < 0)
+		return report_txn_error("history", &error,
+					cli.json ? json_pack("{s:s}", "command", "history") : NULL);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/history.jsonl", state_dir);
+	FILE *f = fopen(path, "re");
+	if (!f && errno != ENOENT) {
+		report_error("history: cannot read '%s': %s", path, strerror(errno));
+		return EXIT_ABORTED;
+	}
+	json_t *entries = json_array();
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while (f && (n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] != '\n')
+			break; /* a line torn by a crash: not a transaction */
+		json_t *entry = json_loadb(line, (size_t)n, 0, NULL);
+		if (entry && json_is_object(entry))
+			json_array_append_new(entries, entry);
+		else
+			json_decref(entry);
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	if (cli.json) {
+		json_print(json_pack("{s:s, s:s, s:o}", "command", "history", "target", target,
+				     "transactions", entries));
+		return EXIT_DONE;
+	}
+	if (json_array_size(entries) == 0)
+		printf("%s: no transactions yet\n", target);
+	else
+		printf("%-24s %-21s %-8s %-10s %4s  %s\n", "TXID", "TIME", "KIND", "RESULT", "GEN",
+		       "DESCRIPTION");
+	size_t i;
+	json_t *e;
+	json_array_foreach(entries, i, e) {
+		const char *result = json_string_value(json_object_get(e, "result"));
+		bool committed = result && strcmp(result, "committed") == 0;
+		char gen[24] = "-";
+		if (committed)
+			snprintf(gen, sizeof(gen), "%lld",
+				 (long long)json_integer_value(json_object_get(e, "generation")));
+		const char *description = json_string_value(json_object_get(e, "description"));
+		const char *reason = json_string_value(json_object_get(e, "reason"));
+		printf("%-24s %-21s %-8s %-10s %4s  %s%s%s%s\n",
+		       json_string_value(json_object_get(e, "txid")),
+		       json_string_value(json_object_get(e, "time")),
+		       json_string_value(json_object_get(e, "kind")), result ? result : "?", gen,
+		       description ? description : "",
+		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
+		       reason ? " - " : "", reason ? reason : "");
+	}
+	json_decref(entries);
+	return EXIT_DONE;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_probe.c: `probe PATH`, what this kernel and filesystem support. */
+#include "engine.h"
+
+#include <string.h>
+
+static const char *yes_no(bool v)
+{
+	return v ? "yes" : "no";
+}
+
+int cmd_probe(int argc, char **argv)
+{
+	const struct command *self = command_find("probe");
+	struct txn_options options = { 0 };
+	const char *path;
+	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &path);
+	if (code >= 0)
+		return code;
+	struct txn_probe p;
+	int r = txn_probe(path, &p);
+	if (r < 0) {
+		report_error("probe: cannot open '%s': %s", path, strerror(-r));
+		return EXIT_USAGE;
+	}
+	const char *trans = p.trans_ioctl == 1 ? "yes" : p.trans_ioctl == 0 ? "no (removed in Linux 4.17)"
+									: "unknown";
+	char trans_detail[160] = "";
+	if (p.trans_ioctl == -1 && p.trans_errno)
+		snprintf(trans_detail, sizeof(trans_detail), " (%s)", strerror(p.trans_errno));
+	if (cli.json) {
+		json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:s}", "command", "probe",
+				     "path", path, "kernel", p.kernel, "exists", p.exists, "btrfs",
+				     p.is_btrfs, "subvolume", p.is_subvolume, "mount_point",
+				     p.is_mount_point, "rename_exchange", p.rename_exchange,
+				     "trans_ioctls", p.trans_ioctl == 1 ? "yes" : p.trans_ioctl == 0 ? "no" : "unknown"));
+	} else {
+		printf("path:             %s\n", path);
+		printf("kernel:           %s\n", p.kernel);
+		printf("exists:           %s\n", yes_no(p.exists));
+		printf("btrfs:            %s\n", yes_no(p.is_btrfs));
+		printf("subvolume:        %s\n", yes_no(p.is_subvolume));
+		printf("mount point:      %s\n", yes_no(p.is_mount_point));
+		printf("RENAME_EXCHANGE:  %s\n", yes_no(p.rename_exchange));
+		printf("TRANS ioctls:     %s%s\n", p.is_btrfs ? trans : "n/a (not Btrfs)", trans_detail);
+		printf("usable target:    %s\n",
+		       yes_no(p.is_btrfs && p.is_subvolume && !p.is_mount_point && p.rename_exchange));
+	}
+	return EXIT_DONE;
+}

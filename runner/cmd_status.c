@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_status.c: `status TARGET`, generation, kept generations, interrupted work, lock. */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+int cmd_status(int argc, char **argv)
+{
+	const struct command *self = command_find("status");
+	struct txn_options options = { 0 };
+	const char *target;
+	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &target);
+	if (code >= 0)
+		return code;
+	struct txn_state s;
+	struct txn_error error = { 0 };
+	if (txn_state_read(target, &s, &error) < 0)
+		return report_txn_error("status", &error,
+					cli.json ? json_pack("{s:s}", "command", "status") : NULL);
+	if (cli.json) {
+		json_t *kept = json_array();
+		for (size_t i = 0; i < s.n_kept; i++)
+			json_array_append_new(kept, json_pack("{s:I, s:I}", "generation",
+							      (json_int_t)s.kept[i].number, "created",
+							      (json_int_t)s.kept[i].otime));
+		json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:o, s:b, s:b}", "command", "status",
+					"target", s.target, "state_dir", s.state_dir, "uuid",
+					s.uuid[0] ? s.uuid : NULL, "generation",
+					(json_int_t)s.generation, "kept", kept, "interrupted",
+					s.journal_present, "locked", s.locked);
+		if (s.journal_present)
+			json_object_set_new(doc, "journal", json_pack("{s:s, s:s}", "txid", s.journal_txid,
+								      "kind", s.journal_kind));
+		if (s.locked)
+			json_object_set_new(doc, "lock_holder", json_string(s.lock_holder));
+		json_print(doc);
+	} else {
+		printf("target:      %s\n", s.target);
+		printf("uuid:        %s\n", s.uuid[0] ? s.uuid : "(not a subvolume)");
+		printf("generation:  %llu\n", (unsigned long long)s.generation);
+		printf("kept:       ");
+		if (!s.n_kept)
+			printf(" none");
+		for (size_t i = 0; i < s.n_kept; i++)
+			printf(" gen-%llu", (unsigned long long)s.kept[i].number);
+		printf("\nstate:       %s\n", s.state_dir);
+		if (s.journal_present)
+			printf("interrupted: %s transaction %s; 'btrfs-txn recover %s' finishes or undoes it\n",
+			       s.journal_kind, s.journal_txid, target);
+		if (s.locked)
+			printf("locked:      by %s\n", s.lock_holder[0] ? s.lock_holder : "another process");
+	}
+	free(s.kept);
+	return EXIT_DONE;
+}

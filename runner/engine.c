@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* engine.c: glue between the commands and libbtrfs-txn (see engine.h). */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+int exit_for_status(enum txn_status status)
+{
+	switch (status) {
+	case TXN_OK:
+		return EXIT_DONE;
+	case TXN_ABORTED:
+		return EXIT_ABORTED;
+	case TXN_INVALID:
+		return EXIT_USAGE;
+	case TXN_LOCKED:
+		return EXIT_LOCKED;
+	case TXN_UNSUPPORTED:
+		return EXIT_UNSUPPORTED;
+	case TXN_NEEDS_PERSON:
+		return EXIT_NEEDS_PERSON;
+	}
+	return EXIT_NEEDS_PERSON;
+}
+
+int report_txn_error(const char *command, const struct txn_error *error, json_t *doc)
+{
+	char text[2048];
+	txn_error_string(error, text, sizeof(text));
+	report_error("%s: %s", command, text);
+	int code = exit_for_status(error->status);
+	if (cli.json && doc) {
+		json_object_set_new(doc, "error", json_string(text));
+		json_object_set_new(doc, "exit", json_integer(code));
+		json_print(doc);
+	} else if (doc) {
+		json_decref(doc);
+	}
+	return code;
+}
+
+static void on_interrupt(int signo)
+{
+	txn_interrupted = signo;
+}
+
+void install_interrupt_handlers(void)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+bool parse_unsigned(const char *text, unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+	if (!text || !*text || *text == '-' || *text == '+')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
+bool engine_option(int option, const char *arg, const char *command,
+		   struct txn_options *options, int *ret_exit)
+{
+	*ret_exit = -1;
+	switch (option) {
+	case OPT_TIMEOUT: {
+		char *end;
+		errno = 0;
+		double v = strtod(arg, &end);
+		if (errno || *end || !*arg || !isfinite(v) || v < 0 || v > 86400) {
+			report_error("%s: --timeout: expected seconds from 0 to 86400, got '%s'", command, arg);
+			*ret_exit = EXIT_USAGE;
+		} else {
+			options->lock_timeout = v;
+		}
+		return true;
+	}
+	case OPT_NO_WAIT:
+		options->no_wait = true;
+		return true;
+	}
+	return false;
+}
+
+void json_print(json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(doc);
+}
+
+json_t *timing_json(const struct txn_timing *t)
+{
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+			 "lock", t->lock, "recover", t->recover, "preconditions", t->preconditions,
+			 "journal", t->journal, "snapshot", t->snapshot, "ops", t->ops, "verify",
+			 t->verify, "flush", t->flush, "check", t->check, "swap", t->swap, "sync",
+			 t->sync, "archive", t->archive, "total", t->total);
+}
+
+int parse_one_arg(int argc, char **argv, const struct command *self, const struct option *extra,
+		  bool (*handle)(int option, const char *arg, void *ctx, int *ret_exit), void *ctx,
+		  struct txn_options *options, const char **ret_arg)
+{
+	struct option longopts[16] = { ENGINE_LONG_OPTIONS, CLI_COMMON_LONG };
+	size_t n = 6;
+	for (; extra && extra->name && n < 15; extra++)
+		longopts[n++] = *extra;
+	options->lock_timeout = -1;
+	int c, code;
+	while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+		if (cli_common_option(self, c, &code) ||
+		    engine_option(c, optarg, self->name, options, &code) ||
+		    (handle && handle(c, optarg, ctx, &code))) {
+			if (code >= 0)
+				return code;
+			continue;
+		}
+	}
+	if (optind != argc - 1) {
+		report_error("%s: expected one argument, %s; see 'btrfs-txn help %s'", self->name,
+			     self->synopsis, self->name);
+		return EXIT_USAGE;
+	}
+	*ret_arg = argv[optind];
+	return -1;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h: what the commands that call the engine share: exit status from an
+ * engine error, signal handling, the lock options, and JSON output.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "runner.h"
+#include "txn.h"
+
+/* The exit status for an engine failure. */
+int exit_for_status(enum txn_status status);
+
+/* Reports @error once, "btrfs-txn: COMMAND: message: strerror", and returns its exit
+ * status; with --json, @doc (may be NULL) gets "error" and "exit" and is printed. */
+int report_txn_error(const char *command, const struct txn_error *error, json_t *doc);
+
+/* SIGINT, SIGTERM and SIGHUP set txn_interrupted instead of killing the process,
+ * so the engine can abort cleanly before the commit point and finish after it. */
+void install_interrupt_handlers(void);
+
+/* Options shared by the commands that take the lock. */
+#define ENGINE_LONG_OPTIONS                                               \
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },              \
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT }
+enum { OPT_TIMEOUT = 0x180, OPT_NO_WAIT };
+
+/* Handles --timeout and --no-wait into @options; false for other options.
+ * *ret_exit is set to EXIT_USAGE on a bad value. */
+bool engine_option(int option, const char *arg, const char *command,
+		   struct txn_options *options, int *ret_exit);
+
+/* Parses a non-negative integer argument; false when it is not one. */
+bool parse_unsigned(const char *text, unsigned long long max, unsigned long long *ret);
+
+/* Prints @doc on stdout (indented, one document) and releases it. */
+void json_print(json_t *doc);
+json_t *timing_json(const struct txn_timing *timing);
+
+/*
+ * Parses a command of the form `NAME [OPTIONS] ARG`: the common options, --timeout
+ * and --no-wait, up to one command-specific option in @extra (handled by @handle),
+ * and exactly one positional argument returned in *ret_arg.
+ * Return: -1 to go on, or the exit status to return now.
+ */
+int parse_one_arg(int argc, char **argv, const struct command *self, const struct option *extra,
+		  bool (*handle)(int option, const char *arg, void *ctx, int *ret_exit), void *ctx,
+		  struct txn_options *options, const char **ret_arg);

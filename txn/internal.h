@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h: helpers shared inside libbtrfs-txn, not part of its API: cleanup
+ * attributes, error filling, small I/O helpers, and the modules' internal calls.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "txn.h"
+
+/* Cleanup in the systemd manner: the variable is released when it leaves scope. */
+static inline void close_fdp(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_close_ __attribute__((cleanup(close_fdp)))
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+static inline int take_fd(int *fd)
+{
+	int r = *fd;
+	*fd = -EBADF;
+	return r;
+}
+#define TAKE_FD(fd) take_fd(&(fd))
+
+/*
+ * Fill @error (may be NULL) and return -@errnum, so that a failure reads
+ * `return txn_fail(error, TXN_ABORTED, errno, "cannot open '%s'", path);`.
+ * @errnum may be given positive or negative.
+ */
+int txn_fail(struct txn_error *error, enum txn_status status, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Seconds on the monotonic clock. */
+double txn_now(void);
+
+/* Write all of @buf, retrying short writes and EINTR. Return 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* fsync(2) of a directory fd or path. Return 0 or -errno. */
+int fsync_fd(int fd);
+
+/*
+ * Fault points for the test suites. BTRFS_TXN_FAULT=STEP[:ACTION] makes the process
+ * stop at protocol step STEP: ACTION `kill` (default) sends itself SIGKILL, `stop`
+ * SIGSTOP (so a harness can cut power), `exit` exits with status 99.
+ * BTRFS_TXN_STEP_HOOK=COMMAND runs `sh -c COMMAND sh STEP` at every step (e.g. to
+ * write a dm-log-writes mark). Both are for tests only and documented as such.
+ */
+void txn_step(const char *step);
+
+/* path resolution beneath a root fd (resolve.c) */
+#define TXN_RESOLVE_FLAGS_DEFAULT 0
+int open_beneath(int root_fd, const char *path, int flags, mode_t mode);
+/* Opens the directory holding @path's last component (O_PATH|O_DIRECTORY), and
+ * points *ret_name at that component inside @path. */
+int open_parent_beneath(int root_fd, const char *path, const char **ret_name);
+
+/* ops.c */
+int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error);
+int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
+		   const char *display_path);
+
+/* precond.c */
+int sha256_fd(int fd, unsigned char ret_digest[32]);
+int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
+			    struct txn_error *error);
+
+/* verify.c */
+int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
+		   struct txn_error *error);

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * journal.c: the journal of the transaction in flight, history.jsonl, and the
+ * generation numbers derived from them.
+ *
+ * The journal is replaced whole (temporary file, fsync, rename, fsync of the
+ * directory), so it is never torn; a leftover temporary file means a crash during
+ * the write and is ignored. history.jsonl only grows by whole lines; a line torn by
+ * a crash is cut off before the next append and skipped by readers. Both are JSON,
+ * written with jansson (the engine's only JSON: its own state files).
+ */
+#include "internal.h"
+#include "state.h"
+
+#include <btrfsutil.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define JOURNAL_TMP_NAME "journal.tmp"
+
+int journal_write(int state_fd, const struct journal *j)
+{
+	json_t *obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}",
+				"version", 1, "txid", j->txid, "kind", j->kind, "target_uuid",
+				j->target_uuid, "staging", j->staging, "staging_uuid",
+				j->staging_uuid, "from_generation", (json_int_t)j->from_generation,
+				"to_generation", (json_int_t)j->to_generation, "rollback_to",
+				(json_int_t)j->rollback_to, "ops", (json_int_t)j->n_ops,
+				"description", j->description, "started", j->started);
+	if (!obj)
+		return -ENOMEM;
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!text)
+		return -ENOMEM;
+
+	int r = 0;
+	_cleanup_close_ int fd = openat(state_fd, JOURNAL_TMP_NAME,
+					O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	if (r == 0)
+		r = write_all(fd, text, strlen(text));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	if (r == 0)
+		r = fsync_fd(fd);
+	if (r == 0 && renameat(state_fd, JOURNAL_TMP_NAME, state_fd, JOURNAL_NAME) < 0)
+		r = -errno;
+	if (r == 0)
+		r = fsync_fd(state_fd);
+	free(text);
+	return r;
+}
+
+static void copy_string(json_t *obj, const char *key, char *out, size_t size)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	snprintf(out, size, "%s", s ? s : "");
+}
+
+static uint64_t get_u64(json_t *obj, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(obj, key));
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+int journal_read(int state_fd, struct journal *ret)
+{
+	_cleanup_close_ int fd = openat(state_fd, JOURNAL_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	json_error_t jerr;
+	json_t *obj = json_loadfd(fd, 0, &jerr);
+	if (!obj || !json_is_object(obj) || !json_is_string(json_object_get(obj, "txid")) ||
+	    !json_is_string(json_object_get(obj, "kind"))) {
+		json_decref(obj);
+		return -EBADMSG;
+	}
+	struct journal j = { 0 };
+	copy_string(obj, "txid", j.txid, sizeof(j.txid));
+	copy_string(obj, "kind", j.kind, sizeof(j.kind));
+	copy_string(obj, "target_uuid", j.target_uuid, sizeof(j.target_uuid));
+	copy_string(obj, "staging", j.staging, sizeof(j.staging));
+	copy_string(obj, "staging_uuid", j.staging_uuid, sizeof(j.staging_uuid));
+	copy_string(obj, "description", j.description, sizeof(j.description));
+	copy_string(obj, "started", j.started, sizeof(j.started));
+	j.from_generation = get_u64(obj, "from_generation");
+	j.to_generation = get_u64(obj, "to_generation");
+	j.rollback_to = get_u64(obj, "rollback_to");
+	j.n_ops = (unsigned)get_u64(obj, "ops");
+	json_decref(obj);
+	if (!j.staging[0] || strchr(j.staging, '/'))
+		return -EBADMSG;
+	*ret = j;
+	return 1;
+}
+
+void journal_discard_partial(int state_fd)
+{
+	/* A temporary journal is a write that never finished: it has no meaning. */
+	unlinkat(state_fd, JOURNAL_TMP_NAME, 0);
+}
+
+int journal_remove(int state_fd)
+{
+	/* Not fsynced on purpose: a journal that comes back after a crash is finished
+	 * again by recovery, which is idempotent. */
+	if (unlinkat(state_fd, JOURNAL_NAME, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Reads the whole history; NULL when absent or unreadable. */
+static char *history_slurp(int state_fd, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return NULL;
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return NULL;
+	size_t len = 0;
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret_len = len;
+	return buf;
+}
+
+/* Calls @fn for every complete, parseable line; stops when it returns true. */
+static void history_each(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+{
+	size_t len = 0;
+	_cleanup_free_ char *buf = history_slurp(state_fd, &len);
+	if (!buf)
+		return;
+	for (char *line = buf, *nl; (nl = memchr(line, '\n', len - (size_t)(line - buf)));
+	     line = nl + 1) {
+		json_t *obj = json_loadb(line, (size_t)(nl - line), 0, NULL);
+		bool stop = obj && json_is_object(obj) && fn(obj, ctx);
+		json_decref(obj);
+		if (stop)
+			break;
+	}
+}
+
+static bool match_txid(json_t *line, void *ctx)
+{
+	const char *txid = json_string_value(json_object_get(line, "txid"));
+	if (txid && strcmp(txid, *(const char **)ctx) == 0) {
+		*(const char **)ctx = NULL;
+		return true;
+	}
+	return false;
+}
+
+bool history_has(int state_fd, const char *txid)
+{
+	const char *want = txid;
+	history_each(state_fd, match_txid, &want);
+	return want == NULL;
+}
+
+static bool max_generation(json_t *line, void *ctx)
+{
+	uint64_t *max = ctx;
+	const char *result = json_string_value(json_object_get(line, "result"));
+	if (result && strcmp(result, "committed") == 0) {
+		uint64_t g = get_u64(line, "generation");
+		if (g > *max)
+			*max = g;
+	}
+	return false;
+}
+
+/* Cuts a torn last line (no newline) left by a crash during an append. */
+static int history_trim_torn_tail(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	off_t end = st.st_size;
+	char c;
+	while (end > 0) {
+		if (pread(fd, &c, 1, end - 1) != 1)
+			return -EIO;
+		if (c == '\n')
+			break;
+		end--;
+	}
+	if (end != st.st_size && ftruncate(fd, end) < 0)
+		return -errno;
+	return 0;
+}
+
+int history_append(int state_fd, const struct history_entry *e)
+{
+	char time_now[32];
+	utc_now(time_now);
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:b, s:s?, s:s?}", "txid",
+				e->txid, "time", time_now, "kind", e->kind, "result", e->result,
+				"description", e->description, "generation",
+				(json_int_t)e->generation, "previous", (json_int_t)e->previous,
+				"ops", (json_int_t)e->n_ops, "recovered", e->recovered, "reason",
+				e->reason, "started", e->started);
+	if (!obj)
+		return -ENOMEM;
+	if (strcmp(e->kind, "rollback") == 0)
+		json_object_set_new(obj, "rollback_to", json_integer((json_int_t)e->rollback_to));
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!text)
+		return -ENOMEM;
+	int r = 0;
+	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME,
+					O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	if (r == 0)
+		r = history_trim_torn_tail(fd);
+	size_t len = strlen(text);
+	text[len] = '\n'; /* the NUL becomes the newline: the line goes in one write */
+	if (r == 0)
+		r = write_all(fd, text, len + 1);
+	free(text);
+	return r;
+}
+
+uint64_t generation_current(int state_fd)
+{
+	uint64_t max = 0;
+	history_each(state_fd, max_generation, &max);
+	struct txn_generation *kept = NULL;
+	size_t n = 0;
+	if (generations_list(state_fd, &kept, &n) == 0 && n > 0 && kept[n - 1].number + 1 > max)
+		max = kept[n - 1].number + 1;
+	free(kept);
+	return max;
+}
+
+static int compare_generation(const void *a, const void *b)
+{
+	uint64_t x = ((const struct txn_generation *)a)->number;
+	uint64_t y = ((const struct txn_generation *)b)->number;
+	return x < y ? -1 : x > y;
+}
+
+int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret_count)
+{
+	int fd = openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return -ENOMEM;
+	}
+	struct txn_generation *list = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *entry;
+	while ((entry = readdir(dir))) {
+		char *end;
+		if (strncmp(entry->d_name, "gen-", 4) != 0 || !entry->d_name[4])
+			continue;
+		unsigned long long number = strtoull(entry->d_name + 4, &end, 10);
+		if (*end)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct txn_generation *grown = realloc(list, cap * sizeof(*list));
+			if (!grown) {
+				free(list);
+				closedir(dir);
+				return -ENOMEM;
+			}
+			list = grown;
+		}
+		list[n].number = number;
+		list[n].otime = 0;
+		_cleanup_close_ int gen_fd = openat(dirfd(dir), entry->d_name,
+						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct btrfs_util_subvolume_info info;
+		if (gen_fd >= 0 && btrfs_util_subvolume_info_fd(gen_fd, 0, &info) == BTRFS_UTIL_OK)
+			list[n].otime = (uint64_t)info.otime.tv_sec;
+		n++;
+	}
+	closedir(dir);
+	qsort(list, n, sizeof(*list), compare_generation);
+	*ret_list = list;
+	*ret_count = n;
+	return 0;
+}

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c: the eight ops of spec v1, applied beneath a root directory fd.
+ *
+ * The snapshot method runs them on a private staging snapshot, so they need not be
+ * atomic one by one; what they must be is confined (resolve.c) and exact: a file
+ * that is written or copied is created under a temporary name and renamed over the
+ * old one, so it replaces whatever non-directory stood there (a symlink is replaced,
+ * not written through), and a replaced regular file keeps its owner and, unless the
+ * op gives one, its mode.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sendfile.h>
+
+#include "path.h"
+
+#define DEFAULT_FILE_MODE 0644
+#define DEFAULT_DIR_MODE 0755
+
+/* A temporary name in the target's directory; unique within this process. */
+static void temp_name(char *buf, size_t size)
+{
+	static unsigned counter;
+	snprintf(buf, size, ".btrfs-txn-tmp.%d.%u", (int)getpid(), counter++);
+}
+
+static int copy_data(int src_fd, int dst_fd, off_t size)
+{
+	/* A reflink shares the extents: O(1) in the file size on the same filesystem. */
+	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
+		return 0;
+	off_t done = 0;
+	while (done < size) {
+		ssize_t n = copy_file_range(src_fd, NULL, dst_fd, NULL, (size_t)(size - done), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	}
+	/* Fallback for filesystems copy_file_range refuses; also catches a source that
+	 * grew while we copied (we copy what we saw at fstat time). */
+	while (done < size) {
+		ssize_t n = sendfile(dst_fd, src_fd, &done, (size_t)(size - done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO; /* source shrank under us */
+	}
+	return 0;
+}
+
+/*
+ * write and copy: create the new file under a temporary name next to the old one,
+ * fill it, set mode and owner, and rename it over the old name.
+ */
+static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	const char *name;
+	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	if (parent_fd < 0)
+		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory",
+				txn_op_kind_name(op->kind), op->path);
+
+	struct stat old;
+	bool have_old = fstatat(parent_fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!have_old && errno != ENOENT)
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat",
+				txn_op_kind_name(op->kind), op->path);
+	if (have_old && S_ISDIR(old.st_mode))
+		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", txn_op_kind_name(op->kind),
+				op->path);
+
+	_cleanup_close_ int src_fd = -EBADF;
+	struct stat src;
+	if (op->kind == TXN_OP_COPY) {
+		src_fd = open(op->source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (src_fd < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot open source '%s'",
+					op->path, op->source);
+		if (fstat(src_fd, &src) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot stat source '%s'",
+					op->path, op->source);
+		if (!S_ISREG(src.st_mode))
+			return txn_fail(error, TXN_ABORTED, EINVAL,
+					"copy '%s': source '%s' is not a regular file", op->path,
+					op->source);
+	}
+
+	mode_t mode = DEFAULT_FILE_MODE;
+	if (op->has_mode)
+		mode = op->mode;
+	else if (have_old && S_ISREG(old.st_mode))
+		mode = old.st_mode & 07777;
+	else if (op->kind == TXN_OP_COPY)
+		mode = src.st_mode & 0777;
+
+	char tmp[64];
+	temp_name(tmp, sizeof(tmp));
+	_cleanup_close_ int fd =
+		openat(parent_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot create",
+				txn_op_kind_name(op->kind), op->path);
+
+	int r;
+	if (op->kind == TXN_OP_COPY)
+		r = copy_data(src_fd, fd, src.st_size);
+	else
+		r = write_all(fd, op->content, op->content_len);
+	if (r == 0 && have_old && S_ISREG(old.st_mode) && fchown(fd, old.st_uid, old.st_gid) < 0)
+		r = -errno;
+	/* After chown: chown clears set-id bits, so the mode goes last. */
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && renameat(parent_fd, tmp, parent_fd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(parent_fd, tmp, 0);
+		return txn_fail(error, TXN_ABORTED, r, "%s '%s'", txn_op_kind_name(op->kind),
+				op->path);
+	}
+	return 0;
+}
+
+/* mkdir: idempotent on an existing directory; `parents` makes missing ancestors. */
+static int make_dir(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	mode_t mode = op->has_mode ? op->mode : DEFAULT_DIR_MODE;
+	size_t len = strlen(op->path);
+	_cleanup_free_ char *prefix = strdup(op->path);
+	if (!prefix)
+		return txn_fail(error, TXN_ABORTED, ENOMEM, "mkdir '%s'", op->path);
+
+	/* Walk the components; only the last one is required to be new or a directory
+	 * with parents=false, ancestors are created only with parents=true. */
+	for (size_t end = 0; end <= len; end++) {
+		if (end < len && op->path[end] != '/')
+			continue;
+		bool last = end == len;
+		prefix[end] = '\0';
+		_cleanup_close_ int fd = open_beneath(root_fd, prefix, O_RDONLY | O_DIRECTORY, 0);
+		if (fd >= 0) {
+			if (last && op->has_mode && fchmod(fd, mode) < 0)
+				return txn_fail(error, TXN_ABORTED, errno, "mkdir '%s': chmod", op->path);
+			prefix[end] = '/';
+			continue;
+		}
+		if (fd != -ENOENT)
+			return txn_fail(error, TXN_ABORTED, fd, "mkdir '%s': cannot open '%s'",
+					op->path, prefix);
+		if (!last && !op->parents)
+			return txn_fail(error, TXN_ABORTED, ENOENT,
+					"mkdir '%s': parent '%s' is missing (set \"parents\": true)",
+					op->path, prefix);
+		const char *name;
+		_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, prefix, &name);
+		if (parent_fd < 0)
+			return txn_fail(error, TXN_ABORTED, parent_fd, "mkdir '%s': cannot open parent of '%s'",
+					op->path, prefix);
+		mode_t this_mode = last ? mode : DEFAULT_DIR_MODE;
+		if (mkdirat(parent_fd, name, 0700) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "mkdir '%s'", prefix);
+		/* Exact mode whatever the umask; set after creation. */
+		_cleanup_close_ int new_fd =
+			openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (new_fd < 0 || fchmod(new_fd, this_mode) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "mkdir '%s': chmod", prefix);
+		prefix[end] = '/';
+	}
+	return 0;
+}
+
+/* Is @st the root of a subvolume or of a mount, seen from a parent on @parent_dev? */
+static bool crosses_boundary(const struct stat *st, dev_t parent_dev)
+{
+	/* Btrfs gives each subvolume its own st_dev, and a subvolume's root is inode 256. */
+	return st->st_dev != parent_dev || st->st_ino == 256;
+}
+
+int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
+		   const char *display_path)
+{
+	struct stat parent_st, st;
+	if (fstat(dir_fd, &parent_st) < 0 || fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot stat", display_path);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dir_fd, name, 0) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
+		return 0;
+	}
+	if (crosses_boundary(&st, parent_st.st_dev))
+		return txn_fail(error, TXN_ABORTED, EXDEV,
+				"delete '%s': refusing to cross into another subvolume or mount",
+				display_path);
+
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot open", display_path);
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
+	}
+	int r = 0;
+	struct dirent *entry;
+	while (r == 0 && (errno = 0, entry = readdir(dir))) {
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		r = remove_tree_at(dirfd(dir), entry->d_name, error, display_path);
+	}
+	if (r == 0 && errno != 0)
+		r = txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot read directory",
+			     display_path);
+	closedir(dir);
+	if (r == 0 && unlinkat(dir_fd, name, AT_REMOVEDIR) < 0)
+		r = txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
+	return r;
+}
+
+static int delete_path(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	const char *name;
+	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	if (parent_fd == -ENOENT && op->missing_ok)
+		return 0;
+	if (parent_fd < 0)
+		return txn_fail(error, TXN_ABORTED, parent_fd, "delete '%s': cannot open its directory",
+				op->path);
+	struct stat st, parent_st;
+	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT && op->missing_ok)
+			return 0;
+		return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", op->path);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(parent_fd, name, 0) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", op->path);
+		return 0;
+	}
+	if (fstat(parent_fd, &parent_st) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", op->path);
+	if (crosses_boundary(&st, parent_st.st_dev))
+		return txn_fail(error, TXN_ABORTED, EXDEV,
+				"delete '%s': is a subvolume or mount point, not removed", op->path);
+	if (!op->recursive) {
+		if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0)
+			return txn_fail(error, TXN_ABORTED, errno,
+					errno == ENOTEMPTY ? "delete '%s' (set \"recursive\": true)"
+							   : "delete '%s'",
+					op->path);
+		return 0;
+	}
+	/* remove_tree_at needs a real directory fd for fstat; O_PATH serves for *at(). */
+	return remove_tree_at(parent_fd, name, error, op->path);
+}
+
+/* symlink: made under a temporary name and renamed over the path, so an existing
+ * link (the `current` switch of a release) is replaced in one step. */
+static int make_symlink(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	const char *name;
+	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	if (parent_fd < 0)
+		return txn_fail(error, TXN_ABORTED, parent_fd, "symlink '%s': cannot open its directory",
+				op->path);
+	char tmp[64];
+	temp_name(tmp, sizeof(tmp));
+	if (symlinkat(op->link_target, parent_fd, tmp) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "symlink '%s'", op->path);
+	if (renameat(parent_fd, tmp, parent_fd, name) < 0) {
+		int saved = errno;
+		unlinkat(parent_fd, tmp, 0);
+		return txn_fail(error, TXN_ABORTED, saved, "symlink '%s'", op->path);
+	}
+	return 0;
+}
+
+static int rename_path(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	const char *from_name, *to_name;
+	_cleanup_close_ int from_fd = open_parent_beneath(root_fd, op->path, &from_name);
+	if (from_fd < 0)
+		return txn_fail(error, TXN_ABORTED, from_fd, "rename '%s': cannot open its directory",
+				op->path);
+	_cleanup_close_ int to_fd = open_parent_beneath(root_fd, op->to, &to_name);
+	if (to_fd < 0)
+		return txn_fail(error, TXN_ABORTED, to_fd, "rename '%s' to '%s': cannot open the directory of '%s'",
+				op->path, op->to, op->to);
+	if (renameat(from_fd, from_name, to_fd, to_name) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "rename '%s' to '%s'", op->path, op->to);
+	return 0;
+}
+
+/* chmod and chown act on the entry itself: a symlink is refused for chmod (Linux
+ * has no link modes) and changed itself, not its target, by chown. */
+static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	const char *kind = txn_op_kind_name(op->kind);
+	const char *name;
+	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	if (parent_fd < 0)
+		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory", kind,
+				op->path);
+	struct stat st;
+	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s'", kind, op->path);
+
+	if (op->kind == TXN_OP_CHMOD) {
+		if (S_ISLNK(st.st_mode))
+			return txn_fail(error, TXN_ABORTED, ELOOP, "chmod '%s': is a symlink", op->path);
+		if (fchmodat(parent_fd, name, op->mode, 0) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "chmod '%s'", op->path);
+		return 0;
+	}
+	uid_t uid = op->owner.present ? (uid_t)op->owner.id : (uid_t)-1;
+	gid_t gid = op->group.present ? (gid_t)op->group.id : (gid_t)-1;
+	if ((op->owner.present && !op->owner.resolved) || (op->group.present && !op->group.resolved))
+		return txn_fail(error, TXN_INVALID, EINVAL, "chown '%s': owner or group not resolved",
+				op->path);
+	if (fchownat(parent_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "chown '%s'", op->path);
+	/* chown(2) clears set-id bits of executables; keep the mode the tree had. */
+	if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
+	    fchmodat(parent_fd, name, st.st_mode & 07777, 0) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "chown '%s': restoring mode", op->path);
+	return 0;
+}
+
+int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	if (txn_path_check(op->path, strlen(op->path)) != TXN_PATH_OK ||
+	    (op->kind == TXN_OP_RENAME && txn_path_check(op->to, strlen(op->to)) != TXN_PATH_OK))
+		return txn_fail(error, TXN_INVALID, EINVAL, "%s '%s': invalid path",
+				txn_op_kind_name(op->kind), op->path);
+	switch (op->kind) {
+	case TXN_OP_WRITE:
+	case TXN_OP_COPY:
+		return replace_file(root_fd, op, error);
+	case TXN_OP_MKDIR:
+		return make_dir(root_fd, op, error);
+	case TXN_OP_DELETE:
+		return delete_path(root_fd, op, error);
+	case TXN_OP_SYMLINK:
+		return make_symlink(root_fd, op, error);
+	case TXN_OP_RENAME:
+		return rename_path(root_fd, op, error);
+	case TXN_OP_CHMOD:
+	case TXN_OP_CHOWN:
+		return change_attrs(root_fd, op, error);
+	}
+	return txn_fail(error, TXN_INVALID, EINVAL, "unknown op");
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * precond.c: preconditions, checked on the live target before anything changes.
+ * A failed one aborts the transaction (exit 1) and names the path and the reason.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int sha256_fd(int fd, unsigned char ret_digest[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	int r = 0;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		r = -EIO;
+	unsigned char buf[65536];
+	while (r == 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			r = -EIO;
+	}
+	unsigned int len = 0;
+	if (r == 0 && EVP_DigestFinal_ex(ctx, ret_digest, &len) != 1)
+		r = -EIO;
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+static void hex(const unsigned char *bytes, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", bytes[i]);
+}
+
+static int check_one(int root_fd, const struct txn_precondition *pre, struct txn_error *error)
+{
+	if (pre->has_exists) {
+		const char *name;
+		_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, pre->path, &name);
+		struct stat st;
+		bool exists = parent_fd >= 0 && fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		if (!exists && parent_fd >= 0 && errno != ENOENT && errno != ENOTDIR)
+			return txn_fail(error, TXN_ABORTED, errno, "precondition on '%s': cannot stat",
+					pre->path);
+		if (parent_fd < 0 && parent_fd != -ENOENT && parent_fd != -ENOTDIR)
+			return txn_fail(error, TXN_ABORTED, parent_fd,
+					"precondition on '%s': cannot open its directory", pre->path);
+		if (exists != pre->exists)
+			return txn_fail(error, TXN_ABORTED, 0, "precondition failed: '%s' %s", pre->path,
+					pre->exists ? "does not exist" : "exists");
+	}
+	if (pre->has_sha256) {
+		_cleanup_close_ int fd = open_beneath(root_fd, pre->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+		if (fd < 0)
+			return txn_fail(error, TXN_ABORTED, fd, "precondition failed: '%s' cannot be read",
+					pre->path);
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "precondition on '%s'", pre->path);
+		if (!S_ISREG(st.st_mode))
+			return txn_fail(error, TXN_ABORTED, 0,
+					"precondition failed: '%s' is not a regular file", pre->path);
+		unsigned char digest[32];
+		int r = sha256_fd(fd, digest);
+		if (r < 0)
+			return txn_fail(error, TXN_ABORTED, r, "precondition on '%s': reading", pre->path);
+		if (memcmp(digest, pre->sha256, 32) != 0) {
+			char want[65], got[65];
+			hex(pre->sha256, 32, want);
+			hex(digest, 32, got);
+			return txn_fail(error, TXN_ABORTED, 0,
+					"precondition failed: '%s' has sha256 %s, expected %s", pre->path,
+					got, want);
+		}
+	}
+	return 0;
+}
+
+int txn_preconditions_check(int root_fd, const struct txn_batch *batch, struct txn_error *error)
+{
+	for (size_t i = 0; i < batch->n_preconditions; i++) {
+		int r = check_one(root_fd, &batch->preconditions[i], error);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

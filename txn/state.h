@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * state.h: a target opened for a transaction (its parent, its state directory, its
+ * lock), the journal and history.jsonl. Internal to libbtrfs-txn.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "txn.h"
+
+#define STATE_DIR_NAME ".btrfs-txn"
+#define JOURNAL_NAME "journal"
+#define HISTORY_NAME "history.jsonl"
+#define LOCK_NAME "lock"
+
+struct target {
+	char path[PATH_MAX];        /* canonical path of T */
+	char name[NAME_MAX + 1];    /* its last component */
+	char state_path[PATH_MAX];  /* P/.btrfs-txn/NAME */
+	int parent_fd;              /* P */
+	int fd;                     /* T, O_DIRECTORY */
+	int state_fd;               /* the state directory, or -1 when it does not exist */
+	int lock_fd;                /* the lock file while locked, else -1 */
+	bool is_subvolume;
+};
+
+enum target_flags {
+	TARGET_CREATE_STATE = 1 << 0,  /* make the state directory when missing */
+	TARGET_ALLOW_PLAIN_DIR = 1 << 1, /* for init and its recovery */
+};
+
+/* Opens @path as a target: checks Btrfs, subvolume (unless allowed), mount point. */
+int target_open(const char *path, unsigned flags, struct target *ret_target,
+		struct txn_error *error);
+void target_close(struct target *target);
+
+/* Takes the target's lock, waiting as @options says, and records the holder. */
+int target_lock(struct target *target, const struct txn_options *options, struct txn_error *error);
+/* Names the current holder, read from the lock file (empty when unknown). */
+void target_lock_holder(int state_fd, char *buf, size_t size);
+
+/* "xxxxxxxx-xxxx-..." from 16 bytes. */
+void uuid_format(const uint8_t uuid[16], char out[37]);
+/* UUID and root generation of the subvolume open at @fd. */
+int subvolume_identity(int fd, char ret_uuid[37], uint64_t *ret_generation,
+		       char ret_parent_uuid[37]);
+
+struct journal {
+	char txid[40];
+	char kind[16];              /* "apply", "rollback", "init" */
+	char target_uuid[37];       /* T's UUID at the start ("" for init) */
+	char staging[64];           /* name of the staging subvolume in the state dir */
+	char staging_uuid[37];      /* "" until the snapshot exists */
+	uint64_t from_generation;
+	uint64_t to_generation;
+	uint64_t rollback_to;       /* rollback only */
+	unsigned n_ops;
+	char description[512];
+	char started[32];           /* UTC, ISO 8601 */
+};
+
+/* Writes the journal: temporary file, fsync, rename, fsync of the directory. */
+int journal_write(int state_fd, const struct journal *journal);
+/* Reads it: 1 when found, 0 when absent, -EBADMSG when unreadable. */
+int journal_read(int state_fd, struct journal *ret_journal);
+int journal_remove(int state_fd);
+/* Removes a temporary journal left by a crash during journal_write(). */
+void journal_discard_partial(int state_fd);
+
+struct history_entry {
+	const char *txid;
+	const char *kind;
+	const char *description;    /* may be NULL */
+	const char *result;         /* "committed", "aborted" */
+	const char *reason;         /* why it aborted, may be NULL */
+	uint64_t generation;        /* committed: the new generation */
+	uint64_t previous;
+	uint64_t rollback_to;
+	unsigned n_ops;
+	bool recovered;             /* finished by recovery */
+	const char *started;
+};
+
+/* Appends one line; a torn last line left by a crash is cut off first. */
+int history_append(int state_fd, const struct history_entry *entry);
+/* Whether a line for @txid is in the history. */
+bool history_has(int state_fd, const char *txid);
+
+/* The current generation: the highest committed one in history, or one past the
+ * newest kept gen-N, whichever is larger; 0 for a target never changed. */
+uint64_t generation_current(int state_fd);
+/* Kept generations, oldest first. */
+int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret_count);
+
+void utc_now(char out[32]);
+
+/* Shared by the snapshot method (snapshot.c) and init (init.c). */
+int btrfs_error(int btrfs_util_error);
+void make_txid(char out[40]);
+int delete_subvolume_at(int dir_fd, const char *name);
+int sync_fs(int fd);
+int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
+		   struct txn_error *error);
+int init_recover(struct target *t, const struct journal *j, struct txn_recover_result *ret,
+		 struct txn_error *error);

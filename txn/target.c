@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * target.c: opening a target and its state directory, and the lock.
+ *
+ * The checks here decide exit status 4: T must be on Btrfs (checked with statfs
+ * before any btrfs ioctl, since other filesystems reuse the ioctl numbers), a
+ * subvolume, and not a mount point itself, because renameat2() cannot exchange a
+ * mount point.
+ */
+#include "internal.h"
+#include "state.h"
+
+#include <btrfsutil.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+void uuid_format(const uint8_t uuid[16], char out[37])
+{
+	static const int dash_after[] = { 3, 5, 7, 9 };
+	char *w = out;
+	for (int i = 0, d = 0; i < 16; i++) {
+		w += sprintf(w, "%02x", uuid[i]);
+		if (d < 4 && i == dash_after[d]) {
+			*w++ = '-';
+			d++;
+		}
+	}
+	*w = '\0';
+}
+
+int subvolume_identity(int fd, char ret_uuid[37], uint64_t *ret_generation,
+		       char ret_parent_uuid[37])
+{
+	struct btrfs_util_subvolume_info info;
+	enum btrfs_util_error e = btrfs_util_subvolume_info_fd(fd, 0, &info);
+	if (e != BTRFS_UTIL_OK)
+		return errno ? -errno : -EIO;
+	if (ret_uuid)
+		uuid_format(info.uuid, ret_uuid);
+	if (ret_parent_uuid)
+		uuid_format(info.parent_uuid, ret_parent_uuid);
+	if (ret_generation)
+		*ret_generation = info.generation;
+	return 0;
+}
+
+static int mount_id(int dir_fd, const char *name, uint64_t *ret)
+{
+	struct statx stx;
+	if (statx(dir_fd, name, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH), STATX_MNT_ID,
+		  &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP;
+	*ret = stx.stx_mnt_id;
+	return 0;
+}
+
+static int open_state_dir(struct target *t, bool create, struct txn_error *error)
+{
+	_cleanup_close_ int top = openat(t->parent_fd, STATE_DIR_NAME,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (top < 0 && errno == ENOENT && create) {
+		if (mkdirat(t->parent_fd, STATE_DIR_NAME, 0700) < 0 && errno != EEXIST)
+			return txn_fail(error, TXN_ABORTED, errno, "cannot create state directory in '%s'",
+					t->path);
+		top = openat(t->parent_fd, STATE_DIR_NAME, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (top < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return txn_fail(error, TXN_ABORTED, errno, "cannot open state directory '%s'",
+				t->state_path);
+	}
+	int fd = openat(top, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(top, t->name, 0700) < 0 && errno != EEXIST)
+			return txn_fail(error, TXN_ABORTED, errno, "cannot create state directory '%s'",
+					t->state_path);
+		fd = openat(top, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return txn_fail(error, TXN_ABORTED, errno, "cannot open state directory '%s'",
+				t->state_path);
+	}
+	/* The staging snapshot and the exchange need the state directory on T's mount. */
+	uint64_t state_mnt, parent_mnt;
+	if (mount_id(fd, "", &state_mnt) == 0 && mount_id(t->parent_fd, "", &parent_mnt) == 0 &&
+	    state_mnt != parent_mnt) {
+		close(fd);
+		return txn_fail(error, TXN_UNSUPPORTED, EXDEV,
+				"state directory '%s' is on another mount than the target",
+				t->state_path);
+	}
+	t->state_fd = fd;
+	return 0;
+}
+
+int target_open(const char *path, unsigned flags, struct target *ret, struct txn_error *error)
+{
+	struct target t = { .parent_fd = -1, .fd = -1, .state_fd = -1, .lock_fd = -1 };
+	int r;
+
+	if (!realpath(path, t.path))
+		return txn_fail(error, errno == ENOENT ? TXN_INVALID : TXN_ABORTED, errno,
+				"target '%s'", path);
+	if (strcmp(t.path, "/") == 0)
+		return txn_fail(error, TXN_UNSUPPORTED, 0,
+				"target '/' has no parent directory and cannot be swapped");
+	char *slash = strrchr(t.path, '/');
+	snprintf(t.name, sizeof(t.name), "%s", slash + 1);
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%.*s", slash == t.path ? 1 : (int)(slash - t.path), t.path);
+	if (snprintf(t.state_path, sizeof(t.state_path), "%s/%s/%s",
+		     strcmp(parent, "/") ? parent : "", STATE_DIR_NAME, t.name) >= (int)sizeof(t.state_path))
+		return txn_fail(error, TXN_INVALID, ENAMETOOLONG, "target '%s'", t.path);
+
+	t.parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t.parent_fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot open '%s'", parent);
+	t.fd = openat(t.parent_fd, t.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (t.fd < 0) {
+		r = txn_fail(error, errno == ENOTDIR ? TXN_INVALID : TXN_ABORTED, errno,
+			     "cannot open target '%s'", t.path);
+		goto fail;
+	}
+
+	struct statfs sfs;
+	if (fstatfs(t.fd, &sfs) < 0) {
+		r = txn_fail(error, TXN_ABORTED, errno, "cannot statfs '%s'", t.path);
+		goto fail;
+	}
+	if (sfs.f_type != BTRFS_SUPER_MAGIC) {
+		r = txn_fail(error, TXN_UNSUPPORTED, 0, "'%s' is not on a Btrfs filesystem", t.path);
+		goto fail;
+	}
+	t.is_subvolume = btrfs_util_is_subvolume_fd(t.fd) == BTRFS_UTIL_OK;
+	if (!t.is_subvolume && !(flags & TARGET_ALLOW_PLAIN_DIR)) {
+		r = txn_fail(error, TXN_UNSUPPORTED, 0,
+			     "'%s' is not a Btrfs subvolume; 'btrfs-txn init %s' makes it one",
+			     t.path, t.path);
+		goto fail;
+	}
+
+	uint64_t target_mnt, parent_mnt;
+	if (mount_id(t.fd, "", &target_mnt) == 0 && mount_id(t.parent_fd, "", &parent_mnt) == 0 &&
+	    target_mnt != parent_mnt) {
+		char *subvol = NULL;
+		btrfs_util_subvolume_path_fd(t.fd, 0, &subvol);
+		r = txn_fail(error, TXN_UNSUPPORTED, 0,
+			     "'%s' is a mount point and cannot be swapped; mount its parent "
+			     "(e.g. the top level, subvolid=5) and target subvolume '%s' below it",
+			     t.path, subvol ? subvol : "?");
+		free(subvol);
+		goto fail;
+	}
+
+	r = open_state_dir(&t, flags & TARGET_CREATE_STATE, error);
+	if (r < 0)
+		goto fail;
+	*ret = t;
+	return 0;
+fail:
+	target_close(&t);
+	return r;
+}
+
+void target_close(struct target *t)
+{
+	if (t->lock_fd >= 0) {
+		/* Forget the holder before the lock goes with the close. */
+		if (ftruncate(t->lock_fd, 0) < 0) {
+			/* nothing to do: the stale text is only informational */
+		}
+		close(t->lock_fd);
+	}
+	if (t->state_fd >= 0)
+		close(t->state_fd);
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->parent_fd >= 0)
+		close(t->parent_fd);
+	t->lock_fd = t->state_fd = t->fd = t->parent_fd = -1;
+}
+
+void target_lock_holder(int state_fd, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	_cleanup_close_ int fd = openat(state_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = pread(fd, buf, size - 1, 0);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+void utc_now(char out[32])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int target_lock(struct target *t, const struct txn_options *options, struct txn_error *error)
+{
+	_cleanup_close_ int fd =
+		openat(t->state_fd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot open lock '%s/%s'", t->state_path,
+				LOCK_NAME);
+	double timeout = options && options->lock_timeout >= 0 ? options->lock_timeout
+								 : TXN_DEFAULT_LOCK_TIMEOUT;
+	bool no_wait = options && options->no_wait;
+	double deadline = txn_now() + timeout;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return txn_fail(error, TXN_ABORTED, errno, "cannot lock '%s/%s'", t->state_path,
+					LOCK_NAME);
+		if (txn_interrupted)
+			return txn_fail(error, TXN_ABORTED, EINTR, "interrupted while waiting for the lock on '%s'",
+					t->path);
+		if (no_wait || txn_now() >= deadline) {
+			char holder[256];
+			target_lock_holder(t->state_fd, holder, sizeof(holder));
+			if (no_wait)
+				return txn_fail(error, TXN_LOCKED, 0, "'%s' is locked by %s", t->path,
+						holder[0] ? holder : "another process");
+			return txn_fail(error, TXN_LOCKED, 0, "'%s' is still locked by %s after %.0f s",
+					t->path, holder[0] ? holder : "another process", timeout);
+		}
+		usleep(20000);
+	}
+	char since[32], text[512];
+	utc_now(since);
+	int len = snprintf(text, sizeof(text), "pid %d (%s) since %s\n", (int)getpid(),
+			   options && options->command ? options->command : "btrfs-txn", since);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) < 0) {
+		/* The holder's name is a courtesy; the flock is what excludes. */
+	}
+	t->lock_fd = TAKE_FD(fd);
+	return 0;
+}

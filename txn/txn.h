@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * txn.h: the public API of libbtrfs-txn, the transaction engine.
+ *
+ * The engine applies a struct txn_batch (batch.h) to a Btrfs subvolume with the
+ * snapshot-then-swap protocol, keeps earlier generations, rolls back and recovers.
+ * It never prints and never exits: every call returns 0 or a negative errno, and on
+ * failure fills a struct txn_error that says what failed, on which path, and what
+ * that means for the target (its `status`), for the caller to report once.
+ *
+ * State of a target T whose parent directory is P lives in P/.btrfs-txn/NAME/:
+ *   lock           flock(2) target; holds the holder's pid and command while locked
+ *   journal        present only while a transaction is in flight (or interrupted)
+ *   history.jsonl  one JSON line per finished transaction
+ *   gen-N          read-only snapshots of earlier generations
+ *   staging-TXID   the writable snapshot a transaction works on
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "batch.h"
+
+/* What a failure means for the target; the runner turns it into an exit status. */
+enum txn_status {
+	TXN_OK = 0,
+	TXN_ABORTED,        /* aborted before the commit point; target unchanged (exit 1) */
+	TXN_INVALID,        /* invalid request; nothing touched (exit 2) */
+	TXN_LOCKED,         /* another run holds the lock (exit 3) */
+	TXN_UNSUPPORTED,    /* not Btrfs, not a subvolume, no privilege, no ioctl (exit 4) */
+	TXN_NEEDS_PERSON,   /* recovery could not reach a consistent state (exit 5) */
+};
+
+struct txn_error {
+	enum txn_status status;
+	int errnum;          /* errno of the failing call, 0 when none */
+	char message[1024];  /* what failed and where, without the strerror part */
+};
+
+/* "MESSAGE: strerror(errnum)" or just MESSAGE, into @buf. */
+const char *txn_error_string(const struct txn_error *error, char *buf, size_t size);
+
+/* Set by the caller's SIGINT/SIGTERM handler: before the commit point the engine
+ * aborts cleanly at its next check; after it, the transaction is finished. */
+extern volatile sig_atomic_t txn_interrupted;
+
+struct txn_options {
+	unsigned keep;            /* generations kept after a commit; 0 = TXN_DEFAULT_KEEP */
+	double lock_timeout;      /* seconds to wait for the lock; < 0 = default */
+	bool no_wait;             /* fail at once when locked */
+	const char *command;      /* how the caller names itself in the lock file */
+	const char *description;  /* for rollback/history; apply uses the batch's */
+};
+
+#define TXN_DEFAULT_LOCK_TIMEOUT 60.0
+
+/* Seconds spent in each step, for --json and benchmarks. */
+struct txn_timing {
+	double lock, recover, preconditions, journal, snapshot, ops, verify, flush, check,
+		swap, sync, archive, total;
+};
+
+struct txn_result {
+	uint64_t generation;      /* the target's generation afterwards */
+	uint64_t previous;        /* the generation it replaced (kept as gen-PREVIOUS) */
+	char txid[40];
+	bool recovered_first;     /* an interrupted transaction was recovered first */
+	unsigned dropped;         /* generations removed beyond keep */
+	struct txn_timing timing;
+};
+
+/**
+ * txn_apply() - Apply @batch to @target atomically (snapshot method).
+ * @target: Path of the subvolume.
+ * @batch: The validated batch; owner/group ids must be resolved.
+ * @options: Lock and keep settings.
+ * @ret_result: Filled on success.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_apply(const char *target, const struct txn_batch *batch,
+	      const struct txn_options *options, struct txn_result *ret_result,
+	      struct txn_error *ret_error);
+
+/* Rolls @target back to kept generation @to (TXN_ROLLBACK_PREVIOUS: the one the
+ * last transaction replaced), as a new transaction with the same protocol as apply. */
+#define TXN_ROLLBACK_PREVIOUS UINT64_MAX
+int txn_rollback(const char *target, uint64_t to, const struct txn_options *options,
+		 struct txn_result *ret_result, struct txn_error *ret_error);
+
+enum txn_recovery {
+	TXN_RECOVERY_NONE,        /* nothing was in flight */
+	TXN_RECOVERY_ROLLED_FORWARD, /* the commit had happened: finished it */
+	TXN_RECOVERY_ROLLED_BACK, /* it had not: removed what it left */
+};
+
+struct txn_recover_result {
+	enum txn_recovery action;
+	char txid[40];
+	uint64_t generation;      /* the target's generation afterwards */
+	unsigned removed;         /* leftover staging subvolumes removed */
+};
+
+/* Finishes or undoes an interrupted transaction; idempotent, safe to interrupt. */
+int txn_recover(const char *target, const struct txn_options *options,
+		struct txn_recover_result *ret_result, struct txn_error *ret_error);
+
+/* Drops the oldest generations beyond @keep; *ret_removed counts them. */
+int txn_gc(const char *target, unsigned keep, const struct txn_options *options,
+	   unsigned *ret_removed, struct txn_error *ret_error);
+
+enum txn_init_action {
+	TXN_INIT_ALREADY,         /* already a subvolume; state directory ensured */
+	TXN_INIT_CREATED,         /* did not exist: made an empty subvolume */
+	TXN_INIT_CONVERTED,       /* a plain directory, now a subvolume with its content */
+};
+
+/* Makes @path a managed subvolume, atomically swapping a plain directory for a
+ * subvolume holding the same content. */
+int txn_init(const char *path, const struct txn_options *options,
+	     enum txn_init_action *ret_action, struct txn_error *ret_error);
+
+struct txn_generation {
+	uint64_t number;
+	uint64_t otime;           /* creation time of the snapshot, seconds */
+};
+
+struct txn_state {
+	char target[4096];
+	char state_dir[4096];
+	char uuid[37];
+	uint64_t generation;      /* current generation */
+	struct txn_generation *kept; /* oldest first; free() it */
+	size_t n_kept;
+	bool journal_present;     /* an interrupted or running transaction */
+	char journal_txid[40];
+	char journal_kind[16];
+	bool locked;
+	char lock_holder[256];    /* when locked */
+};
+
+/* Reads the state of @target without taking the lock. */
+int txn_state_read(const char *target, struct txn_state *ret_state,
+		   struct txn_error *ret_error);
+
+struct txn_probe {
+	bool exists;
+	bool is_btrfs;
+	bool is_subvolume;
+	bool is_mount_point;
+	bool rename_exchange;     /* renameat2(RENAME_EXCHANGE) answers */
+	int trans_ioctl;          /* 1 answers, 0 missing (ENOTTY), -1 unknown */
+	int trans_errno;          /* errno of the TRANS_START probe when not 1 */
+	char kernel[128];
+};
+
+/* Reports what @path's kernel and filesystem support; never writes. */
+int txn_probe(const char *path, struct txn_probe *ret_probe);
+
+/* Resolve @target's parent, name and state directory paths (no I/O besides
+ * realpath); exposed for `history`, which reads history.jsonl itself. */
+int txn_state_dir_path(const char *target, char *ret_path, size_t size,
+		       struct txn_error *ret_error);
+
+/* One line of a plan: what an op would do to the live target. */
+struct txn_plan_entry {
+	size_t index;
+	const struct txn_op *op;
+	const char *action;       /* "create", "replace", "unchanged", "remove", "missing", ... */
+	char detail[256];         /* e.g. "120 -> 96 bytes" or why it would fail */
+};
+
+/**
+ * txn_plan() - Describe what txn_apply() would change, writing nothing.
+ * @target: Path of the subvolume.
+ * @batch: The batch.
+ * @each: Called once per op, in order.
+ * @ctx: Passed to @each.
+ * @ret_precondition: Filled with the first failing precondition, if any; its
+ *   status is TXN_OK when all hold.
+ * @ret_error: Filled on failure (target unusable).
+ *
+ * Ops are judged against the live tree; an op on a path that an earlier op of the
+ * batch touches is reported as "after op N" since its outcome depends on it.
+ * Return: 0, or a negative errno when the target cannot be read.
+ */
+int txn_plan(const char *target, const struct txn_batch *batch,
+	     void (*each)(const struct txn_plan_entry *entry, void *ctx), void *ctx,
+	     struct txn_error *ret_precondition, struct txn_error *ret_error);

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* util.c: error filling, clocks, I/O helpers and the test-only fault points. */
+#include "internal.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+volatile sig_atomic_t txn_interrupted;
+
+int txn_fail(struct txn_error *error, enum txn_status status, int errnum, const char *fmt, ...)
+{
+	if (errnum < 0)
+		errnum = -errnum;
+	if (error) {
+		va_list ap;
+		error->status = status;
+		error->errnum = errnum;
+		va_start(ap, fmt);
+		vsnprintf(error->message, sizeof(error->message), fmt, ap);
+		va_end(ap);
+	}
+	return errnum ? -errnum : -EIO;
+}
+
+const char *txn_error_string(const struct txn_error *error, char *buf, size_t size)
+{
+	if (error->errnum)
+		snprintf(buf, size, "%s: %s", error->message, strerror(error->errnum));
+	else
+		snprintf(buf, size, "%s", error->message);
+	return buf;
+}
+
+double txn_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fsync_fd(int fd)
+{
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+static void run_step_hook(const char *hook, const char *step)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", hook, "sh", step, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+void txn_step(const char *step)
+{
+	const char *hook = getenv("BTRFS_TXN_STEP_HOOK");
+	if (hook && *hook)
+		run_step_hook(hook, step);
+
+	const char *fault = getenv("BTRFS_TXN_FAULT");
+	if (!fault || !*fault)
+		return;
+	size_t n = strcspn(fault, ":");
+	if (strlen(step) != n || strncmp(fault, step, n) != 0)
+		return;
+	const char *action = fault[n] == ':' ? fault + n + 1 : "kill";
+	if (strcmp(action, "stop") == 0)
+		raise(SIGSTOP);
+	else if (strcmp(action, "exit") == 0)
+		_exit(99);
+	else
+		raise(SIGKILL);
+}
