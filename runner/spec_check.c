@@ -149,7 +149,7 @@ static int require(struct model *m, const char *path, size_t len, size_t op_inde
 	snprintf(what, sizeof(what), "%.*s", (int)removed_len, path);
 	describe_removal(m, removed, removed_by_precondition, what, because, sizeof(because));
 	snprintf(pointer, sizeof(pointer), "/ops/%zu/%s", op_index, key);
-	return spec_fail(m->error, pointer, "%s\"%.*s\" cannot exist here: %s",
+	return spec_fail(m->error, pointer, "%s\"%.*s\" does not exist at this point: %s",
 			 parent ? "parent directory " : "", (int)len, path, because);
 }
 

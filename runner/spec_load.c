@@ -188,12 +188,14 @@ static int get_bool(struct loader *l, json_t *object, const char *pointer, const
 static int get_integer(struct loader *l, json_t *value, const char *pointer,
 		       json_int_t min, json_int_t max, const char *what, json_int_t *ret)
 {
-	if (!json_is_integer(value) || json_integer_value(value) < min ||
-	    json_integer_value(value) > max)
-		return spec_fail(l->error, pointer, "expected %s, got %s%s", what,
-				 json_is_integer(value) ? "" : type_name(value),
-				 json_is_integer(value) ? "a number out of range" : "");
-	*ret = json_integer_value(value);
+	if (!json_is_integer(value))
+		return spec_fail(l->error, pointer, "expected %s, got %s", what,
+				 type_name(value));
+	json_int_t n = json_integer_value(value);
+	if (n < min || n > max)
+		return spec_fail(l->error, pointer, "expected %s, got %" JSON_INTEGER_FORMAT,
+				 what, n);
+	*ret = n;
 	return 0;
 }
 

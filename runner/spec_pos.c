@@ -218,6 +218,25 @@ static bool enter_element(struct scan *s, const char *token)
 	}
 }
 
+/* Line and column of increasing offsets, counted once over the text. */
+struct counter {
+	size_t pos;
+	unsigned line, column;
+};
+
+static void count_to(struct counter *c, const char *text, size_t target)
+{
+	for (; c->pos < target; c->pos++) {
+		unsigned char byte = (unsigned char)text[c->pos];
+		if (byte == '\n') {
+			c->line++;
+			c->column = 1;
+		} else if ((byte & 0xC0) != 0x80) {
+			c->column++; /* UTF-8 continuation bytes do not start a character */
+		}
+	}
+}
+
 int spec_pos_find(const char *text, size_t len, const char *pointer, bool at_key,
 		  unsigned *ret_line, unsigned *ret_column)
 {
@@ -242,18 +261,10 @@ int spec_pos_find(const char *text, size_t len, const char *pointer, bool at_key
 		}
 	}
 
-	unsigned line = 1, column = 1;
-	for (size_t i = 0; i < s.pos && i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c == '\n') {
-			line++;
-			column = 1;
-		} else if ((c & 0xC0) != 0x80) {
-			column++; /* UTF-8 continuation bytes do not start a character */
-		}
-	}
-	*ret_line = line;
-	*ret_column = column;
+	struct counter counter = { .line = 1, .column = 1 };
+	count_to(&counter, text, s.pos < len ? s.pos : len);
+	*ret_line = counter.line;
+	*ret_column = counter.column;
 	return r;
 }
 
@@ -283,25 +294,6 @@ int spec_fail(struct spec_error *error, const char *pointer, const char *fmt, ..
 	error->line = 0;
 	error->column = 0;
 	return -EINVAL;
-}
-
-/* Line and column of increasing offsets, counted once over the text. */
-struct counter {
-	size_t pos;
-	unsigned line, column;
-};
-
-static void count_to(struct counter *c, const char *text, size_t target)
-{
-	for (; c->pos < target; c->pos++) {
-		unsigned char byte = (unsigned char)text[c->pos];
-		if (byte == '\n') {
-			c->line++;
-			c->column = 1;
-		} else if ((byte & 0xC0) != 0x80) {
-			c->column++;
-		}
-	}
 }
 
 void spec_pos_record_ids(const char *text, size_t len, struct txn_batch *batch)
