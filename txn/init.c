@@ -51,8 +51,8 @@ static int run_copy(const char *from, const char *to)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
-int init_recover(struct target *t, const struct journal *j, struct txn_recover_result *ret,
-		 struct txn_error *error)
+int init_recover(struct target *t, const struct journal *j, bool recovered,
+		 struct txn_recover_result *ret, struct txn_error *error)
 {
 	char uuid[37] = "";
 	bool committed = t->is_subvolume && subvolume_identity(t->fd, uuid, NULL, NULL) == 0 &&
@@ -76,7 +76,7 @@ int init_recover(struct target *t, const struct journal *j, struct txn_recover_r
 	if (r == 0 && !history_has(t->state_fd, j->txid)) {
 		struct history_entry e = { .txid = j->txid, .kind = "init",
 					   .result = committed ? "committed" : "aborted",
-					   .recovered = true, .started = j->started };
+					   .recovered = recovered, .started = j->started };
 		history_append(t->state_fd, &e);
 	}
 	if (r == 0)
@@ -154,7 +154,7 @@ static int convert(struct target *t, struct txn_error *error)
 	t->fd = openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	t->is_subvolume = true;
 	struct txn_recover_result ignored;
-	return init_recover(t, &j, &ignored, error);
+	return init_recover(t, &j, false, &ignored, error);
 
 undo:;
 	struct txn_error ignored_error;
@@ -162,7 +162,7 @@ undo:;
 	t->is_subvolume = false;
 	if (staging_fd >= 0)
 		close(TAKE_FD(staging_fd));
-	init_recover(t, &j, &ignored_result, &ignored_error);
+	init_recover(t, &j, false, &ignored_result, &ignored_error);
 	return -(error->errnum ? error->errnum : EIO);
 }
 
@@ -192,7 +192,7 @@ int txn_init(const char *path, const struct txn_options *options,
 	journal_discard_partial(t.state_fd);
 	if (r == 0 && journal_read(t.state_fd, &j) > 0) {
 		struct txn_recover_result rec;
-		r = strcmp(j.kind, "init") == 0 ? init_recover(&t, &j, &rec, error)
+		r = strcmp(j.kind, "init") == 0 ? init_recover(&t, &j, true, &rec, error)
 						: recover_locked(&t, TXN_DEFAULT_KEEP, &rec, error);
 		if (r == 0 && strcmp(j.kind, "init") == 0) {
 			close(t.fd);

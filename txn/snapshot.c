@@ -236,7 +236,7 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 				t->state_path, JOURNAL_NAME);
 	txn_step("recover-start");
 	if (found && strcmp(j.kind, "init") == 0) {
-		int r = init_recover(t, &j, &result, error);
+		int r = init_recover(t, &j, true, &result, error);
 		if (r < 0)
 			return r;
 	} else if (found) {
@@ -311,7 +311,11 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	snprintf(j.staging, sizeof(j.staging), "staging-%s", j.txid);
 	const char *description = batch && batch->description ? batch->description
 								 : options ? options->description : NULL;
-	snprintf(j.description, sizeof(j.description), "%s", description ? description : "");
+	if (description)
+		snprintf(j.description, sizeof(j.description), "%s", description);
+	else if (src->rollback)
+		snprintf(j.description, sizeof(j.description), "rollback to generation %llu",
+			 (unsigned long long)src->rollback_to);
 	utc_now(j.started);
 	j.from_generation = generation_current(t->state_fd);
 	j.to_generation = j.from_generation + 1;

@@ -104,5 +104,5 @@ int delete_subvolume_at(int dir_fd, const char *name);
 int sync_fs(int fd);
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
 		   struct txn_error *error);
-int init_recover(struct target *t, const struct journal *j, struct txn_recover_result *ret,
-		 struct txn_error *error);
+int init_recover(struct target *t, const struct journal *j, bool recovered,
+		 struct txn_recover_result *ret, struct txn_error *error);
