@@ -126,3 +126,48 @@ done_testing() {
 	[ "$_failed" -eq 0 ] || { echo "# $_failed of $_tests failed"; exit 1; }
 	exit 0
 }
+
+# --- helpers for the btrfs-txn tests (t01xx) ---
+
+# state_dir T: where btrfs-txn keeps T's lock, journal, history and generations.
+state_dir() {
+	printf '%s/.btrfs-txn/%s\n' "$(dirname "$1")" "$(basename "$1")"
+}
+
+# no_staging T: fails (listing them) when a staging-* subvolume is left for T.
+no_staging() {
+	local left
+	left=$(cd "$(state_dir "$1")" 2>/dev/null && ls -d staging-* init-* 2>/dev/null)
+	[ -z "$left" ] || { echo "left behind: $left"; return 1; }
+}
+
+# same_manifest FILE T: T's manifest equals the one saved in FILE (diff on failure).
+same_manifest() {
+	manifest "$2" | diff -u "$1" -
+}
+
+# new_target NAME: a fresh managed subvolume $MNT/NAME; prints its path.
+new_target() {
+	"$BTRFS_TXN" init "$MNT/$1" >/dev/null || return 1
+	printf '%s\n' "$MNT/$1"
+}
+
+# apply_ops T OPS_JSON [EXTRA_TOP_LEVEL_JSON]: apply a spec made of OPS to T.
+apply_ops() {
+	local target=$1 ops=$2 extra=${3:-} spec
+	spec=$(mktemp "$TEST_TMP/spec.XXXXXX.json")
+	printf '{"version": 1, "target": "%s", %s"ops": %s}\n' "$target" \
+		"${extra:+$extra, }" "$ops" >"$spec"
+	"$BTRFS_TXN" apply "$spec"
+}
+
+# json_get JQ_FILTER: read JSON on stdin, print the filter's raw value.
+json_get() {
+	jq -er "$1"
+}
+
+# output_has DESC REGEX: a test point: the last ok/expect_exit output matches REGEX.
+output_has() {
+	cp "$TEST_TMP/out" "$TEST_TMP/out.prev"
+	ok "$1" grep -Eq -- "$2" "$TEST_TMP/out.prev"
+}
