@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_path_check.c: the static path rules of spec v1 (txn/path_check.c), each rule
+ * on its own and at the edges of PATH_MAX and NAME_MAX.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path.h"
+
+static enum txn_path_problem check(const char *path)
+{
+	return txn_path_check(path, strlen(path));
+}
+
+static void test_valid(void **state)
+{
+	(void)state;
+	assert_int_equal(check("a"), TXN_PATH_OK);
+	assert_int_equal(check("nginx.conf"), TXN_PATH_OK);
+	assert_int_equal(check("conf.d/site.conf"), TXN_PATH_OK);
+	assert_int_equal(check(".hidden"), TXN_PATH_OK);
+	assert_int_equal(check("..."), TXN_PATH_OK);
+	assert_int_equal(check("a/..b/c.."), TXN_PATH_OK);
+	assert_int_equal(check("caf\xc3\xa9/\xe2\x9c\x93"), TXN_PATH_OK);
+}
+
+static void test_empty(void **state)
+{
+	(void)state;
+	assert_int_equal(check(""), TXN_PATH_EMPTY);
+	assert_int_equal(txn_path_check("abc", 0), TXN_PATH_EMPTY);
+}
+
+static void test_absolute(void **state)
+{
+	(void)state;
+	assert_int_equal(check("/etc/passwd"), TXN_PATH_ABSOLUTE);
+	assert_int_equal(check("/"), TXN_PATH_ABSOLUTE);
+}
+
+static void test_nul(void **state)
+{
+	(void)state;
+	assert_int_equal(txn_path_check("a\0b", 3), TXN_PATH_NUL);
+	assert_int_equal(txn_path_check("ab\0", 3), TXN_PATH_NUL);
+	/* the length decides, not a terminating NUL: "a" of "a\0b" is fine */
+	assert_int_equal(txn_path_check("a\0b", 1), TXN_PATH_OK);
+}
+
+static void test_empty_component(void **state)
+{
+	(void)state;
+	assert_int_equal(check("a//b"), TXN_PATH_EMPTY_COMPONENT);
+	assert_int_equal(check("a/"), TXN_PATH_EMPTY_COMPONENT);
+	assert_int_equal(check("a/b/"), TXN_PATH_EMPTY_COMPONENT);
+}
+
+static void test_dot(void **state)
+{
+	(void)state;
+	assert_int_equal(check("."), TXN_PATH_DOT);
+	assert_int_equal(check("./a"), TXN_PATH_DOT);
+	assert_int_equal(check("a/./b"), TXN_PATH_DOT);
+	assert_int_equal(check("a/."), TXN_PATH_DOT);
+}
+
+static void test_dotdot(void **state)
+{
+	(void)state;
+	assert_int_equal(check(".."), TXN_PATH_DOTDOT);
+	assert_int_equal(check("../etc"), TXN_PATH_DOTDOT);
+	assert_int_equal(check("a/../../etc"), TXN_PATH_DOTDOT);
+	assert_int_equal(check("a/.."), TXN_PATH_DOTDOT);
+}
+
+/* A path of @len bytes made of components of at most 255 bytes. */
+static char *long_path(size_t len)
+{
+	char *path = malloc(len + 1);
+	assert_non_null(path);
+	memset(path, 'p', len);
+	for (size_t i = 255; i < len; i += 256)
+		path[i] = '/';
+	path[len] = '\0';
+	return path;
+}
+
+static void test_path_length_edges(void **state)
+{
+	(void)state;
+	assert_int_equal(PATH_MAX, 4096);
+	char *path = long_path(4095);
+	assert_int_equal(path[4094], 'p'); /* the last byte is not a separator */
+	assert_int_equal(check(path), TXN_PATH_OK);
+	free(path);
+	path = long_path(4096);
+	assert_int_equal(check(path), TXN_PATH_TOO_LONG);
+	free(path);
+}
+
+static void test_component_length_edges(void **state)
+{
+	(void)state;
+	char name[300];
+	memset(name, 'n', sizeof(name));
+	name[255] = '\0';
+	assert_int_equal(check(name), TXN_PATH_OK);
+	name[255] = 'n';
+	name[256] = '\0';
+	assert_int_equal(check(name), TXN_PATH_COMPONENT_TOO_LONG);
+
+	char nested[600];
+	snprintf(nested, sizeof(nested), "dir/%s/file", name);
+	assert_int_equal(check(nested), TXN_PATH_COMPONENT_TOO_LONG);
+	name[255] = '\0';
+	snprintf(nested, sizeof(nested), "dir/%s/file", name);
+	assert_int_equal(check(nested), TXN_PATH_OK);
+}
+
+/* The first problem wins, in the documented order. */
+static void test_order(void **state)
+{
+	(void)state;
+	assert_int_equal(txn_path_check("/a\0", 3), TXN_PATH_NUL);
+	assert_int_equal(check("/../x"), TXN_PATH_ABSOLUTE);
+	assert_int_equal(check("a//.."), TXN_PATH_EMPTY_COMPONENT);
+}
+
+static void test_problem_strings(void **state)
+{
+	(void)state;
+	assert_string_equal(txn_path_problem_str(TXN_PATH_DOTDOT), "path has a '..' component");
+	for (int p = TXN_PATH_OK; p <= TXN_PATH_DOTDOT; p++) {
+		const char *text = txn_path_problem_str((enum txn_path_problem)p);
+		assert_non_null(text);
+		assert_string_not_equal(text, "unknown path problem");
+	}
+	assert_string_equal(txn_path_problem_str((enum txn_path_problem)99),
+			    "unknown path problem");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_absolute),
+		cmocka_unit_test(test_nul),
+		cmocka_unit_test(test_empty_component),
+		cmocka_unit_test(test_dot),
+		cmocka_unit_test(test_dotdot),
+		cmocka_unit_test(test_path_length_edges),
+		cmocka_unit_test(test_component_length_edges),
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_problem_strings),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
