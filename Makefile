@@ -7,8 +7,13 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
-BUILD     := build
 SANITIZE  ?= 0
+# A sanitizer build lives apart, so it never replaces the plain build/btrfs-txn.
+ifeq ($(SANITIZE),1)
+BUILD     ?= build/san
+else
+BUILD     ?= build
+endif
 
 CC        ?= cc
 PKGS      := jansson libbtrfsutil libcrypto
@@ -83,9 +88,13 @@ $(BIN): $(BUILD)/obj/runner/main.o $(LIBRUNNER) $(LIBTXN)
 # header comment turns into -Wl,--wrap=ioctl -Wl,--wrap=fsync.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBRUNNER) $(LIBTXN) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBRUNNER) $(LIBTXN) \
+	@echo "  CCLD  $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBRUNNER) $(LIBTXN) \
 		$$(sed -n 's/^ \* wrap: //p' $< | tr ' ' '\n' | sed -n 's/^\(..*\)$$/-Wl,--wrap=\1/p') \
 		$(LDLIBS) -lcmocka
+
+# Tests find the binary under test through BTRFS_TXN.
+export BTRFS_TXN = $(abspath $(BIN))
 
 check: deps-quiet $(BIN) $(UNIT_BINS)
 	@tests/run-tests.sh $(UNIT_BINS) tests/unit/t-*.sh tests/integration/t[0-9]*.sh

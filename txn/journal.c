@@ -294,7 +294,8 @@ int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret
 		n++;
 	}
 	closedir(dir);
-	qsort(list, n, sizeof(*list), compare_generation);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), compare_generation);
 	*ret_list = list;
 	*ret_count = n;
 	return 0;

@@ -5,7 +5,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 1
-bin=build/btrfs-txn
+bin=${BTRFS_TXN:-build/btrfs-txn}
 if [ ! -x "$bin" ]; then
 	echo "1..0 # SKIP $bin not built"
 	exit 77
