@@ -171,3 +171,26 @@ output_has() {
 	cp "$TEST_TMP/out" "$TEST_TMP/out.prev"
 	ok "$1" grep -Eq -- "$2" "$TEST_TMP/out.prev"
 }
+
+# expect_abort N DESC T CMD...: CMD exits N, and afterwards T's manifest is
+# byte-identical to before and no staging subvolume is left (three test points).
+expect_abort() {
+	local want=$1 desc=$2 target=$3 saved
+	shift 3
+	saved=$(mktemp "$TEST_TMP/manifest.XXXXXX")
+	manifest "$target" >"$saved"
+	expect_exit "$want" "$desc" "$@"
+	cp "$TEST_TMP/out" "$TEST_TMP/out.abort"
+	ok "  $desc: target unchanged" same_manifest "$saved" "$target"
+	ok "  $desc: no staging left" no_staging "$target"
+	cp "$TEST_TMP/out.abort" "$TEST_TMP/out"
+}
+
+# with_hook HOOK CMD...: run CMD (a command or a shell function) with
+# BTRFS_TXN_STEP_HOOK=HOOK; with_fault FAULT CMD... the same for BTRFS_TXN_FAULT.
+with_hook() {
+	(export BTRFS_TXN_STEP_HOOK="$1" && shift && "$@")
+}
+with_fault() {
+	(export BTRFS_TXN_FAULT="$1" && shift && "$@")
+}
