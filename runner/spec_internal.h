@@ -3,6 +3,10 @@
  * spec_internal.h: what the parts of the spec loader share (spec_load.c,
  * spec_pos.c, spec_check.c); not used outside runner/spec_*.c and their tests.
  *
+ * spec_load.c walks the document, spec_values.c checks single values, spec_check.c
+ * finds contradictions between entries, spec_pos.c maps pointers to positions and
+ * spec_ids.c resolves owner and group names.
+ *
  * The loader reports an error by JSON pointer only; the position in the text is
  * looked up once, at the end, by spec_pos_find(). That keeps the checks free of
  * position bookkeeping, which jansson cannot give us for values anyway.
@@ -11,6 +15,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <jansson.h>
+#include <sys/types.h>
 
 #include "spec_load.h"
 
@@ -68,3 +75,58 @@ void spec_pos_record_ids(const char *text, size_t len, struct txn_batch *batch);
  * was checked on its own. Return: 0, -EINVAL with @error filled, or -ENOMEM.
  */
 int spec_check_contradictions(const struct txn_batch *batch, struct spec_error *error);
+
+/* The size of a JSON pointer buffer (that of struct spec_error). */
+#define PTR_MAX sizeof(((struct spec_error *)0)->pointer)
+
+/* The state of one load: where the error goes, and how to position it. */
+struct spec_loader {
+	struct spec_error *error;
+	bool at_key; /* the error names a key (unknown key), not a value */
+};
+
+/*
+ * The value getters (spec_values.c). Each checks the value at @pointer and
+ * returns 0, -EINVAL with the loader's error filled, or -ENOMEM; what they hand
+ * out through ret_* is owned by the caller, and only set on success.
+ */
+
+/* "an object", "a string", ... for messages. */
+const char *spec_type_name(const json_t *value);
+/* JSON_TRUE stands for either boolean. */
+int spec_expect_type(struct spec_loader *l, const json_t *value, json_type type,
+		     const char *pointer);
+/* @base + "/" + @key (escaped) into @out, of PTR_MAX bytes. */
+void spec_member_pointer(char *out, const char *base, const char *key);
+/* Refuse a key of @object not in @allowed (NULL-terminated); @what names the object. */
+int spec_check_keys(struct spec_loader *l, json_t *object, const char *pointer,
+		    const char *what, const char *const *allowed);
+/* @ret_value is NULL for an absent optional member. */
+int spec_get_member(struct spec_loader *l, json_t *object, const char *pointer,
+		    const char *key, bool required, json_t **ret_value);
+/* A NUL-terminated copy of @len bytes. Return: 0 or -ENOMEM. */
+int spec_copy_bytes(const char *data, size_t len, char **ret);
+/* A string without NUL bytes, empty only when @allow_empty. */
+int spec_get_text(struct spec_loader *l, json_t *value, const char *pointer, bool allow_empty,
+		  char **ret);
+/* A path inside the target, by txn_path_check(). */
+int spec_get_path(struct spec_loader *l, json_t *value, const char *pointer, char **ret);
+/* An absolute path on the host, shorter than PATH_MAX. */
+int spec_get_host_path(struct spec_loader *l, json_t *value, const char *pointer, char **ret);
+/* The optional boolean @key of @object; *@ret untouched when absent. */
+int spec_get_bool(struct spec_loader *l, json_t *object, const char *pointer, const char *key,
+		  bool *ret);
+/* An integer in [@min, @max]; @what describes it for the message. */
+int spec_get_integer(struct spec_loader *l, json_t *value, const char *pointer,
+		     json_int_t min, json_int_t max, const char *what, json_int_t *ret);
+/* An octal string of 1 to 4 digits. */
+int spec_get_mode(struct spec_loader *l, json_t *value, const char *pointer, mode_t *ret);
+/* 64 hexadecimal digits, into 32 bytes. */
+int spec_get_sha256(struct spec_loader *l, json_t *value, const char *pointer,
+		    unsigned char ret[32]);
+/* Standard padded base64, decoded; *@ret is NULL for empty content. */
+int spec_get_base64(struct spec_loader *l, json_t *value, const char *pointer,
+		    unsigned char **ret, size_t *ret_len);
+/* An owner or group: a number or a name. */
+int spec_get_id(struct spec_loader *l, json_t *value, const char *pointer,
+		struct txn_id_ref *ret);
