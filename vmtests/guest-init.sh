@@ -67,6 +67,8 @@ vm_expect_tree() {
 	if ! diff -u "$2" /tmp/tree.actual; then
 		vm_fail "tree $1 differs from $2 (diff above)"
 	fi
+	# Say how much matched: two empty listings also "match", and that shows here.
+	echo "vm_expect_tree: $1 matches $2 ($(wc -l < /tmp/tree.actual) entries)"
 }
 
 # vm_expect_content FILE TEXT: the file holds exactly TEXT (printf %s semantics).
@@ -104,7 +106,7 @@ vm_marker "boot $boot"
 
 # Hung tasks must be reported well inside a scenario's timeout, with their stacks
 # (sched_show_task prints at KERN_INFO), so the host's last console lines show them.
-echo 15 > /proc/sys/kernel/hung_task_timeout_secs
+echo 10 > /proc/sys/kernel/hung_task_timeout_secs
 echo -1 > /proc/sys/kernel/hung_task_warnings 2>/dev/null || true
 echo 7 > /proc/sys/kernel/printk
 
@@ -130,7 +132,7 @@ cd /tmp
 (
 	set -e
 	. "$file"
-	command -v "boot_$boot" >/dev/null || { vm_marker "fail $file defines no boot_$boot"; exit 0; }
+	command -v "boot_$boot" >/dev/null || vm_fail "$file defines no boot_$boot"
 	set -x
 	"boot_$boot"
 )

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# selftest.sh: check the vmtests harness itself (make vmcheck-selftest).
+# Usage: vmtests/selftest.sh ORCHESTRATOR IMAGE_DIR
+#
+# Runs the scenarios in vmtests/scenarios-selftest, which fail, hang, skip and
+# misbehave on purpose, and checks that each is reported as it should be: a hang is
+# killed near its timeout and reported as one, the suite goes on to the next scenario,
+# and the summary line adds up. Prints TAP; exits non-zero if the harness is wrong.
+set -uo pipefail
+
+orchestrator=$1 image=$2
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+start=$(date +%s)
+"$orchestrator" --image "$image" --scenarios vmtests/scenarios-selftest > "$out"
+status=$?
+elapsed=$(( $(date +%s) - start ))
+sed 's/^/# | /' "$out"
+
+n=0 bad=0
+check() { # check DESCRIPTION COMMAND...
+	local description=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n $description"
+	else
+		echo "not ok $n $description"
+		bad=$((bad + 1))
+	fi
+}
+has() { grep -Eq "$1" "$out"; }
+
+echo "1..11"
+check "a failing scenario exits 1" test "$status" -eq 1
+check "a failing step is 'not ok' with its status" has '^not ok [0-9]+ fail # boot 1: a step failed with status 1'
+check "the failing step shows in the console tail" has '^# +\+ false$'
+check "a hang is killed and reported as a timeout" has '^not ok [0-9]+ hang # timeout after 15 s \(boot 1\)'
+check "the timeout report carries the last console lines" has '^# +selftest: hanging on purpose$'
+check "a D-state task is reported by the guest kernel" has '^# hung-task: the guest kernel reported a hung task'
+check "a missing btrfs-txn command is a skip, with its reason" \
+	has '^ok [0-9]+ skip # SKIP btrfs-txn no-such-command is not implemented in this build$'
+check "a tree differing in one mode fails vm_expect_tree" has '^not ok [0-9]+ tree-diff # tree /tmp/b differs from /tmp/tree.a'
+check "a missing boot function fails and the suite goes on" has '^not ok [0-9]+ too-many-boots # .*defines no boot_2'
+check "the scenario after them still runs and passes" has '^ok [0-9]+ zz-alive$'
+check "the summary line adds up" test "$(tail -n1 "$out")" = "1 passed, 5 failed, 1 skipped"
+echo "# selftest took $elapsed s"
+echo "$((n - bad)) passed, $bad failed, 0 skipped"
+[ $bad -eq 0 ]
