@@ -6,10 +6,11 @@
 #include "engine.h"
 #include "spec_load.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_TARGET = OPT_COMMAND_BASE, OPT_METHOD, OPT_DRY_RUN, OPT_KEEP };
+enum { OPT_TARGET = OPT_COMMAND_BASE, OPT_METHOD, OPT_DRY_RUN, OPT_KEEP, OPT_TRANS_TIMEOUT };
 
 struct apply_args {
 	const char *spec_path;
@@ -18,6 +19,7 @@ struct apply_args {
 	bool dry_run;
 	bool has_keep;
 	unsigned keep;
+	bool has_trans_timeout;
 	struct txn_options options;
 };
 
@@ -28,6 +30,7 @@ static int parse_args(int argc, char **argv, const struct command *self, struct 
 		{ "method", required_argument, NULL, OPT_METHOD },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "trans-timeout", required_argument, NULL, OPT_TRANS_TIMEOUT },
 		ENGINE_LONG_OPTIONS,
 		CLI_COMMON_LONG,
 		{ 0 },
@@ -65,6 +68,21 @@ static int parse_args(int argc, char **argv, const struct command *self, struct 
 			a->has_keep = true;
 			a->keep = (unsigned)v;
 			break;
+		case OPT_TRANS_TIMEOUT: {
+			/* The window blocks other writers' commits, so it is bounded; a
+			 * zero window could not run a single op. */
+			char *end;
+			errno = 0;
+			double seconds = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(seconds > 0 && seconds <= 3600)) {
+				report_error("%s: --trans-timeout: expected seconds above 0 and at most 3600, got '%s'",
+					     self->name, optarg);
+				return EXIT_USAGE;
+			}
+			a->has_trans_timeout = true;
+			a->options.trans_timeout = seconds;
+			break;
+		}
 		}
 	}
 	if (optind != argc - 1) {
@@ -119,29 +137,36 @@ static int run_plan(const char *target, const struct txn_batch *batch)
 	return EXIT_DONE;
 }
 
-/* The trans method needs the TRANS ioctls, gone since Linux 4.17. */
-static int run_trans(const char *target)
+/* The legacy trans method (txn/trans.c): in place, inside one Btrfs transaction. */
+static int run_trans(const char *target, const char *spec_path, const struct txn_batch *batch,
+		     struct txn_options *options)
 {
-	struct txn_probe probe;
-	struct txn_error error = { .status = TXN_UNSUPPORTED };
-	if (txn_probe(target, &probe) < 0 || !probe.exists) {
-		snprintf(error.message, sizeof(error.message), "target '%s' does not exist", target);
-		error.status = TXN_INVALID;
-	} else if (!probe.is_btrfs) {
-		snprintf(error.message, sizeof(error.message), "'%s' is not on a Btrfs filesystem", target);
-	} else if (probe.trans_ioctl != 1) {
-		snprintf(error.message, sizeof(error.message),
-			 "--method trans: this kernel (%s) has no BTRFS_IOC_TRANS_START "
-			 "(the ioctl was removed in Linux 4.17); use --method snapshot",
-			 probe.kernel);
-	} else {
-		snprintf(error.message, sizeof(error.message),
-			 "--method trans: the TRANS ioctls answer on this kernel (%s), but this "
-			 "build does not implement the trans method yet; use --method snapshot",
-			 probe.kernel);
+	char command_line[512];
+	snprintf(command_line, sizeof(command_line), "btrfs-txn apply --method trans %s", spec_path);
+	options->command = command_line;
+	install_interrupt_handlers();
+	struct txn_result result;
+	struct txn_error error = { 0 };
+	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s}", "command", "apply", "target", target,
+					   "method", "trans")
+			       : NULL;
+	if (txn_apply_trans(target, batch, options, &result, &error) < 0)
+		return report_txn_error("apply", &error, doc);
+	if (doc) {
+		json_object_set_new(doc, "result", json_string("committed"));
+		json_object_set_new(doc, "txid", json_string(result.txid));
+		json_object_set_new(doc, "generation", json_integer((json_int_t)result.generation));
+		json_object_set_new(doc, "ops", json_integer((json_int_t)batch->n_ops));
+		json_object_set_new(doc, "recovered_first", json_boolean(result.recovered_first));
+		json_object_set_new(doc, "timing", timing_json(&result.timing));
+		json_print(doc);
 	}
-	return report_txn_error("apply", &error,
-				cli.json ? json_pack("{s:s, s:s}", "command", "apply", "target", target) : NULL);
+	if (result.recovered_first)
+		report_info("recovered an interrupted transaction first");
+	report_info("applied %zu ops to %s in place, in one Btrfs transaction (trans method, "
+		    "no new generation), %.3f s",
+		    batch->n_ops, target, result.timing.total);
+	return EXIT_DONE;
 }
 
 static int run_apply(const struct command *self, int argc, char **argv, bool dry_run)
@@ -192,8 +217,14 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 		txn_batch_free(&batch);
 		return code;
 	}
+	if (a.has_trans_timeout && strcmp(method, "trans") != 0) {
+		report_error("%s: --trans-timeout applies to --method trans only (the method is %s)",
+			     self->name, method);
+		txn_batch_free(&batch);
+		return EXIT_USAGE;
+	}
 	if (strcmp(method, "trans") == 0) {
-		code = run_trans(target);
+		code = run_trans(target, a.spec_path, &batch, &a.options);
 		txn_batch_free(&batch);
 		return code;
 	}

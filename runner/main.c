@@ -22,7 +22,10 @@ static const struct command commands[] = {
 	  "  --dry-run            only show the plan, as 'btrfs-txn plan'\n"
 	  "  --keep N             generations to keep (default: the spec's, else 5)\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
-	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	  "  --no-wait            exit 3 at once when the target is locked\n"
+	  "  --trans-timeout SECONDS\n"
+	  "                       trans method: how long the Btrfs transaction may stay open\n"
+	  "                       before a watchdog ends it (default 30)\n" },
 	{ "status", cmd_status, "TARGET",
 	  "current generation, kept generations, interrupted transaction, lock holder", NULL },
 	{ "history", cmd_history, "TARGET",

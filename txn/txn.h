@@ -53,9 +53,11 @@ struct txn_options {
 	bool no_wait;             /* fail at once when locked */
 	const char *command;      /* how the caller names itself in the lock file */
 	const char *description;  /* for rollback/history; apply uses the batch's */
+	double trans_timeout;     /* trans method: longest window in seconds; <= 0 = default */
 };
 
 #define TXN_DEFAULT_LOCK_TIMEOUT 60.0
+#define TXN_DEFAULT_TRANS_TIMEOUT 30.0
 
 /* Seconds spent in each step, for --json and benchmarks. */
 struct txn_timing {
@@ -85,6 +87,26 @@ struct txn_result {
 int txn_apply(const char *target, const struct txn_batch *batch,
 	      const struct txn_options *options, struct txn_result *ret_result,
 	      struct txn_error *ret_error);
+
+/**
+ * txn_apply_trans() - Apply @batch to @target in place inside one Btrfs transaction
+ * held open with BTRFS_IOC_TRANS_START/TRANS_END (the legacy trans method).
+ * @target: Path of the directory to change, on Btrfs (a subvolume is not required).
+ * @batch: The validated batch; owner/group ids must be resolved; no verify hook.
+ * @options: Lock settings and trans_timeout, the longest the window may stay open.
+ * @ret_result: Filled on success; generation and previous are both the target's
+ *   current generation (this method makes no snapshot and no generation).
+ * @ret_error: Filled on failure.
+ *
+ * The ioctls exist only in kernels before 4.17; elsewhere this fails with
+ * TXN_UNSUPPORTED before anything is written. It is not crash atomic: a crash or a
+ * failure inside the window leaves part of the change (TXN_NEEDS_PERSON when that
+ * happened here). See docs/trans-method.md.
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_apply_trans(const char *target, const struct txn_batch *batch,
+		    const struct txn_options *options, struct txn_result *ret_result,
+		    struct txn_error *ret_error);
 
 /* Rolls @target back to kept generation @to (TXN_ROLLBACK_PREVIOUS: the one the
  * last transaction replaced), as a new transaction with the same protocol as apply. */
