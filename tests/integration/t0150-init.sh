@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# t0150: init: a missing path becomes an empty subvolume; a plain directory becomes a
+# subvolume with exactly the same content (owners, modes, symlinks, hard links); an
+# existing subvolume is left as it is (idempotent); what cannot be converted is
+# refused with the directory unchanged; a conversion killed midway is recovered.
+. "$(dirname "$0")/lib.sh"
+require_btrfs
+btrfs_fixture 1G
+
+is_subvolume() { btrfs subvolume show "$1" >/dev/null 2>&1; }
+subvolume_with() { is_subvolume "$2" && same_manifest "$1" "$2"; }
+same_inode() { test "$(stat -c %i "$1")" = "$(stat -c %i "$2")"; }
+
+# A missing path
+ok "init of a missing path" "$BTRFS_TXN" init "$MNT/fresh"
+output_has "  says it created an empty subvolume" "created an empty subvolume"
+ok "  it is a subvolume" is_subvolume "$MNT/fresh"
+ok "  and empty" test -z "$(ls -A "$MNT/fresh")"
+ok "  with a state directory" test -d "$(state_dir "$MNT/fresh")"
+ok "  status works on it: generation 0" sh -c "'$BTRFS_TXN' status --json '$MNT/fresh' | jq -e '.generation == 0 and .interrupted == false'"
+
+# An existing subvolume: idempotent
+echo data >"$MNT/fresh/f"
+manifest "$MNT/fresh" >"$TEST_TMP/fresh"
+id_before=$(btrfs subvolume show "$MNT/fresh" | awk '/UUID:/ && !/Parent|Received/ { print $2; exit }')
+ok "init of an existing subvolume" "$BTRFS_TXN" init --json "$MNT/fresh"
+output_has "  says already" '"action": "already"'
+ok "  content unchanged" same_manifest "$TEST_TMP/fresh" "$MNT/fresh"
+ok "  same subvolume (UUID)" test "$(btrfs subvolume show "$MNT/fresh" | awk '/UUID:/ && !/Parent|Received/ { print $2; exit }')" = "$id_before"
+ok "init again" "$BTRFS_TXN" init "$MNT/fresh"
+ok "  still unchanged" same_manifest "$TEST_TMP/fresh" "$MNT/fresh"
+
+# A plain directory with content
+P="$MNT/plain"
+mkdir -p "$P/etc/conf.d" "$P/var/spool" "$P/empty dir"
+echo "main" >"$P/etc/main.conf" && chmod 0640 "$P/etc/main.conf" && chown 4242:daemon "$P/etc/main.conf"
+echo "secret" >"$P/etc/conf.d/key" && chmod 0400 "$P/etc/conf.d/key" && chown nobody "$P/etc/conf.d/key"
+printf '#!/bin/sh\n' >"$P/suid-tool" && chmod 4755 "$P/suid-tool"
+chmod 1777 "$P/var/spool" && chown 1:2 "$P/var/spool"
+ln -s etc/main.conf "$P/link-rel" && ln -s /nonexistent "$P/link-dangling" && ln -s "$P/etc" "$P/link-abs"
+echo "shared" >"$P/hard1" && ln "$P/hard1" "$P/var/hard2"
+printf 'name with\nnewline' >"$P/empty dir/odd
+name"
+head -c 200000 /dev/urandom >"$P/blob"
+chmod 0750 "$P" && chown 4242:4343 "$P"
+manifest "$P" >"$TEST_TMP/plain"
+root_meta=$(stat -c '%a %u:%g' "$P")
+ok "init of a plain directory" "$BTRFS_TXN" init --json "$P"
+output_has "  says converted" '"action": "converted"'
+ok "  it is now a subvolume" is_subvolume "$P"
+ok "  manifest identical (paths, types, modes, owners, sizes, hashes, links)" same_manifest "$TEST_TMP/plain" "$P"
+ok "  hard links are still one inode" same_inode "$P/hard1" "$P/var/hard2"
+ok "  with link count 2" test "$(stat -c %h "$P/hard1")" = 2
+ok "  the root keeps its mode and owner" test "$(stat -c '%a %u:%g' "$P")" = "$root_meta"
+ok "  no leftover copy in the state directory" no_staging "$P"
+ok "  no journal left" test ! -e "$(state_dir "$P")/journal"
+ok "  history has a committed init" sh -c "jq -e 'select(.kind == \"init\") | .result == \"committed\"' '$(state_dir "$P")/history.jsonl'"
+ok "an apply works on it" apply_ops "$P" '[{"op": "write", "path": "etc/main.conf", "content": "new\n"}]'
+ok "  keeping the converted owner" test "$(stat -c '%a %u' "$P/etc/main.conf") $(cat "$P/etc/main.conf")" = "640 4242 new"
+ok "  and rolling back returns to the converted tree" "$BTRFS_TXN" rollback "$P"
+ok "  exactly" same_manifest "$TEST_TMP/plain" "$P"
+
+# Refusals, each leaving the directory as it was
+mkdir -p "$MNT/nested/a" && echo x >"$MNT/nested/a/f" && btrfs subvolume create "$MNT/nested/sub" >/dev/null
+manifest "$MNT/nested" >"$TEST_TMP/nested"
+expect_exit 4 "init of a directory holding a subvolume" "$BTRFS_TXN" init "$MNT/nested"
+output_has "  names the nested subvolume" "nested/sub"
+ok "  directory unchanged" same_manifest "$TEST_TMP/nested" "$MNT/nested"
+ok "  and still not a subvolume" sh -c "! btrfs subvolume show '$MNT/nested' >/dev/null 2>&1"
+echo file >"$MNT/a-file"
+expect_exit 2 "init of a regular file" "$BTRFS_TXN" init "$MNT/a-file"
+ok "  the file is unchanged" test "$(cat "$MNT/a-file")" = file
+ln -s plain "$MNT/a-link"
+expect_exit 2 "init of a symlink" "$BTRFS_TXN" init "$MNT/a-link"
+mkdir -p "$TEST_TMP/tmpfs" && mount -t tmpfs -o size=4m tmpfs "$TEST_TMP/tmpfs" && at_cleanup "umount '$TEST_TMP/tmpfs'"
+mkdir "$TEST_TMP/tmpfs/d" && echo t >"$TEST_TMP/tmpfs/d/f"
+expect_exit 4 "init of a directory on tmpfs" "$BTRFS_TXN" init "$TEST_TMP/tmpfs/d"
+ok "  unchanged" test "$(cat "$TEST_TMP/tmpfs/d/f")" = t
+expect_exit 4 "init of a missing path on tmpfs" "$BTRFS_TXN" init "$TEST_TMP/tmpfs/new"
+ok "  nothing created" test ! -e "$TEST_TMP/tmpfs/new"
+expect_exit 2 "init without a path" "$BTRFS_TXN" init
+
+# A conversion killed midway, then recovered: exactly the old tree, as a plain
+# directory (before the exchange) or as a subvolume (after it).
+for step in init-journaled init-copied init-exchanged; do
+	D="$MNT/conv-$step"
+	mkdir -p "$D/sub" && echo "$step" >"$D/sub/f" && ln -s sub/f "$D/l" && chmod 0711 "$D/sub" && chown 7:8 "$D/sub/f"
+	manifest "$D" >"$TEST_TMP/conv"
+	expect_exit 137 "init killed at '$step'" with_fault "$step" "$BTRFS_TXN" init "$D"
+	ok "  [$step] status shows the interrupted init" sh -c "'$BTRFS_TXN' status --json '$D' | jq -e '.interrupted and .journal.kind == \"init\"'"
+	ok "  [$step] recover" "$BTRFS_TXN" recover "$D"
+	ok "  [$step] content identical" same_manifest "$TEST_TMP/conv" "$D"
+	if [ "$step" = init-exchanged ]; then
+		ok "  [$step] it is a subvolume" is_subvolume "$D"
+	else
+		ok "  [$step] it is still a plain directory" sh -c "! btrfs subvolume show '$D' >/dev/null 2>&1"
+	fi
+	ok "  [$step] nothing left in the state directory" no_staging "$D"
+	ok "  [$step] nothing interrupted" sh -c "'$BTRFS_TXN' status --json '$D' | jq -e '.interrupted == false'"
+	ok "  [$step] init then finishes the job" "$BTRFS_TXN" init "$D"
+	ok "  [$step] a subvolume with the same content" subvolume_with "$TEST_TMP/conv" "$D"
+done
+D="$MNT/conv-again"
+mkdir -p "$D" && echo again >"$D/f"
+manifest "$D" >"$TEST_TMP/conv"
+expect_exit 137 "init killed at 'init-copied'" with_fault init-copied "$BTRFS_TXN" init "$D"
+ok "init run again recovers and converts by itself" "$BTRFS_TXN" init "$D"
+ok "  a subvolume with the same content" subvolume_with "$TEST_TMP/conv" "$D"
+ok "  nothing left in the state directory" no_staging "$D"
+
+done_testing
