@@ -110,15 +110,23 @@ echo 10 > /proc/sys/kernel/hung_task_timeout_secs
 echo -1 > /proc/sys/kernel/hung_task_warnings 2>/dev/null || true
 echo 7 > /proc/sys/kernel/printk
 
-while read -r module; do
-	insmod "/lib/vmtest-modules/$module" || init_failed "insmod $module failed"
-done < /etc/vmtest/modules.list
+# The list names modules for one kernel version; on another kernel (--kernel without
+# --modules) they cannot load, and the drivers had better be built in.
+modules_for=$(cat /etc/vmtest/kernel-version)
+echo "vmtest: kernel $(uname -r), modules for $modules_for"
+if [ "$modules_for" = "$(uname -r)" ]; then
+	while read -r module; do
+		insmod "$module" || init_failed "insmod $module failed"
+	done < /etc/vmtest/modules.list
+else
+	echo "vmtest: not loading modules built for $modules_for: assuming built-in drivers"
+fi
 
 # virtio_blk registers the disks a moment after it loads.
 tries=0
 while [ ! -b "$DATA" ] || [ ! -b "$LOG" ]; do
 	tries=$((tries + 1))
-	[ $tries -gt 100 ] && init_failed "$DATA or $LOG did not appear in 10 s"
+	[ $tries -gt 100 ] && init_failed "$DATA or $LOG did not appear in 10 s (virtio_blk missing?)"
 	sleep 0.1
 done
 

@@ -12,7 +12,8 @@
 #   vmtests/mkimage.sh modules MODDIR OUT.cpio.gz
 #       Pack the modules of another kernel (a lib/modules/VERSION directory) into a
 #       cpio archive the orchestrator appends to the initramfs for --modules: the
-#       kernel unpacks concatenated archives in order, so its module list replaces ours.
+#       kernel unpacks concatenated archives in order, so its module list replaces ours
+#       (the modules themselves go to a directory named after their kernel version).
 #
 # Nothing here needs the network except the one apt-get download per kernel update.
 set -euo pipefail
@@ -54,26 +55,28 @@ resolve_modules() {
 		}' "$moddir/modules.dep" $( [ -f "$moddir/modules.builtin" ] && echo "$moddir/modules.builtin")
 }
 
-# stage_modules MODDIR ROOT: copy the resolved modules, uncompressed, under
-# ROOT/lib/vmtest-modules and write the load order to ROOT/etc/vmtest/modules.list.
+# stage_modules MODDIR ROOT KVER: copy the resolved modules, uncompressed, under
+# ROOT/lib/vmtest-modules/KVER and write their load order (absolute paths in the
+# guest) to ROOT/etc/vmtest/modules.list, and KVER to ROOT/etc/vmtest/kernel-version.
 stage_modules() {
-	local moddir=$1 root=$2 rel name n=0
-	local list
+	local moddir=$1 root=$2 kver=$3 rel name n=0 list dest
 	list=$(resolve_modules "$moddir") || die "cannot resolve modules in $moddir"
-	mkdir -p "$root/lib/vmtest-modules" "$root/etc/vmtest"
+	dest=/lib/vmtest-modules/$kver
+	mkdir -p "$root$dest" "$root/etc/vmtest"
 	: > "$root/etc/vmtest/modules.list"
 	for rel in $list; do
 		n=$((n + 1))
 		name=$(printf '%02d-%s' "$n" "$(basename "$rel")")
 		case "$rel" in
-		*.ko) cp "$moddir/$rel" "$root/lib/vmtest-modules/$name" ;;
-		*.ko.xz) xz -dc "$moddir/$rel" > "$root/lib/vmtest-modules/${name%.xz}"; name=${name%.xz} ;;
-		*.ko.zst) zstd -qdc "$moddir/$rel" > "$root/lib/vmtest-modules/${name%.zst}"; name=${name%.zst} ;;
-		*.ko.gz) gzip -dc "$moddir/$rel" > "$root/lib/vmtest-modules/${name%.gz}"; name=${name%.gz} ;;
+		*.ko) cp "$moddir/$rel" "$root$dest/$name" ;;
+		*.ko.xz) name=${name%.xz}; xz -dc "$moddir/$rel" > "$root$dest/$name" ;;
+		*.ko.zst) name=${name%.zst}; zstd -qdc "$moddir/$rel" > "$root$dest/$name" ;;
+		*.ko.gz) name=${name%.gz}; gzip -dc "$moddir/$rel" > "$root$dest/$name" ;;
 		*) die "unexpected module file $rel" ;;
 		esac
-		echo "$name" >> "$root/etc/vmtest/modules.list"
+		echo "$dest/$name" >> "$root/etc/vmtest/modules.list"
 	done
+	echo "$kver" > "$root/etc/vmtest/kernel-version"
 }
 
 pack() { # pack ROOT OUT: newc cpio, gzip, written atomically
@@ -174,8 +177,7 @@ cmd_image() {
 		mkdir -p "$root/vmtest/$(basename "$dir")"
 		cp "$dir"*.sh "$root/vmtest/$(basename "$dir")/" 2>/dev/null || true
 	done
-	echo "$kver" > "$root/etc/vmtest/kernel-version"
-	stage_modules "$kdir/lib/modules/$kver" "$root"
+	stage_modules "$kdir/lib/modules/$kver" "$root" "$kver"
 	pack "$root" "$out/initramfs.gz"
 	rm -rf "$root"
 	echo "$stamp" > "$out/image.stamp"
@@ -198,8 +200,7 @@ cmd_modules() {
 	fi
 	local root
 	root=$(mktemp -d)
-	stage_modules "$moddir" "$root"
-	basename "$moddir" > "$root/etc/vmtest/kernel-version"
+	stage_modules "$moddir" "$root" "$(basename "$moddir")"
 	pack "$root" "$outfile"
 	rm -rf "$root"
 }
