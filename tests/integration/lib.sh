@@ -167,9 +167,11 @@ json_get() {
 }
 
 # output_has DESC REGEX: a test point: the last ok/expect_exit output matches REGEX.
+# That output is kept, so several output_has may follow one command.
 output_has() {
 	cp "$TEST_TMP/out" "$TEST_TMP/out.prev"
-	ok "$1" grep -Eq -- "$2" "$TEST_TMP/out.prev"
+	ok "$1" sh -c 'grep -Eq -- "$1" "$2" || { echo "no line matches: $1"; cat "$2"; exit 1; }' sh "$2" "$TEST_TMP/out.prev"
+	cp "$TEST_TMP/out.prev" "$TEST_TMP/out"
 }
 
 # expect_abort N DESC T CMD...: CMD exits N, and afterwards T's manifest is
