@@ -369,22 +369,21 @@ static void discard_staged(int root_fd, struct staged_file *staged, size_t n)
 
 /* In the window: a staged file takes its op's path, with the owner and mode the
  * snapshot method would give it (see ops.c), judged against the tree as it is now. */
-static int place_staged(int root_fd, size_t index, const struct txn_op *op, struct staged_file *s,
+static int place_staged(int root_fd, const struct txn_op *op, struct staged_file *s,
 			struct txn_error *error)
 {
 	const char *kind = txn_op_kind_name(op->kind);
 	const char *name;
 	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
 	if (parent_fd < 0)
-		return txn_fail(error, TXN_ABORTED, parent_fd, "op %zu (%s '%s'): cannot open its directory",
-				index, kind, op->path);
+		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory", kind,
+				op->path);
 	struct stat old;
 	bool have_old = fstatat(parent_fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!have_old && errno != ENOENT)
-		return txn_fail(error, TXN_ABORTED, errno, "op %zu (%s '%s'): cannot stat", index, kind,
-				op->path);
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat", kind, op->path);
 	if (have_old && S_ISDIR(old.st_mode))
-		return txn_fail(error, TXN_ABORTED, EISDIR, "op %zu (%s '%s')", index, kind, op->path);
+		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", kind, op->path);
 	mode_t mode = DEFAULT_FILE_MODE;
 	if (op->has_mode)
 		mode = op->mode;
@@ -394,13 +393,13 @@ static int place_staged(int root_fd, size_t index, const struct txn_op *op, stru
 		mode = s->source_mode;
 	if (have_old && S_ISREG(old.st_mode) &&
 	    fchownat(root_fd, s->name, old.st_uid, old.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "op %zu (%s '%s'): chown", index, kind, op->path);
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': chown", kind, op->path);
 	/* After chown, which clears set-id bits. */
 	if (fchmodat(root_fd, s->name, mode, 0) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "op %zu (%s '%s'): chmod", index, kind, op->path);
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': chmod", kind, op->path);
 	if (renameat(root_fd, s->name, parent_fd, name) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "op %zu (%s '%s'): rename into place", index,
-				kind, op->path);
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': rename into place", kind,
+				op->path);
 	s->present = false;
 	return 0;
 }
@@ -532,7 +531,7 @@ static int apply_in_place(int root_fd, const struct txn_batch *batch, struct sta
 	for (i = 0; i < batch->n_ops && r == 0 && !window_expired(w); i++) {
 		const struct txn_op *op = &batch->ops[i];
 		if (op->kind == TXN_OP_WRITE || op->kind == TXN_OP_COPY)
-			r = place_staged(root_fd, i, op, &staged[i], error);
+			r = place_staged(root_fd, op, &staged[i], error);
 		else
 			r = txn_op_apply(root_fd, op, error);
 		if (r < 0)
@@ -661,9 +660,9 @@ static int transact_in_place(struct target *t, const struct txn_batch *batch, do
 		txn_error_string(&op_error, op_text, sizeof(op_text));
 		describe_ops(applied + 1, n, rest_ops, sizeof(rest_ops));
 		r = txn_fail(error, applied ? TXN_NEEDS_PERSON : TXN_ABORTED, 0,
-			     "--method trans: %s inside the window; %s took effect before it and cannot be "
-			     "undone, %s did not run%s%s%s",
-			     op_text, done_ops, rest_ops,
+			     "--method trans: op %zu failed inside the window: %s; %s took effect before it "
+			     "and cannot be undone, %s did not run%s%s%s",
+			     applied, op_text, done_ops, rest_ops,
 			     applied ? ": '" : ": nothing was changed", applied ? t->path : "",
 			     applied ? "' holds part of the change" : "");
 		if (r == -EIO && op_error.errnum)
