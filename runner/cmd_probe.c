@@ -2,6 +2,7 @@
 /* cmd_probe.c: `probe PATH`, what this kernel and filesystem support. */
 #include "engine.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const char *yes_no(bool v)
@@ -26,7 +27,11 @@ int cmd_probe(int argc, char **argv)
 	const char *trans = p.trans_ioctl == 1 ? "yes" : p.trans_ioctl == 0 ? "no (removed in Linux 4.17)"
 									: "unknown";
 	char trans_detail[160] = "";
-	if (p.trans_ioctl == -1 && p.trans_errno)
+	/* Kernels without the ioctls answer ENOTTY to anyone; EPERM comes from the
+	 * CAP_SYS_ADMIN check of a kernel that has them. */
+	if (p.trans_ioctl == -1 && p.trans_errno == EPERM)
+		trans = "yes, but they need CAP_SYS_ADMIN";
+	else if (p.trans_ioctl == -1 && p.trans_errno)
 		snprintf(trans_detail, sizeof(trans_detail), " (%s)", strerror(p.trans_errno));
 	if (cli.json) {
 		json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:s}", "command", "probe",
