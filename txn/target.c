@@ -240,6 +240,17 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 		}
 		usleep(20000);
 	}
+	/* While we waited, the holder may have committed: its exchange moved the tree we
+	 * opened to its staging name (soon gen-N). Working from that fd would snapshot the
+	 * old tree and silently undo the holder's commit, so reopen T by name now that
+	 * nobody can exchange it any more. */
+	int fd_now = openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd_now < 0)
+		return txn_fail(error, errno == ENOENT ? TXN_INVALID : TXN_ABORTED, errno,
+				"cannot reopen target '%s' after taking its lock", t->path);
+	close(t->fd);
+	t->fd = fd_now;
+	t->is_subvolume = btrfs_util_is_subvolume_fd(t->fd) == BTRFS_UTIL_OK;
 	char since[32], text[512];
 	utc_now(since);
 	int len = snprintf(text, sizeof(text), "pid %d (%s) since %s\n", (int)getpid(),
