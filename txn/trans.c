@@ -33,11 +33,13 @@
 #include <linux/btrfs.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -107,6 +109,30 @@ static int trans_probe(const struct target *t, struct txn_error *error)
 				"--method trans: cannot end the probing transaction on '%s' "
 				"(BTRFS_IOC_TRANS_END)", t->path);
 	return 0;
+}
+
+/* Paths are kept beneath T with openat2(2) (resolve.c), which came in Linux 5.6,
+ * after the TRANS ioctls were gone: a kernel has both only if openat2 was
+ * backported. Without it every op would fail; say so once, before anything is
+ * written, rather than confine paths less strictly. */
+static int confinement_probe(const struct target *t, struct txn_error *error)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	long fd = syscall(SYS_openat2, t->fd, ".", &how, sizeof(how));
+	if (fd >= 0) {
+		close((int)fd);
+		return 0;
+	}
+	if (errno != ENOSYS)
+		return 0; /* openat2 exists; the ops report their own errors */
+	struct utsname u;
+	txn_fail(error, TXN_UNSUPPORTED, 0,
+		 "--method trans: this kernel (Linux %s) has the TRANS ioctls but not openat2(2) "
+		 "(Linux 5.6), which btrfs-txn needs to keep every path beneath the target; use "
+		 "--method snapshot on a newer kernel",
+		 uname(&u) == 0 ? u.release : "unknown");
+	return -ENOSYS;
 }
 
 /* Removes staged files a crashed or killed run left in T's root. Best effort: a
@@ -711,6 +737,8 @@ int txn_apply_trans(const char *path, const struct txn_batch *batch,
 	if (r < 0)
 		return r;
 	r = trans_probe(&t, error);
+	if (r == 0)
+		r = confinement_probe(&t, error);
 	if (r == 0 && t.state_fd < 0) {
 		target_close(&t);
 		r = target_open(path, TARGET_ALLOW_PLAIN_DIR | TARGET_CREATE_STATE, &t, error);

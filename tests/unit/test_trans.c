@@ -12,7 +12,7 @@
  * from another thread; each TRANS_START error maps to its status, exit code and
  * message; staged files are gone on every path.
  *
- * wrap: ioctl fsync fdatasync syncfs sync fstatfs renameat btrfs_util_sync_fd
+ * wrap: ioctl fsync fdatasync syncfs sync fstatfs renameat btrfs_util_sync_fd syscall
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,6 +59,7 @@ static struct {
 	const char *stuck_rename; /* a rename to this name hangs until a TRANS_END */
 	bool interrupt_at_first_fsync;
 	bool interrupt_at_window_start;
+	bool no_openat2;          /* openat2 answers ENOSYS, as before Linux 5.6 */
 
 	pthread_mutex_t lock;
 	int start_calls, end_calls, end_without_transaction;
@@ -258,6 +259,22 @@ int __wrap_renameat(int olddirfd, const char *oldpath, int newdirfd, const char 
 	return __real_renameat(olddirfd, oldpath, newdirfd, newpath);
 }
 
+long __real_syscall(long number, ...);
+long __wrap_syscall(long number, ...)
+{
+	va_list ap;
+	va_start(ap, number);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (mock.on && mock.no_openat2 && number == SYS_openat2) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
 /* ---- fixture ------------------------------------------------------------------- */
 
 static void write_file(const char *name, const char *content)
@@ -360,6 +377,7 @@ static void mock_reset(void)
 	mock.sync_error = 0;
 	mock.stuck_rename = NULL;
 	mock.interrupt_at_first_fsync = mock.interrupt_at_window_start = false;
+	mock.no_openat2 = false;
 	mock.start_calls = mock.end_calls = mock.end_without_transaction = 0;
 	mock.held_count = 0;
 	mock.fsync_in_window = 0;
@@ -820,6 +838,26 @@ static void test_stale_staged_removed(void **state)
 	assert_string_equal(content_of("a"), "new a\n");
 }
 
+/* A kernel old enough for the TRANS ioctls has no openat2: refused before anything
+ * is written, naming why, instead of every op failing in the preflight. */
+static void test_no_openat2(void **state)
+{
+	(void)state;
+	mock.no_openat2 = true;
+	struct txn_op ops[1];
+	op_write(&ops[0], "a", "new a\n");
+	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_error error;
+	assert_int_equal(apply(&batch, 30, &error), -ENOSYS);
+	assert_int_equal(error.status, TXN_UNSUPPORTED);
+	assert_non_null(strstr(error.message, "not openat2(2) (Linux 5.6)"));
+	assert_int_equal(mock.start_calls, 1); /* the probe, which it passed */
+	assert_int_equal(mock.end_calls, 1);
+	assert_int_equal(event_index("fsync:", 0), -1);
+	assert_false(state_dir_exists());
+	assert_string_equal(content_of("a"), "old a\n");
+}
+
 static void test_verify_refused(void **state)
 {
 	(void)state;
@@ -855,6 +893,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_source_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_and_sync_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_staged_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_openat2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
