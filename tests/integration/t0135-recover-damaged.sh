@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# t0135: recovery from hand-damaged state, with the exact expected outcome: a torn
+# temporary journal is discarded, a stray staging subvolume no journal speaks of is
+# removed, and what recovery cannot judge (an unreadable journal, a target that is
+# neither the old tree nor the staged one) exits 5 and leaves everything in place.
+. "$(dirname "$0")/lib.sh"
+require_btrfs
+btrfs_fixture 1G
+
+T=$(new_target t)
+SD=$(state_dir "$T")
+apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v1\n"}]' >/dev/null
+manifest "$T" >"$TEST_TMP/m1"
+change='[{"op": "write", "path": "conf", "content": "v2\n"}]'
+
+# A temporary journal torn by a crash during journal_write(): not a transaction.
+printf '{"txid": "torn", "kind": "app' >"$SD/journal.tmp"
+ok "recover with a torn journal.tmp" "$BTRFS_TXN" recover "$T"
+ok "  it is discarded" test ! -e "$SD/journal.tmp"
+ok "  the tree is unchanged" same_manifest "$TEST_TMP/m1" "$T"
+
+# A stray staging subvolume (no journal): removed by recover.
+btrfs subvolume snapshot "$T" "$SD/staging-stray" >/dev/null
+ok "recover with a stray staging subvolume" "$BTRFS_TXN" recover --json "$T"
+ok "  it is removed" test ! -e "$SD/staging-stray"
+ok "  the tree is unchanged" same_manifest "$TEST_TMP/m1" "$T"
+ok "a stray staging is also removed by the next apply" sh -c "btrfs subvolume snapshot '$T' '$SD/staging-stray2' >/dev/null"
+ok "  apply" apply_ops "$T" "$change"
+ok "  no staging left" no_staging "$T"
+manifest "$T" >"$TEST_TMP/m2"
+
+# An unreadable journal: exit 5, nothing removed, apply refuses too.
+expect_exit 137 "apply killed at 'applied'" with_fault applied apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v3\n"}]'
+cp "$SD/journal" "$TEST_TMP/journal.good"
+printf 'garbage\0\1\2' >"$SD/journal"
+expect_exit 5 "recover with an unreadable journal" "$BTRFS_TXN" recover "$T"
+output_has "  says the journal is unreadable and names it" "journal '$SD/journal' is unreadable"
+ok "  the journal and the staging are left for a person" sh -c "test -e '$SD/journal' && ls -d '$SD'/staging-* >/dev/null"
+ok "  the tree is unchanged" same_manifest "$TEST_TMP/m2" "$T"
+expect_exit 5 "apply refuses while the journal is unreadable" apply_ops "$T" "$change"
+ok "  tree still unchanged" same_manifest "$TEST_TMP/m2" "$T"
+cp "$TEST_TMP/journal.good" "$SD/journal"
+ok "with the journal restored, recover rolls back" "$BTRFS_TXN" recover "$T"
+ok "  the tree is the one before" same_manifest "$TEST_TMP/m2" "$T"
+ok "  no staging left" no_staging "$T"
+
+# The target replaced behind the tool's back during an interrupted transaction.
+expect_exit 137 "apply killed at 'applied'" with_fault applied apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v4\n"}]'
+mv "$T" "$MNT/t.moved" && btrfs subvolume create "$T" >/dev/null && echo other >"$T/conf"
+manifest "$T" >"$TEST_TMP/other"
+expect_exit 5 "recover when T is neither the old nor the staged tree" "$BTRFS_TXN" recover "$T"
+output_has "  says so and leaves the state directory as it is" "is neither the tree before transaction .* nor its staging"
+ok "  the staging is not deleted" sh -c "ls -d '$SD'/staging-* >/dev/null"
+ok "  the foreign tree is untouched" same_manifest "$TEST_TMP/other" "$T"
+ok "  status shows the interrupted transaction" sh -c "'$BTRFS_TXN' status --json '$T' | jq -e '.interrupted'"
+btrfs subvolume delete "$T" >/dev/null && mv "$MNT/t.moved" "$T"
+ok "with the real tree back in place, recover rolls back" "$BTRFS_TXN" recover "$T"
+ok "  the tree is the one before" same_manifest "$TEST_TMP/m2" "$T"
+ok "  no staging left, nothing interrupted" sh -c "$(declare -f state_dir no_staging); no_staging '$T' && '$BTRFS_TXN' status --json '$T' | jq -e '.interrupted | not'"
+ok "and apply works again" apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v5\n"}]'
+
+done_testing
