@@ -32,11 +32,13 @@ check() { # check DESCRIPTION COMMAND...
 }
 has() { grep -Eq "$1" "$out"; }
 
-echo "1..11"
+echo "1..12"
 check "a failing scenario exits 1" test "$status" -eq 1
 check "a failing step is 'not ok' with its status" has '^not ok [0-9]+ fail # boot 1: a step failed with status 1'
 check "the failing step shows in the console tail" has '^# +\+ false$'
 check "a hang is killed and reported as a timeout" has '^not ok [0-9]+ hang # timeout after 15 s \(boot 1\)'
+hang_seconds=$(awk '$1 == "#" && $2 == "hang" { print int($4) }' "$out")
+check "the hang was killed within 5 s of its 15 s timeout" test "${hang_seconds:-99}" -lt 20
 check "the timeout report carries the last console lines" has '^# +selftest: hanging on purpose$'
 check "a D-state task is reported by the guest kernel" has '^# hung-task: the guest kernel reported a hung task'
 check "a missing btrfs-txn command is a skip, with its reason" \

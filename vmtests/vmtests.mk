@@ -3,6 +3,7 @@
 #   make vmimage           guest kernel + initramfs under build/vm (cached; see mkimage.sh)
 #   make vmcheck           run every scenario in vmtests/scenarios (VMTEST_ARGS=... passes
 #                          options to build/vmtest, e.g. VMTEST_ARGS=smoke for one scenario)
+#   make vmclean           drop build/vm: the kernel download, the image, the run directories
 #   make vmcheck-selftest  prove the harness itself: a hanging scenario is killed and
 #                          reported as a timeout, failures and skips are reported as such
 #
@@ -41,3 +42,12 @@ vm-help:
 	@echo "make vmimage    build the QEMU guest (Debian cloud kernel + initramfs) under $(VM_DIR)"
 	@echo "make vmcheck    run the QEMU scenarios (VMTEST_ARGS='smoke' runs one; see vmtests/README.md)"
 	@echo "make vmcheck-selftest  check the QEMU harness itself (timeouts, failures, skips)"
+
+# make clean drops the orchestrator with the other binaries; the downloaded kernel and
+# the image stay cached until make vmclean.
+clean: vm-clean
+.PHONY: vm-clean vmclean
+vm-clean:
+	rm -f $(VM_ORCH)
+vmclean: vm-clean
+	rm -rf $(VM_DIR)
