@@ -203,7 +203,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 		txn_batch_free(&batch);
 		return EXIT_USAGE;
 	}
-	if (spec_resolve_ids(&batch, a.spec_path, &spec_error) < 0) {
+	if (spec_resolve_ids(&batch, strcmp(a.spec_path, "-") ? a.spec_path : "<stdin>", &spec_error) < 0) {
 		char line[2048];
 		spec_error_format(&spec_error, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
