@@ -385,6 +385,13 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	char staging_path[PATH_MAX + 80];
 	snprintf(staging_path, sizeof(staging_path), "%s/%s", t->state_path, j.staging);
 	if (batch) {
+		/* The preconditions were checked on the live T before anything was written;
+		 * a change to T after that check and before the snapshot is in the staging
+		 * but invisible to step 8, which only watches T from the snapshot on. Check
+		 * again on the staging, the exact tree this transaction replaces. */
+		r = txn_preconditions_check(staging_fd, batch, error);
+		if (r < 0)
+			goto abort;
 		for (size_t i = 0; i < batch->n_ops; i++) {
 			CHECK_INTERRUPT(abort);
 			r = txn_op_apply(staging_fd, &batch->ops[i], error);
