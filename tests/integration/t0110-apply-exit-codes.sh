@@ -54,6 +54,24 @@ ok "  and nothing of the spec was applied" test "$(manifest "$T" | grep -v '^int
 ok "  no staging left" no_staging "$T"
 rm -f "$T/intruder"
 
+# --- 1: a change after the precondition check but before the snapshot: the
+# precondition no longer holds for the tree being replaced, and the hand edit it
+# guards must not be overwritten.
+conf_sha=$(sha256sum <"$T/nginx.conf" | cut -c1-64)
+hook="[ \"\$1\" = preconditions ] && echo 'edited by hand' > '$T/nginx.conf'; true"
+expect_exit 1 "an edit right after the sha256 precondition was checked" with_hook "$hook" apply_ops "$T" "$change" \
+	"\"preconditions\": [{\"path\": \"nginx.conf\", \"sha256\": \"$conf_sha\"}]"
+output_has "  says the precondition failed" "precondition failed: 'nginx.conf'"
+ok "  the hand edit survives" test "$(cat "$T/nginx.conf")" = "edited by hand"
+ok "  nothing of the spec was applied" test ! -e "$T/new"
+ok "  no staging left" no_staging "$T"
+hook="[ \"\$1\" = preconditions ] && touch '$T/maintenance.flag'; true"
+expect_exit 1 "a file created right after its exists: false was checked" with_hook "$hook" apply_ops "$T" "$change" \
+	'"preconditions": [{"path": "maintenance.flag", "exists": false}]'
+ok "  nothing of the spec was applied" test ! -e "$T/new" -a -e "$T/maintenance.flag"
+rm -f "$T/maintenance.flag"
+printf 'worker_processes 4;\n' >"$T/nginx.conf"
+
 # --- 2: invalid spec, invalid usage
 printf '{"version": 1, "target": "%s", "ops": [{"op": "write", "path": "x", "content": "x", "colour": "red"}]}\n' "$T" >"$TEST_TMP/bad-key.json"
 expect_abort 2 "unknown key in the spec" "$T" "$BTRFS_TXN" apply "$TEST_TMP/bad-key.json"
