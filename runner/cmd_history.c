@@ -4,7 +4,33 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A copy of @text fit for one line of the table: control characters (a newline in
+ * a description could forge a whole history line) are shown as \n, \t or \xNN. */
+static char *one_line(const char *text)
+{
+	if (!text)
+		return NULL;
+	size_t len = strlen(text);
+	char *out = malloc(len * 4 + 1), *w = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '\n')
+			w += sprintf(w, "\\n");
+		else if (*p == '\t')
+			w += sprintf(w, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			w += sprintf(w, "\\x%02x", *p);
+		else
+			*w++ = (char)*p;
+	}
+	*w = '\0';
+	return out;
+}
 
 int cmd_history(int argc, char **argv)
 {
@@ -61,8 +87,8 @@ int cmd_history(int argc, char **argv)
 		if (committed)
 			snprintf(gen, sizeof(gen), "%lld",
 				 (long long)json_integer_value(json_object_get(e, "generation")));
-		const char *description = json_string_value(json_object_get(e, "description"));
-		const char *reason = json_string_value(json_object_get(e, "reason"));
+		char *description = one_line(json_string_value(json_object_get(e, "description")));
+		char *reason = one_line(json_string_value(json_object_get(e, "reason")));
 		printf("%-24s %-21s %-8s %-10s %4s  %s%s%s%s\n",
 		       json_string_value(json_object_get(e, "txid")),
 		       json_string_value(json_object_get(e, "time")),
@@ -70,6 +96,8 @@ int cmd_history(int argc, char **argv)
 		       description ? description : "",
 		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
 		       reason ? " - " : "", reason ? reason : "");
+		free(description);
+		free(reason);
 	}
 	json_decref(entries);
 	return EXIT_DONE;
