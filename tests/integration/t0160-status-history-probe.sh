@@ -44,11 +44,19 @@ output_has "  shows the first change" "apply +committed +1 +first change"
 output_has "  shows the aborted one with its reason" "apply +aborted +- +refused - .*verify hook"
 output_has "  shows the rollback" "rollback +committed +3"
 
+# A description with a newline cannot forge a line of the text table.
+apply_ops "$T" '[{"op": "write", "path": "n", "content": "n"}]' '"description": "real\nFAKE 2026-01-01T00:00:00Z apply committed 99 forged"' >/dev/null
+ok "history text with a newline in a description" "$BTRFS_TXN" history "$T"
+output_has "  shows it escaped on one line" 'real\\nFAKE'
+ok "  no forged line" sh -c "! grep -q '^FAKE' '$TEST_TMP/out.prev'"
+ok "  --json keeps it exact" sh -c "'$BTRFS_TXN' history --json '$T' | jq -e '.transactions[-1].description == \"real\\nFAKE 2026-01-01T00:00:00Z apply committed 99 forged\"'"
+n_hist=$(wc -l <"$SD/history.jsonl")
+
 # A torn last line (a crash while appending) is not a transaction.
 printf '{"txid": "torn", "kind": "apply", "res' >>"$SD/history.jsonl"
-ok "history ignores a torn last line" sh -c "'$BTRFS_TXN' history --json '$T' | jq -e '.transactions | length == 4'"
+ok "history ignores a torn last line" sh -c "'$BTRFS_TXN' history --json '$T' | jq -e '.transactions | length == $n_hist'"
 ok "the next apply cuts it off" apply_ops "$T" '[{"op": "write", "path": "b", "content": "b"}]'
-ok "  and history.jsonl is whole again" sh -c "jq -e . '$SD/history.jsonl' >/dev/null && test \"\$(wc -l <'$SD/history.jsonl')\" = 5"
+ok "  and history.jsonl is whole again" sh -c "jq -e . '$SD/history.jsonl' >/dev/null && test \"\$(wc -l <'$SD/history.jsonl')\" = $((n_hist + 1))"
 
 # probe
 ok "probe of the target" "$BTRFS_TXN" probe "$T"
@@ -103,6 +111,6 @@ manifest "$T" >"$TEST_TMP/t"
 printf '{"version": 1, "ops": %s}\n' "$ops" >"$TEST_TMP/plan-notarget.json"
 ok "plan on a managed target" "$BTRFS_TXN" plan --target "$T" "$TEST_TMP/plan-notarget.json" --json
 ok "  the tree is unchanged" same_manifest "$TEST_TMP/t" "$T"
-ok "  writes nothing there either (no lock holder, no staging, same history)" sh -c "test \"\$(wc -l <'$SD/history.jsonl')\" = 5 && test ! -s '$SD/lock' && test -z \"\$(ls '$SD' | grep -v -e '^gen-' -e '^lock\$' -e '^history.jsonl\$')\""
+ok "  writes nothing there either (no lock holder, no staging, same history)" sh -c "test \"\$(wc -l <'$SD/history.jsonl')\" = $((n_hist + 1)) && test ! -s '$SD/lock' && test -z \"\$(ls '$SD' | grep -v -e '^gen-' -e '^lock\$' -e '^history.jsonl\$')\""
 
 done_testing
