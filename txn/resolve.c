@@ -9,33 +9,276 @@
  * `current` links to `releases/42`. The last component of a path that an op creates,
  * replaces or removes is never resolved: the op opens its parent and works on the
  * name with the *at() calls, which do not follow a final symlink.
+ *
+ * openat2 arrived in Linux 5.6, but the trans method exists for kernels before 4.17.
+ * When openat2 answers ENOSYS (asked once per process), walk_beneath() gives the same
+ * guarantees by hand: one component at a time with O_PATH|O_NOFOLLOW, every symlink
+ * read with readlinkat() and its text resolved by us, never by the kernel. So:
+ *   - an absolute link target, or a `..` above the root, fails with EXDEV (what
+ *     openat2 answers for a RESOLVE_BENEATH violation);
+ *   - more than 40 links in one resolution fail with ELOOP (the kernel's MAXSYMLINKS);
+ *   - `..` inside the tree pops a stack of directory fds, never asks the kernel;
+ *   - a magic link cannot be followed: its text is an absolute path (EXDEV);
+ *   - every component must be on the root's mount, else EXDEV. The mount is told by
+ *     its mount id (statx STATX_MNT_ID, Linux 5.8; else name_to_handle_at, which
+ *     reports it since 2.6.39), not by st_dev: a nested Btrfs subvolume has its own
+ *     st_dev but is no mount, and openat2 lets it through. Only on a filesystem that
+ *     answers neither is st_dev compared, which errs on the side of refusing.
  */
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 #include "path.h"
 
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#define RESOLVE_MAX_LINKS 40
+
+/* Which mount a file is on: a mount id when the kernel tells it, else st_dev. */
+struct mount_identity {
+	bool has_mount_id;
+	uint64_t mount_id;
+	dev_t dev;
+};
+
+static int mount_identity_of(int fd, struct mount_identity *ret)
+{
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &stx) < 0)
+		return -errno;
+	*ret = (struct mount_identity){ .dev = makedev(stx.stx_dev_major, stx.stx_dev_minor) };
+	if (stx.stx_mask & STATX_MNT_ID) {
+		ret->has_mount_id = true;
+		ret->mount_id = stx.stx_mnt_id;
+		return 0;
+	}
+	/* MAX_HANDLE_SZ bytes: the handle itself is not wanted, only the mount id. */
+	union {
+		struct file_handle handle;
+		char space[sizeof(struct file_handle) + 128];
+	} fh = { .handle.handle_bytes = 128 };
+	int mount_id;
+	if (name_to_handle_at(fd, "", &fh.handle, &mount_id, AT_EMPTY_PATH) == 0) {
+		ret->has_mount_id = true;
+		ret->mount_id = (uint64_t)mount_id;
+	}
+	return 0;
+}
+
+/* 0 when @fd is on the same mount as @root, -EXDEV when not. */
+static int same_mount(int fd, const struct mount_identity *root)
+{
+	struct mount_identity id;
+	int r = mount_identity_of(fd, &id);
+	if (r < 0)
+		return r;
+	if (root->has_mount_id && id.has_mount_id)
+		return id.mount_id == root->mount_id ? 0 : -EXDEV;
+	return id.dev == root->dev ? 0 : -EXDEV;
+}
+
+/* The directories walked so far; dirs[0] is the caller's root fd, not ours to close. */
+struct dir_stack {
+	int *dirs;
+	size_t depth, size;
+};
+
+static int dir_push(struct dir_stack *s, int fd)
+{
+	if (s->depth + 1 == s->size) {
+		int *bigger = realloc(s->dirs, 2 * s->size * sizeof(*bigger));
+		if (!bigger)
+			return -ENOMEM;
+		s->dirs = bigger;
+		s->size *= 2;
+	}
+	s->dirs[++s->depth] = fd;
+	return 0;
+}
+
+/*
+ * Replaces the unresolved rest of the path in @buf with @link_text + "/" + @rest.
+ * A trailing slash in the text becomes "/." so that its last name must be a
+ * directory, as the kernel insists for "dir/".
+ */
+static int splice_link(char *buf, size_t size, const char *link_text, const char *rest)
+{
+	size_t n = strlen(link_text);
+	bool dir_slash = n > 0 && link_text[n - 1] == '/';
+	char joined[PATH_MAX * 2];
+	int len = snprintf(joined, sizeof(joined), "%s%s%s%s", link_text, dir_slash ? "." : "",
+			   *rest ? "/" : "", rest);
+	if (len < 0 || (size_t)len >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, joined, (size_t)len + 1);
+	return 0;
+}
+
+/* Reads the symlink @name in @dir_fd ("" for the O_PATH fd of the link itself). */
+static int read_link(int dir_fd, const char *name, char *buf, size_t size)
+{
+	ssize_t n = readlinkat(dir_fd, name, buf, size);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= size)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	if (n == 0)
+		return -ENOENT; /* what the kernel answers for an empty link */
+	if (buf[0] == '/')
+		return -EXDEV;  /* absolute: out of the root (magic links are absolute too) */
+	return 0;
+}
+
+static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode)
+{
+	struct mount_identity root_id;
+	int r = mount_identity_of(root_fd, &root_id);
+	if (r < 0)
+		return r;
+	struct dir_stack stack = { .dirs = malloc(16 * sizeof(int)), .size = 16 };
+	if (!stack.dirs)
+		return -ENOMEM;
+	stack.dirs[0] = root_fd;
+	char buf[PATH_MAX * 2], link_text[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	const char *next = buf;
+	unsigned links = 0;
+	int result = -ENOENT;
+
+	for (;;) {
+		while (*next == '/')
+			next++;
+		const char *end = strchrnul(next, '/');
+		size_t len = (size_t)(end - next);
+		const char *rest = end;
+		while (*rest == '/')
+			rest++;
+		bool last = *rest == '\0';
+		char name[NAME_MAX + 1];
+		if (len > NAME_MAX) {
+			result = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, next, len);
+		name[len] = '\0';
+		int dir = stack.dirs[stack.depth];
+
+		if (len == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			if (len == 2) { /* ".." */
+				if (stack.depth == 0) {
+					result = -EXDEV;
+					break;
+				}
+				close(stack.dirs[stack.depth--]);
+				dir = stack.dirs[stack.depth];
+			}
+			if (!last) {
+				next = rest;
+				continue;
+			}
+			/* The path ends at a directory we hold: open it with the caller's flags. */
+			int fd = openat(dir, ".", flags | O_CLOEXEC, mode);
+			result = fd >= 0 ? fd : -errno;
+			break;
+		}
+
+		if (last) {
+			/* O_NOFOLLOW keeps openat's meaning; O_CREAT|O_EXCL never follows either.
+			 * Otherwise a final symlink is followed here, by hand. */
+			bool follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+			r = follow ? read_link(dir, name, link_text, sizeof(link_text)) : -EINVAL;
+			if (r == -EINVAL || r == -ENOENT) {
+				/* Not a symlink (or absent): open it, and should it have become one
+				 * meanwhile, O_NOFOLLOW makes that fail instead of escape. */
+				int fd = openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+				if (fd < 0) {
+					result = -errno;
+					break;
+				}
+				r = same_mount(fd, &root_id);
+				if (r < 0)
+					close(fd);
+				result = r < 0 ? r : fd;
+				break;
+			}
+		} else {
+			/* Not O_DIRECTORY: it would refuse a symlink, which must be seen. */
+			int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				result = -errno;
+				break;
+			}
+			struct stat st;
+			r = fstat(fd, &st) < 0 ? -errno : 0;
+			if (r == 0 && S_ISDIR(st.st_mode)) {
+				r = same_mount(fd, &root_id);
+				if (r == 0)
+					r = dir_push(&stack, fd);
+				if (r < 0) {
+					close(fd);
+					result = r;
+					break;
+				}
+				next = rest;
+				continue;
+			}
+			if (r == 0)
+				r = S_ISLNK(st.st_mode) ? read_link(fd, "", link_text, sizeof(link_text))
+							: -ENOTDIR;
+			close(fd);
+		}
+		/* Here @name was a symlink whose text is in link_text (or r is an error). */
+		if (r == 0 && ++links > RESOLVE_MAX_LINKS)
+			r = -ELOOP;
+		if (r == 0)
+			r = splice_link(buf, sizeof(buf), link_text, rest);
+		if (r < 0) {
+			result = r;
+			break;
+		}
+		next = buf; /* the link's text, resolved from the directory holding it */
+	}
+	while (stack.depth > 0)
+		close(stack.dirs[stack.depth--]);
+	free(stack.dirs);
+	return result;
+}
+
+/* Set once openat2 answered ENOSYS: the kernel will not grow it, so every later call
+ * walks by hand without asking again. */
+static bool openat2_missing;
+
 int open_beneath(int root_fd, const char *path, int flags, mode_t mode)
 {
+	/* O_TMPFILE includes O_DIRECTORY's bit: only the whole of it takes a mode. */
+	bool takes_mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.mode = takes_mode ? mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 	};
 	if (txn_path_check(path, strlen(path)) != TXN_PATH_OK)
 		return -EINVAL;
-	for (;;) {
+	while (!openat2_missing) {
 		long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 		if (fd >= 0)
 			return (int)fd;
+		if (errno == ENOSYS)
+			openat2_missing = true;
 		/* EAGAIN: a rename raced with the lookup; the kernel asks us to retry. */
-		if (errno != EAGAIN && errno != EINTR)
+		else if (errno != EAGAIN && errno != EINTR)
 			return -errno;
 	}
+	return walk_beneath(root_fd, path, flags, takes_mode ? mode : 0);
 }
 
 int open_parent_beneath(int root_fd, const char *path, const char **ret_name)
