@@ -2,8 +2,8 @@
  *
  * scenario.c finds and parses scenario files, qemu.c starts and stops one QEMU guest
  * (process group, bounded waits), qmp.c speaks QMP over its unix socket with jansson,
- * console.c follows the serial console log and picks out marker lines, and
- * orchestrator.c runs the scenarios and reports KTAP. Every function that can fail
+ * console.c follows the serial console log and picks out marker lines, run.c runs
+ * one scenario's boots, and orchestrator.c ties them together and reports KTAP. Every function that can fail
  * returns 0 or a negative errno; out-parameters are named ret_* and are untouched on
  * failure.
  */
@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -156,5 +157,36 @@ int qemu_wait(struct qemu *vm, int64_t deadline_ms);
 
 /* qemu_kill() - SIGKILL the whole process group and reap QEMU. */
 void qemu_kill(struct qemu *vm);
+
+/* ---- run.c ---------------------------------------------------------------------- */
+
+enum outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_SKIP };
+
+struct result {
+	enum outcome outcome;
+	char reason[512];
+	double seconds;
+	int boots_run;
+	bool hung_task;   /* the guest kernel reported a hung task meanwhile */
+};
+
+struct run_settings {
+	const char *run_dir;   /* each scenario gets RUN_DIR/NAME */
+	double timeout_scale;
+	bool verbose;          /* copy the console to stderr */
+};
+
+/* Set by SIGINT/SIGTERM/SIGHUP: runs stop at the next turn of their loop. */
+extern volatile sig_atomic_t vm_interrupted;
+
+/**
+ * run_scenario() - run all boots of @s on fresh disks and fill @res. Failures, with
+ * the last console lines, are printed as KTAP diagnostics on stdout.
+ */
+void run_scenario(const struct run_settings *settings, const struct qemu_config *config,
+		  const struct scenario *s, struct result *res);
+
+/* make_dir() - mkdir -p. Return: 0 or -errno. */
+int make_dir(const char *path);
 
 #endif
