@@ -83,6 +83,12 @@ int sha256_fd(int fd, unsigned char ret_digest[32]);
 int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
 			    struct txn_error *error);
 
+/* modified.c: whether an inode of the subvolume at @fd changed (ctime at or after
+ * @since) in tree blocks written after @generation. */
+struct timespec;
+int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *since,
+			    bool *ret_changed);
+
 /* verify.c */
 int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		   struct txn_error *error);

@@ -348,6 +348,13 @@ static int transact(struct target *t, const char *kind, const struct source *src
 			goto abort;
 		}
 	}
+	/* Step 8 counts an inode whose ctime is at or after this moment as changed. The
+	 * kernel stamps ctime from this same coarse clock (or a finer one, which reads
+	 * the same or later), so a change made after the snapshot cannot carry an
+	 * earlier stamp; a change within the same clock tick before it counts too,
+	 * which errs towards aborting. */
+	struct timespec snapshot_started;
+	clock_gettime(CLOCK_REALTIME_COARSE, &snapshot_started);
 	errno = 0;
 	r = btrfs_error(btrfs_util_create_snapshot_fd2(src->rollback ? source_fd : t->fd,
 						       t->state_fd, j.staging, 0, NULL, NULL));
@@ -432,7 +439,21 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
 		goto abort;
 	}
+	/* The generation also moves for atime updates by mere readers; then look at
+	 * the inodes written since (modified.c) before calling it a writer. */
+	bool changed = false;
 	if (generation_now != generation_at_snapshot) {
+		r = subvolume_changed_since(t->fd, generation_at_snapshot, &snapshot_started, &changed);
+		if (r < 0) {
+			r = txn_fail(error, TXN_ABORTED, r,
+				     "'%s' changed during the transaction (generation %llu, now %llu) "
+				     "and the tree search telling a reader from a writer failed",
+				     t->path, (unsigned long long)generation_at_snapshot,
+				     (unsigned long long)generation_now);
+			goto abort;
+		}
+	}
+	if (changed) {
 		r = txn_fail(error, TXN_ABORTED, 0,
 			     "'%s' was modified by another writer during the transaction "
 			     "(generation %llu, now %llu); nothing was changed",
