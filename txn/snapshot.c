@@ -228,6 +228,10 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 {
 	struct txn_recover_result result = { .action = TXN_RECOVERY_NONE };
 	struct journal j;
+	/* A cut-short trans window left changes no journal describes: a person first. */
+	int marker_r = trans_marker_check(t, error);
+	if (marker_r < 0)
+		return marker_r;
 	journal_discard_partial(t->state_fd);
 	int found = journal_read(t->state_fd, &j);
 	if (found < 0)
@@ -284,6 +288,8 @@ struct source {
 	const struct txn_batch *batch; /* apply: ops and verify run on the staging */
 	bool rollback;                 /* rollback: staging is a snapshot of gen-N */
 	uint64_t rollback_to;
+	txn_stage_fn stage;            /* run: the caller changes the staging */
+	void *stage_ctx;
 };
 
 #define CHECK_INTERRUPT(t_label)                                                          \
@@ -417,6 +423,18 @@ static int transact(struct target *t, const char *kind, const struct source *src
 			goto abort;
 		txn_step("verified");
 		tm->verify = txn_now() - mark;
+		mark = txn_now();
+	}
+	if (src->stage) {
+		CHECK_INTERRUPT(abort);
+		r = src->stage(staging_path, src->stage_ctx, error);
+		if (r < 0) {
+			if (error->status == TXN_OK)
+				error->status = TXN_ABORTED;
+			goto abort;
+		}
+		txn_step("applied");
+		tm->ops = txn_now() - mark;
 		mark = txn_now();
 	}
 	CHECK_INTERRUPT(abort);
@@ -612,6 +630,25 @@ int txn_rollback(const char *path, uint64_t to, const struct txn_options *option
 	return r;
 }
 
+int txn_run(const char *path, txn_stage_fn stage, void *ctx, const struct txn_options *options,
+	    struct txn_result *ret_result, struct txn_error *error)
+{
+	struct txn_result result = { 0 };
+	struct target t;
+	double start = txn_now();
+	int r = begin(path, 0, options, keep_of(options, NULL), &t, &result.recovered_first,
+		      &result.timing, error);
+	if (r < 0)
+		return r;
+	struct source src = { .stage = stage, .stage_ctx = ctx };
+	r = transact(&t, "run", &src, options, &result, error);
+	target_close(&t);
+	result.timing.total = txn_now() - start;
+	if (r == 0 && ret_result)
+		*ret_result = result;
+	return r;
+}
+
 int txn_recover(const char *path, const struct txn_options *options,
 		struct txn_recover_result *ret_result, struct txn_error *error)
 {
@@ -672,6 +709,7 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 			snprintf(s.journal_txid, sizeof(s.journal_txid), "%s", j.txid);
 			snprintf(s.journal_kind, sizeof(s.journal_kind), "%s", j.kind);
 		}
+		s.trans_interrupted = trans_marker_read(t.state_fd, NULL, 0) != 0;
 		_cleanup_close_ int lock_fd =
 			openat(t.state_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (lock_fd >= 0 && flock(lock_fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {

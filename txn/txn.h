@@ -114,6 +114,19 @@ int txn_apply_trans(const char *target, const struct txn_batch *batch,
 int txn_rollback(const char *target, uint64_t to, const struct txn_options *options,
 		 struct txn_result *ret_result, struct txn_error *ret_error);
 
+/*
+ * Changes a staging tree for txn_run(): called with the staging path (a writable
+ * snapshot of the target); returns 0 to commit, or a negative errno with @error
+ * filled to abort (the target stays unchanged).
+ */
+typedef int (*txn_stage_fn)(const char *staging_path, void *ctx, struct txn_error *error);
+
+/* The general form of apply: snapshot @target, let @stage change the staging tree,
+ * and commit it with the same protocol (flush, concurrent-writer check, exchange,
+ * sync, generations). The history line has kind "run" and options->description. */
+int txn_run(const char *target, txn_stage_fn stage, void *ctx, const struct txn_options *options,
+	    struct txn_result *ret_result, struct txn_error *ret_error);
+
 enum txn_recovery {
 	TXN_RECOVERY_NONE,        /* nothing was in flight */
 	TXN_RECOVERY_ROLLED_FORWARD, /* the commit had happened: finished it */
@@ -163,6 +176,7 @@ struct txn_state {
 	char journal_kind[16];
 	bool locked;
 	char lock_holder[256];    /* when locked */
+	bool trans_interrupted;   /* a trans window was cut short: its marker is still there */
 };
 
 /* Reads the state of @target without taking the lock. */
