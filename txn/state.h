@@ -104,5 +104,11 @@ int delete_subvolume_at(int dir_fd, const char *name);
 int sync_fs(int fd);
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
 		   struct txn_error *error);
+
+/* The trans method's in-flight marker (trans.c). Read: 1 and a one-line summary of
+ * the cut-short window when present, 0 when absent. Check: TXN_NEEDS_PERSON naming
+ * the ops and the marker to delete when present; recover_locked() calls it first. */
+int trans_marker_read(int state_fd, char *ret_summary, size_t size);
+int trans_marker_check(const struct target *t, struct txn_error *error);
 int init_recover(struct target *t, const struct journal *j, bool recovered,
 		 struct txn_recover_result *ret, struct txn_error *error);

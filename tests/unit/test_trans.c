@@ -10,7 +10,9 @@
  * What is proven: the order stage -> durable -> TRANS_START -> in place -> TRANS_END
  * -> sync; no fsync-family call inside the window; the watchdog ends a stuck window
  * from another thread; each TRANS_START error maps to its status, exit code and
- * message; staged files are gone on every path.
+ * message; staged files are gone on every path; the in-flight marker exists for
+ * the whole window, is gone after it, and outlives a process that dies inside it;
+ * without openat2 the method runs, paths still confined by resolve.c's fallback.
  *
  * wrap: ioctl fsync fdatasync syncfs sync fstatfs renameat btrfs_util_sync_fd syscall
  */
@@ -36,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +76,9 @@ static struct {
 	/* the tree as TRANS_START (window) and TRANS_END (window) saw it */
 	int staged_at_start, staged_at_end;
 	char a_at_start[32], a_at_end[32];
+	/* the in-flight marker as TRANS_START and TRANS_END (window) saw it */
+	bool marker_at_start, marker_at_end;
+	char marker_text[1024];
 } mock = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static char tmp_dir[256];   /* P */
@@ -110,6 +116,7 @@ static const char *fd_name(int fd, char *buf, size_t size)
 
 static int count_staged(void);
 static void read_small(const char *name, char *buf, size_t size);
+static bool marker_exists(char *text, size_t size);
 
 static bool in_window(void)
 {
@@ -151,6 +158,7 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 		if (call == 2) {
 			mock.staged_at_start = count_staged();
 			read_small("a", mock.a_at_start, sizeof(mock.a_at_start));
+			mock.marker_at_start = marker_exists(mock.marker_text, sizeof(mock.marker_text));
 			if (mock.interrupt_at_window_start)
 				txn_interrupted = SIGINT;
 		}
@@ -171,6 +179,7 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 	if (call == 2) {
 		mock.staged_at_end = count_staged();
 		read_small("a", mock.a_at_end, sizeof(mock.a_at_end));
+		mock.marker_at_end = marker_exists(NULL, 0);
 	}
 	mock.held[fd] = false;
 	__atomic_sub_fetch(&mock.held_count, 1, __ATOMIC_SEQ_CST);
@@ -335,6 +344,22 @@ static bool state_dir_exists(void)
 	return stat(path, &st) == 0;
 }
 
+/* Whether P/.btrfs-txn/T/trans-inflight exists; its text into @text when given. */
+static bool marker_exists(char *text, size_t size)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/.btrfs-txn/T/trans-inflight", tmp_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (text) {
+		ssize_t n = read(fd, text, size - 1);
+		text[n > 0 ? n : 0] = '\0';
+	}
+	close(fd);
+	return true;
+}
+
 static const char *history_text(void)
 {
 	static char buf[8192];
@@ -386,6 +411,8 @@ static void mock_reset(void)
 	mock.n_events = 0;
 	mock.staged_at_start = mock.staged_at_end = -1;
 	mock.a_at_start[0] = mock.a_at_end[0] = '\0';
+	mock.marker_at_start = mock.marker_at_end = false;
+	mock.marker_text[0] = '\0';
 	pthread_mutex_unlock(&mock.lock);
 	txn_interrupted = 0;
 }
@@ -838,24 +865,143 @@ static void test_stale_staged_removed(void **state)
 	assert_string_equal(content_of("a"), "new a\n");
 }
 
-/* A kernel old enough for the TRANS ioctls has no openat2: refused before anything
- * is written, naming why, instead of every op failing in the preflight. */
-static void test_no_openat2(void **state)
+/* The in-flight marker is durable before TRANS_START, there for the whole window,
+ * names the ops, and is gone once the run has synced and reported. */
+static void test_marker_spans_window(void **state)
 {
 	(void)state;
-	mock.no_openat2 = true;
+	struct txn_op ops[2];
+	op_write(&ops[0], "a", "new a\n");
+	ops[1] = (struct txn_op){ .kind = TXN_OP_RENAME, .path = "b", .to = "b2" };
+	struct txn_batch batch = batch_of(ops, 2);
+	struct txn_error error;
+	assert_int_equal(apply(&batch, 30, &error), 0);
+	assert_true(mock.marker_at_start);
+	assert_true(mock.marker_at_end);
+	assert_non_null(strstr(mock.marker_text, "\ntxid "));
+	assert_non_null(strstr(mock.marker_text, "\nop 0 write a\n"));
+	assert_non_null(strstr(mock.marker_text, "\nop 1 rename b -> b2\n"));
+	/* Its fsync and its directory's come before the window, not inside it. */
+	int start = event_index("START", 1);
+	int marker_fsync = event_index("fsync:trans-inflight", 0);
+	assert_true(marker_fsync >= 0 && marker_fsync < start);
+	assert_int_equal(mock.fsync_in_window, 0);
+	assert_false(marker_exists(NULL, 0));
+	struct txn_state st;
+	assert_int_equal(txn_state_read(target, &st, &error), 0);
+	free(st.kept);
+	assert_false(st.trans_interrupted);
+}
+
+/* A window that never opened (TRANS_START failed) leaves no marker behind. */
+static void test_marker_gone_when_window_fails(void **state)
+{
+	(void)state;
+	mock.fail_start_call = 2;
+	mock.fail_start_errno = EIO;
 	struct txn_op ops[1];
 	op_write(&ops[0], "a", "new a\n");
 	struct txn_batch batch = batch_of(ops, 1);
 	struct txn_error error;
-	assert_int_equal(apply(&batch, 30, &error), -ENOSYS);
-	assert_int_equal(error.status, TXN_UNSUPPORTED);
-	assert_non_null(strstr(error.message, "not openat2(2) (Linux 5.6)"));
-	assert_int_equal(mock.start_calls, 1); /* the probe, which it passed */
-	assert_int_equal(mock.end_calls, 1);
-	assert_int_equal(event_index("fsync:", 0), -1);
-	assert_false(state_dir_exists());
+	assert_int_equal(apply(&batch, 30, &error), -EIO);
+	assert_false(marker_exists(NULL, 0));
+}
+
+/* A process that dies inside the window leaves the marker: status reports it,
+ * recover and a new apply refuse with TXN_NEEDS_PERSON naming the ops and the file,
+ * and once a person deleted it, recover is clean again. */
+static void test_marker_outlives_death_in_window(void **state)
+{
+	(void)state;
+	struct txn_op ops[2];
+	op_write(&ops[0], "a", "new a\n");
+	op_write(&ops[1], "c", "new c\n");
+	struct txn_batch batch = batch_of(ops, 2);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Dies at the first step inside the window, as a power cut would stop it. */
+		setenv("BTRFS_TXN_FAULT", "trans-started:exit", 1);
+		struct txn_error child_error;
+		apply(&batch, 30, &child_error);
+		_exit(1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 99);
+	assert_true(marker_exists(NULL, 0));
+
+	struct txn_state st;
+	struct txn_error error = { 0 };
+	assert_int_equal(txn_state_read(target, &st, &error), 0);
+	free(st.kept);
+	assert_true(st.trans_interrupted);
+
+	struct txn_options options = { .lock_timeout = 1 };
+	struct txn_recover_result rec;
+	assert_int_equal(txn_recover(target, &options, &rec, &error), -EUCLEAN);
+	assert_int_equal(error.status, TXN_NEEDS_PERSON);
+	assert_non_null(strstr(error.message, "trans window"));
+	assert_non_null(strstr(error.message, "cut short"));
+	assert_non_null(strstr(error.message, "write a, write c"));
+	assert_non_null(strstr(error.message, "/.btrfs-txn/T/trans-inflight"));
+	assert_null(strchr(error.message, '\n'));
+	/* A new apply recovers first, so it refuses too, before touching anything. */
+	mock_reset();
+	op_write(&ops[0], "a", "newer a\n");
+	assert_int_equal(apply(&batch, 30, &error), -EUCLEAN);
+	assert_int_equal(error.status, TXN_NEEDS_PERSON);
 	assert_string_equal(content_of("a"), "old a\n");
+	assert_int_equal(mock.start_calls, 1); /* the probe only */
+
+	char path[400];
+	snprintf(path, sizeof(path), "%s/.btrfs-txn/T/trans-inflight", tmp_dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(txn_recover(target, &options, &rec, &error), 0);
+	assert_int_equal(txn_state_read(target, &st, &error), 0);
+	free(st.kept);
+	assert_false(st.trans_interrupted);
+}
+
+/* Kernels with the TRANS ioctls predate openat2 (5.6): the method runs there, with
+ * resolve.c walking paths by hand, and a path out of the target is still refused.
+ * Last in the list: once openat2 answered ENOSYS, the process never asks again. */
+static void test_no_openat2(void **state)
+{
+	(void)state;
+	mock.no_openat2 = true;
+	char outside[400], link[600];
+	snprintf(outside, sizeof(outside), "%s/outside", tmp_dir);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	snprintf(link, sizeof(link), "%s/out", target);
+	assert_int_equal(symlink("../outside", link), 0);
+	assert_int_equal(mkdir(strcat(strcpy(link, target), "/d"), 0755), 0);
+	assert_int_equal(symlink("d", strcat(strcpy(link, target), "/cur")), 0);
+
+	struct txn_op escape[1];
+	op_write(&escape[0], "out/x", "escaped\n");
+	struct txn_batch bad = batch_of(escape, 1);
+	struct txn_error error;
+	assert_true(apply(&bad, 30, &error) < 0);
+	assert_int_equal(error.status, TXN_ABORTED);
+	assert_int_equal(error.errnum, EXDEV);
+	assert_non_null(strstr(error.message, "would fail inside the window"));
+
+	mock_reset();
+	mock.no_openat2 = true;
+	struct txn_op ops[2];
+	op_write(&ops[0], "a", "new a\n");
+	op_write(&ops[1], "cur/x", "through the link\n");
+	struct txn_batch batch = batch_of(ops, 2);
+	assert_int_equal(apply(&batch, 30, &error), 0);
+	assert_int_equal(mock.start_calls, 2);
+	assert_string_equal(content_of("a"), "new a\n");
+	assert_string_equal(content_of("d/x"), "through the link\n");
+	char escaped[500];
+	struct stat st;
+	snprintf(escaped, sizeof(escaped), "%s/x", outside);
+	assert_int_equal(lstat(escaped, &st), -1);
 }
 
 static void test_verify_refused(void **state)
@@ -893,8 +1039,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_source_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_and_sync_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_staged_removed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_openat2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_marker_spans_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_marker_gone_when_window_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_marker_outlives_death_in_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_openat2, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
