@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd_status.c: `status TARGET`, generation, kept generations, interrupted work, lock. */
+/* cmd_status.c: `status TARGET`, generation, kept generations, interrupted work (a
+ * journal, or a trans window cut short), lock. */
 #include "engine.h"
 
 #include <stdlib.h>
@@ -32,6 +33,7 @@ int cmd_status(int argc, char **argv)
 		if (s.journal_present)
 			json_object_set_new(doc, "journal", json_pack("{s:s, s:s}", "txid", s.journal_txid,
 								      "kind", s.journal_kind));
+		json_object_set_new(doc, "trans_interrupted", json_boolean(s.trans_interrupted));
 		if (s.locked)
 			json_object_set_new(doc, "lock_holder", json_string(s.lock_holder));
 		json_print(doc);
@@ -48,6 +50,9 @@ int cmd_status(int argc, char **argv)
 		if (s.journal_present)
 			printf("interrupted: %s transaction %s; 'btrfs-txn recover %s' finishes or undoes it\n",
 			       s.journal_kind, s.journal_txid, target);
+		if (s.trans_interrupted)
+			printf("interrupted: trans window cut short; ops may be partially applied: see "
+			       "'%s/trans-inflight', check its paths, then delete it\n", s.state_dir);
 		if (s.locked)
 			printf("locked:      by %s\n", s.lock_holder[0] ? s.lock_holder : "another process");
 	}
