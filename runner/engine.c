@@ -50,7 +50,8 @@ static void on_interrupt(int signo)
 
 void install_interrupt_handlers(void)
 {
-	struct sigaction sa = { .sa_handler = on_interrupt };
+	/* SA_RESTART: a signal must not turn a sync after the commit point into EINTR. */
+	struct sigaction sa = { .sa_handler = on_interrupt, .sa_flags = SA_RESTART };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
