@@ -33,7 +33,9 @@ int cmd_status(int argc, char **argv)
 		if (s.journal_present)
 			json_object_set_new(doc, "journal", json_pack("{s:s, s:s}", "txid", s.journal_txid,
 								      "kind", s.journal_kind));
-		json_object_set_new(doc, "trans_interrupted", json_boolean(s.trans_interrupted));
+		/* Only when true, like "journal": the shape of a healthy target stays as it was. */
+		if (s.trans_interrupted)
+			json_object_set_new(doc, "trans_interrupted", json_true());
 		if (s.locked)
 			json_object_set_new(doc, "lock_holder", json_string(s.lock_holder));
 		json_print(doc);
