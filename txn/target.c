@@ -154,10 +154,18 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 	    target_mnt != parent_mnt) {
 		char *subvol = NULL;
 		btrfs_util_subvolume_path_fd(t.fd, 0, &subvol);
-		r = txn_fail(error, TXN_UNSUPPORTED, 0,
-			     "'%s' is a mount point and cannot be swapped; mount its parent "
-			     "(e.g. the top level, subvolid=5) and target subvolume '%s' below it",
-			     t.path, subvol ? subvol : "?");
+		if (subvol && !subvol[0])
+			/* The top level (subvolid 5) has no parent to be exchanged in. */
+			r = txn_fail(error, TXN_UNSUPPORTED, 0,
+				     "'%s' is the top level of a Btrfs filesystem, which cannot be "
+				     "swapped; keep the tree in a subvolume below it ('btrfs-txn init "
+				     "%s/NAME') and target that",
+				     t.path, t.path);
+		else
+			r = txn_fail(error, TXN_UNSUPPORTED, 0,
+				     "'%s' is a mount point and cannot be swapped; mount its parent "
+				     "(e.g. the top level, subvolid=5) and target subvolume '%s' below it",
+				     t.path, subvol ? subvol : "?");
 		free(subvol);
 		goto fail;
 	}
