@@ -16,6 +16,9 @@ VM_OBJS     := $(VM_SRCS:%.c=$(BUILD)/obj/%.o)
 VM_ORCH     := $(BUILD)/vmtest
 VM_LIBS     := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 VMTEST_ARGS ?=
+# The dm-log-writes replayer the host-side crash checker drives (vmtests/crashcheck.sh).
+# The orchestrator links logreplay.c too, without its main.
+VM_LOGREPLAY := $(BUILD)/logreplay
 
 .PHONY: vmimage vmcheck vmcheck-selftest vm-deps
 
@@ -27,13 +30,16 @@ $(VM_OBJS): | vm-deps
 $(VM_ORCH): $(VM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(VM_LIBS)
 
+$(VM_LOGREPLAY): vmtests/logreplay.c vmtests/logreplay.h $(FLAGS_STAMP)
+	$(CC) $(CFLAGS) -DLOGREPLAY_MAIN $(LDFLAGS) -o $@ vmtests/logreplay.c
+
 vmimage: vm-deps $(BIN)
 	@vmtests/mkimage.sh image $(VM_DIR) $(BIN)
 
-vmcheck: vmimage $(BIN) $(VM_ORCH)
+vmcheck: vmimage $(BIN) $(VM_ORCH) $(VM_LOGREPLAY)
 	@$(VM_ORCH) --image $(VM_DIR) $(VMTEST_ARGS)
 
-vmcheck-selftest: vmimage $(VM_ORCH)
+vmcheck-selftest: vmimage $(VM_ORCH) $(VM_LOGREPLAY)
 	@vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
 
 help: vm-help
@@ -48,6 +54,6 @@ vm-help:
 clean: vm-clean
 .PHONY: vm-clean vmclean
 vm-clean:
-	rm -f $(VM_ORCH)
+	rm -f $(VM_ORCH) $(VM_LOGREPLAY)
 vmclean: vm-clean
 	rm -rf $(VM_DIR)
