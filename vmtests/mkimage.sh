@@ -142,7 +142,7 @@ cmd_image() {
 	stamp=$( {
 		echo "$deb"
 		sha256sum "$busybox" "$mkfs" "$btrfs" "$dmsetup" "$txn_bin" "$0" \
-			"$here/guest-init.sh" "$here"/scenarios*/*.sh
+			"$here/guest-init.sh" "$here/guest-faults.sh" "$here"/scenarios*/*.sh
 		for b in "$mkfs" "$btrfs" "$dmsetup" "$txn_bin"; do
 			ldd "$b" | awk '/=> \// { print $3 }' | xargs -r readlink -f | xargs -r sha256sum
 		done
@@ -172,6 +172,8 @@ cmd_image() {
 	copy_binary "$root" "$dmsetup" bin/dmsetup
 	copy_binary "$root" "$txn_bin" bin/btrfs-txn
 	install -m 0755 "$here/guest-init.sh" "$root/init"
+	# Helpers the fault scenarios source (power-*, kill-*, fault-*, ...).
+	install -m 0644 "$here/guest-faults.sh" "$root/vmtest/guest-faults.sh"
 	local dir
 	for dir in "$here"/scenarios*/; do
 		mkdir -p "$root/vmtest/$(basename "$dir")"
