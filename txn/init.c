@@ -22,10 +22,13 @@
 
 static dev_t walk_root_dev;
 static char walk_offender[PATH_MAX];
+static uint64_t walk_entries; /* counted for the caller's progress report */
 
 static int refuse_boundary(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)type;
+	if (ftw->level > 0)
+		walk_entries++;
 	/* A nested subvolume or mount would be copied as a plain tree and then removed
 	 * from the original: refuse rather than flatten it. */
 	if (ftw->level > 0 && (st->st_dev != walk_root_dev || (S_ISDIR(st->st_mode) && st->st_ino == 256))) {
@@ -85,7 +88,7 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 	return r < 0 && error->status == TXN_OK ? txn_fail(error, TXN_NEEDS_PERSON, r, "init recovery") : r;
 }
 
-static int convert(struct target *t, struct txn_error *error)
+static int convert(struct target *t, const struct txn_options *options, struct txn_error *error)
 {
 	walk_root_dev = 0;
 	struct stat root;
@@ -93,6 +96,7 @@ static int convert(struct target *t, struct txn_error *error)
 		return txn_fail(error, TXN_ABORTED, errno, "cannot stat '%s'", t->path);
 	walk_root_dev = root.st_dev;
 	walk_offender[0] = '\0';
+	walk_entries = 0;
 	if (nftw(t->path, refuse_boundary, 64, FTW_PHYS) != 0)
 		return txn_fail(error, TXN_UNSUPPORTED, walk_offender[0] ? 0 : errno,
 				walk_offender[0] ? "'%s' contains another subvolume or mount at '%s'; "
@@ -128,7 +132,11 @@ static int convert(struct target *t, struct txn_error *error)
 	char from[PATH_MAX + 8], to[PATH_MAX + 80];
 	snprintf(from, sizeof(from), "%s/.", t->path);
 	snprintf(to, sizeof(to), "%s/%s/", t->state_path, j.staging);
+	if (options && options->progress)
+		options->progress("copy", 0, walk_entries, options->progress_ctx);
 	r = run_copy(from, to);
+	if (r == 0 && options && options->progress)
+		options->progress("copy", walk_entries, walk_entries, options->progress_ctx);
 	if (r < 0) {
 		txn_fail(error, TXN_ABORTED, r, "cannot copy '%s' into a new subvolume", t->path);
 		goto undo;
@@ -201,7 +209,7 @@ int txn_init(const char *path, const struct txn_options *options,
 		}
 	}
 	if (r == 0 && !t.is_subvolume) {
-		r = convert(&t, error);
+		r = convert(&t, options, error);
 		action = TXN_INIT_CONVERTED;
 	}
 	target_close(&t);

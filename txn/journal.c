@@ -136,8 +136,7 @@ static char *history_slurp(int state_fd, size_t *ret_len)
 	return buf;
 }
 
-/* Calls @fn for every complete, parseable line; stops when it returns true. */
-static void history_each(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+void history_each(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
 {
 	size_t len = 0;
 	_cleanup_free_ char *buf = history_slurp(state_fd, &len);
@@ -216,6 +215,10 @@ int history_append(int state_fd, const struct history_entry *e)
 		return -ENOMEM;
 	if (strcmp(e->kind, "rollback") == 0)
 		json_object_set_new(obj, "rollback_to", json_integer((json_int_t)e->rollback_to));
+	if (e->tag) {
+		json_object_set_new(obj, "tag", json_string(e->tag));
+		json_object_set_new(obj, "pair", e->pair ? json_string(e->pair) : json_null());
+	}
 	char *text = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
 	if (!text)

@@ -73,14 +73,19 @@ static unsigned keep_of(const struct txn_options *options, const struct txn_batc
 }
 
 /* Deletes gen-N beyond the newest @keep. Errors are returned, not fatal to callers
- * that already committed. */
-static int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed)
+ * that already committed. A pre snapshot whose post stays is kept too (one more
+ * than @keep), since half a pair cannot be diffed or rolled back to as a pair. */
+int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed)
 {
 	struct txn_generation *list = NULL;
 	size_t n = 0;
 	unsigned removed = 0;
 	int r = generations_list(state_fd, &list, &n);
 	for (size_t i = 0; r == 0 && i + keep < n; i++) {
+		uint64_t post;
+		if (keep > 0 && tag_pair_post(state_fd, list[i].number, &post) &&
+		    post >= list[n - keep].number)
+			continue;
 		char name[32];
 		snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)list[i].number);
 		r = delete_subvolume_at(state_fd, name);
@@ -407,6 +412,8 @@ static int transact(struct target *t, const char *kind, const struct source *src
 			goto abort;
 		for (size_t i = 0; i < batch->n_ops; i++) {
 			CHECK_INTERRUPT(abort);
+			if (options && options->progress)
+				options->progress("ops", i, batch->n_ops, options->progress_ctx);
 			r = txn_op_apply(staging_fd, &batch->ops[i], error);
 			if (r < 0) {
 				if (error->status == TXN_OK)
@@ -414,6 +421,8 @@ static int transact(struct target *t, const char *kind, const struct source *src
 				goto abort;
 			}
 		}
+		if (options && options->progress)
+			options->progress("ops", batch->n_ops, batch->n_ops, options->progress_ctx);
 		txn_step("applied");
 		tm->ops = txn_now() - mark;
 		mark = txn_now();

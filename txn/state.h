@@ -82,12 +82,18 @@ struct history_entry {
 	unsigned n_ops;
 	bool recovered;             /* finished by recovery */
 	const char *started;
+	const char *tag;            /* kind "snapshot": "pre" or "post" (tag.c) */
+	const char *pair;           /* kind "snapshot": the pre's txid; NULL for an unpaired post */
 };
 
 /* Appends one line; a torn last line left by a crash is cut off first. */
 int history_append(int state_fd, const struct history_entry *entry);
 /* Whether a line for @txid is in the history. */
 bool history_has(int state_fd, const char *txid);
+/* Calls @fn for every complete, parseable line, oldest first; stops when it returns
+ * true. (struct json_t is jansson's json_t.) */
+struct json_t;
+void history_each(int state_fd, bool (*fn)(struct json_t *line, void *ctx), void *ctx);
 
 /* The current generation: the highest committed one in history, or one past the
  * newest kept gen-N, whichever is larger; 0 for a target never changed. */
@@ -104,6 +110,11 @@ int delete_subvolume_at(int dir_fd, const char *name);
 int sync_fs(int fd);
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
 		   struct txn_error *error);
+/* Deletes gen-N beyond the newest @keep, never the pre of a pair whose post stays. */
+int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed);
+/* Tagged snapshots (tag.c): the generation of the post paired with the pre snapshot
+ * kept as gen-@pre_generation; false when it has none. */
+bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation);
 
 /* The trans method's in-flight marker (trans.c). Read: 1 and a one-line summary of
  * the cut-short window when present, 0 when absent. Check: TXN_NEEDS_PERSON naming

@@ -54,6 +54,12 @@ struct txn_options {
 	const char *command;      /* how the caller names itself in the lock file */
 	const char *description;  /* for rollback/history; apply uses the batch's */
 	double trans_timeout;     /* trans method: longest window in seconds; <= 0 = default */
+	/* Optional, for a caller that shows progress (the engine never prints): called
+	 * with @what "ops" as the ops of a batch are applied (@done of @total, first with
+	 * 0 and last with @total) and "copy" around init's copy of a plain directory (0
+	 * of the number of entries before, all of them after). May be NULL. */
+	void (*progress)(const char *what, uint64_t done, uint64_t total, void *ctx);
+	void *progress_ctx;
 };
 
 #define TXN_DEFAULT_LOCK_TIMEOUT 60.0
@@ -126,6 +132,89 @@ typedef int (*txn_stage_fn)(const char *staging_path, void *ctx, struct txn_erro
  * sync, generations). The history line has kind "run" and options->description. */
 int txn_run(const char *target, txn_stage_fn stage, void *ctx, const struct txn_options *options,
 	    struct txn_result *ret_result, struct txn_error *ret_error);
+
+/* Which side of an upgrade a tagged snapshot is taken on (tag.c). */
+enum txn_tag {
+	TXN_TAG_PRE,
+	TXN_TAG_POST,
+};
+
+struct txn_snapshot_result {
+	char txid[40];
+	uint64_t snapshot;        /* the snapshot is kept as gen-SNAPSHOT ... */
+	uint64_t generation;      /* ... and the target's generation is now SNAPSHOT + 1 */
+	char pair[40];            /* the pair id (the pre's txid); "" for an unpaired post */
+	uint64_t pair_pre;        /* post: the generation of its pre snapshot */
+	bool recovered_first;
+	unsigned dropped;         /* generations removed beyond keep */
+};
+
+/**
+ * txn_snapshot_tag() - Keep the live tree of @target as a read-only generation,
+ * tagged as the "pre" or "post" side of a change made in place (a package upgrade).
+ * @target: Path of the subvolume.
+ * @tag: TXN_TAG_PRE or TXN_TAG_POST; a post pairs with the latest unpaired pre.
+ * @options: Lock settings, keep, and the description for the history line.
+ * @ret_result: Filled on success.
+ * @ret_error: Filled on failure.
+ *
+ * The snapshot takes the current generation's number (gen-N) and the live tree
+ * becomes generation N+1, so `rollback --to N` and `diff` treat it like any other
+ * kept generation. The history line has kind "snapshot", "tag" and "pair". After
+ * it, generations beyond keep are dropped, never splitting a pair.
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_snapshot_tag(const char *target, enum txn_tag tag, const struct txn_options *options,
+		     struct txn_snapshot_result *ret_result, struct txn_error *ret_error);
+
+/* Names the live tree of the target where a generation number is expected. */
+#define TXN_GENERATION_LIVE UINT64_MAX
+
+enum txn_diff_kind {
+	TXN_DIFF_ADDED,
+	TXN_DIFF_REMOVED,
+	TXN_DIFF_MODIFIED,
+};
+
+/* What differs in a modified entry (bits of txn_diff_entry.changes). */
+enum {
+	TXN_DIFF_TYPE = 1 << 0,    /* file, directory, symlink, ... */
+	TXN_DIFF_MODE = 1 << 1,    /* permission bits */
+	TXN_DIFF_OWNER = 1 << 2,   /* uid or gid */
+	TXN_DIFF_SIZE = 1 << 3,    /* regular file size */
+	TXN_DIFF_CONTENT = 1 << 4, /* regular file bytes, same size */
+	TXN_DIFF_TARGET = 1 << 5,  /* symlink target */
+};
+
+struct txn_diff_entry {
+	const char *path;         /* relative to the tree's root */
+	enum txn_diff_kind kind;
+	unsigned changes;         /* TXN_DIFF_* bits, for TXN_DIFF_MODIFIED */
+	/* Each side's metadata; a side that does not exist has type 0. */
+	char type_from, type_to;  /* 'f' file, 'd' directory, 'l' symlink, 'c', 'b', 'p', 's' */
+	unsigned mode_from, mode_to;     /* permission bits (07777) */
+	unsigned uid_from, uid_to, gid_from, gid_to;
+	uint64_t size_from, size_to;
+	const char *link_from, *link_to; /* symlinks only, else NULL */
+};
+
+/**
+ * txn_diff() - Compare two generations of @target, path by path.
+ * @target: Path of the subvolume.
+ * @from: A kept generation, the current one's number, or TXN_GENERATION_LIVE.
+ * @to: Likewise.
+ * @each: Called for each added, removed or modified path, in path order (a
+ *   directory before what it holds); returns 0 to go on, or a negative errno to stop.
+ * @ctx: Passed to @each.
+ * @ret_error: Filled on failure.
+ *
+ * Both trees are walked beneath their roots without following symlinks and without
+ * crossing into another filesystem or subvolume. Takes no lock and writes nothing.
+ * Return: 0, or a negative errno.
+ */
+int txn_diff(const char *target, uint64_t from, uint64_t to,
+	     int (*each)(const struct txn_diff_entry *entry, void *ctx), void *ctx,
+	     struct txn_error *ret_error);
 
 enum txn_recovery {
 	TXN_RECOVERY_NONE,        /* nothing was in flight */
