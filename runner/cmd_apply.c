@@ -250,6 +250,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
 		json_object_set_new(doc, "txid", json_string(result.txid));
+	progress_attach(&a.options);
 		json_object_set_new(doc, "generation", json_integer((json_int_t)result.generation));
 		json_object_set_new(doc, "previous", json_integer((json_int_t)result.previous));
 		json_object_set_new(doc, "ops", json_integer((json_int_t)batch.n_ops));

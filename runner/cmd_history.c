@@ -32,6 +32,68 @@ static char *one_line(const char *text)
 	return out;
 }
 
+/*
+ * The pre/post pairs of tagged snapshots (txn/tag.c), oldest pre first: "pair" (the
+ * pre's txid), "pre" and "post" (the kept generations gen-N holding each side; post
+ * null while the upgrade has no post snapshot yet) and the pre's description.
+ */
+static json_t *pairs_of(json_t *entries)
+{
+	json_t *pairs = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(entries, i, e) {
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		const char *tag = json_string_value(json_object_get(e, "tag"));
+		const char *pair = json_string_value(json_object_get(e, "pair"));
+		if (!kind || strcmp(kind, "snapshot") != 0 || !tag || !pair)
+			continue;
+		json_t *snapshot = json_object_get(e, "previous");
+		if (strcmp(tag, "pre") == 0) {
+			json_t *description = json_object_get(e, "description");
+			json_array_append_new(pairs, json_pack("{s:s, s:O, s:n, s:O}", "pair", pair, "pre",
+							       snapshot, "post", "description",
+							       description ? description : json_null()));
+			continue;
+		}
+		size_t k;
+		json_t *p;
+		json_array_foreach(pairs, k, p)
+			if (strcmp(json_string_value(json_object_get(p, "pair")), pair) == 0)
+				json_object_set(p, "post", snapshot);
+	}
+	return pairs;
+}
+
+/* " [pair: pre gen-N, post gen-M] " for a tagged snapshot line, else "". */
+static const char *pair_note(json_t *e, json_t *pairs)
+{
+	static char note[128];
+	const char *pair = json_string_value(json_object_get(e, "pair"));
+	const char *tag = json_string_value(json_object_get(e, "tag"));
+	if (!tag)
+		return "";
+	if (!pair) {
+		snprintf(note, sizeof(note), "[unpaired, gen-%lld] ",
+			 (long long)json_integer_value(json_object_get(e, "previous")));
+		return note;
+	}
+	size_t k;
+	json_t *p;
+	json_array_foreach(pairs, k, p) {
+		if (strcmp(json_string_value(json_object_get(p, "pair")), pair) != 0)
+			continue;
+		json_t *post = json_object_get(p, "post");
+		char post_text[32] = "none yet";
+		if (json_is_integer(post))
+			snprintf(post_text, sizeof(post_text), "gen-%lld", (long long)json_integer_value(post));
+		snprintf(note, sizeof(note), "[pair: pre gen-%lld, post %s] ",
+			 (long long)json_integer_value(json_object_get(p, "pre")), post_text);
+		return note;
+	}
+	return "";
+}
+
 int cmd_history(int argc, char **argv)
 {
 	const struct command *self = command_find("history");
@@ -68,15 +130,16 @@ int cmd_history(int argc, char **argv)
 	free(line);
 	if (f)
 		fclose(f);
+	json_t *pairs = pairs_of(entries);
 	if (cli.json) {
-		json_print(json_pack("{s:s, s:s, s:o}", "command", "history", "target", target,
-				     "transactions", entries));
+		json_print(json_pack("{s:s, s:s, s:o, s:o}", "command", "history", "target", target,
+				     "transactions", entries, "pairs", pairs));
 		return EXIT_DONE;
 	}
 	if (json_array_size(entries) == 0)
 		printf("%s: no transactions yet\n", target);
 	else
-		printf("%-24s %-21s %-8s %-10s %4s  %s\n", "TXID", "TIME", "KIND", "RESULT", "GEN",
+		printf("%-24s %-21s %-13s %-10s %4s  %s\n", "TXID", "TIME", "KIND", "RESULT", "GEN",
 		       "DESCRIPTION");
 	size_t i;
 	json_t *e;
@@ -89,10 +152,15 @@ int cmd_history(int argc, char **argv)
 				 (long long)json_integer_value(json_object_get(e, "generation")));
 		char *description = one_line(json_string_value(json_object_get(e, "description")));
 		char *reason = one_line(json_string_value(json_object_get(e, "reason")));
-		printf("%-24s %-21s %-8s %-10s %4s  %s%s%s%s\n",
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		const char *tag = json_string_value(json_object_get(e, "tag"));
+		char kind_text[32];
+		snprintf(kind_text, sizeof(kind_text), "%s%s%s", kind ? kind : "?", tag ? ":" : "",
+			 tag ? tag : "");
+		printf("%-24s %-21s %-13s %-10s %4s  %s%s%s%s%s\n",
 		       json_string_value(json_object_get(e, "txid")),
-		       json_string_value(json_object_get(e, "time")),
-		       json_string_value(json_object_get(e, "kind")), result ? result : "?", gen,
+		       json_string_value(json_object_get(e, "time")), kind_text,
+		       result ? result : "?", gen, pair_note(e, pairs),
 		       description ? description : "",
 		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
 		       reason ? " - " : "", reason ? reason : "");
@@ -100,5 +168,6 @@ int cmd_history(int argc, char **argv)
 		free(reason);
 	}
 	json_decref(entries);
+	json_decref(pairs);
 	return EXIT_DONE;
 }

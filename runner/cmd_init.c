@@ -10,6 +10,7 @@ int cmd_init(int argc, char **argv)
 	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &path);
 	if (code >= 0)
 		return code;
+	progress_attach(&options);
 	enum txn_init_action action;
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "init", "path", path) : NULL;

@@ -31,6 +31,7 @@ int report_txn_error(const char *command, const struct txn_error *error, json_t 
 {
 	char text[2048];
 	txn_error_string(error, text, sizeof(text));
+	progress_end();
 	report_error("%s: %s", command, text);
 	int code = exit_for_status(error->status);
 	if (cli.json && doc) {

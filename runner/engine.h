@@ -48,3 +48,8 @@ json_t *timing_json(const struct txn_timing *timing);
 int parse_one_arg(int argc, char **argv, const struct command *self, const struct option *extra,
 		  bool (*handle)(int option, const char *arg, void *ctx, int *ret_exit), void *ctx,
 		  struct txn_options *options, const char **ret_arg);
+
+/* Progress on a terminal (progress.c): sets @options->progress when stderr is a TTY
+ * and -q was not given; progress_end() closes a line left open by an abort. */
+void progress_attach(struct txn_options *options);
+void progress_end(void);

@@ -26,6 +26,24 @@ static const struct command commands[] = {
 	  "  --trans-timeout SECONDS\n"
 	  "                       trans method: how long the Btrfs transaction may stay open\n"
 	  "                       before a watchdog ends it (default 30)\n" },
+	{ "run", cmd_run, "[OPTIONS] TARGET -- COMMAND [ARGS...]",
+	  "run COMMAND on a snapshot of TARGET and swap it in if COMMAND exits 0",
+	  "  --description TEXT   for the history (default: 'run: COMMAND ARGS')\n"
+	  "  --keep N             generations to keep (default 5)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n"
+	  "  COMMAND gets the staging path as {staging} in its arguments and as\n"
+	  "  BTRFS_TXN_STAGING; it inherits standard input and runs in its own process group.\n" },
+	{ "snapshot", cmd_snapshot, "TARGET --tag pre|post [--description TEXT]",
+	  "keep the live tree as a read-only generation, paired pre/post around an upgrade",
+	  "  --tag pre|post       which side of the change; a post pairs with the latest unpaired pre\n"
+	  "  --description TEXT   for the history (e.g. the packages)\n"
+	  "  --keep N             generations to keep (default 5; a pair is never split)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "diff", cmd_diff, "TARGET GEN1 [GEN2]",
+	  "paths added, removed and modified between two generations ('current': the live tree)",
+	  "  GEN is a kept generation's number or 'current' (the default for GEN2).\n" },
 	{ "status", cmd_status, "TARGET",
 	  "current generation, kept generations, interrupted transaction, lock holder", NULL },
 	{ "history", cmd_history, "TARGET",

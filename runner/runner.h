@@ -82,3 +82,6 @@ int cmd_recover(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_diff(int argc, char **argv);

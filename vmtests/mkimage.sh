@@ -143,6 +143,7 @@ cmd_image() {
 		echo "$deb"
 		sha256sum "$busybox" "$mkfs" "$btrfs" "$dmsetup" "$txn_bin" "$0" \
 			"$here/guest-init.sh" "$here/guest-faults.sh" "$here"/scenarios*/*.sh
+		sha256sum "$here/guest-logwrites.sh"
 		for b in "$mkfs" "$btrfs" "$dmsetup" "$txn_bin"; do
 			ldd "$b" | awk '/=> \// { print $3 }' | xargs -r readlink -f | xargs -r sha256sum
 		done
@@ -174,6 +175,8 @@ cmd_image() {
 	install -m 0755 "$here/guest-init.sh" "$root/init"
 	# Helpers the fault scenarios source (power-*, kill-*, fault-*, ...).
 	install -m 0644 "$here/guest-faults.sh" "$root/vmtest/guest-faults.sh"
+	# Helpers the crash-* scenarios source (dm-log-writes recording).
+	install -m 0644 "$here/guest-logwrites.sh" "$root/vmtest/guest-logwrites.sh"
 	local dir
 	for dir in "$here"/scenarios*/; do
 		mkdir -p "$root/vmtest/$(basename "$dir")"

@@ -8,6 +8,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
@@ -477,6 +478,34 @@ int main(int argc, char **argv)
 			       outcome_name(results[i].outcome), results[i].seconds,
 			       results[i].boots_run, scenarios[i].boots, results[i].reason);
 		}
+	}
+	if (run_count) {
+		/* The counters of the whole run, and the report files beside the image dir. */
+		bool *ran = calloc(scenario_count ? scenario_count : 1, sizeof(*ran));
+		int states = 0, violations = 0, faults = 0;
+		char *image_copy = strdup(o.image_dir), *report_dir = NULL;
+
+		for (size_t i = 0; i < scenario_count; i++) {
+			if (!selected(&scenarios[i], argv + optind, argc - optind))
+				continue;
+			if (ran)
+				ran[i] = true;
+			states += results[i].crash_states;
+			violations += results[i].violations;
+			faults += results[i].faults;
+		}
+		printf("# totals: %d crash states checked, %d violations, %d faults injected\n",
+		       states, violations, faults);
+		if (ran && image_copy && asprintf(&report_dir, "%s/vmtests", dirname(image_copy)) >= 0) {
+			r = report_write(report_dir, scenarios, results, ran, scenario_count, config.accel);
+			if (r < 0)
+				printf("# cannot write the report in %s: %s\n", report_dir, strerror(-r));
+			else
+				printf("# report: %s/report.json, %s/report.md\n", report_dir, report_dir);
+			free(report_dir);
+		}
+		free(image_copy);
+		free(ran);
 	}
 	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 

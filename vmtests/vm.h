@@ -168,6 +168,11 @@ struct result {
 	double seconds;
 	int boots_run;
 	bool hung_task;   /* the guest kernel reported a hung task meanwhile */
+	/* Counters for the report: from "count NAME N" markers of the guest, and the
+	 * crash states the host replayed (crashrun.c). */
+	int crash_states;
+	int violations;
+	int faults;
 };
 
 struct run_settings {
@@ -185,6 +190,33 @@ extern volatile sig_atomic_t vm_interrupted;
  */
 void run_scenario(const struct run_settings *settings, const struct qemu_config *config,
 		  const struct scenario *s, struct result *res);
+
+/* run_count_marker() - apply a "count NAME N" marker to @res: NAME is crash_states,
+ * violations or faults, N is added. Return: 0, or -EINVAL for another NAME or no N. */
+int run_count_marker(const char *marker, struct result *res);
+
+/* ---- crashrun.c ----------------------------------------------------------------- */
+
+/* crash_scenario() - a crash-* scenario: its dm-log-writes log is replayed on the host. */
+bool crash_scenario(const struct scenario *s);
+
+/**
+ * crash_check() - run vmtests/crashcheck.sh on @run_dir (the scenario's disks) until
+ * @deadline_ms and add its counts to @res; a violation, a failed or timed-out check
+ * turns @res into a failure, a check that cannot run here (no root) into a skip.
+ */
+void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline_ms,
+		 struct result *res);
+
+/* ---- report.c ------------------------------------------------------------------- */
+
+/**
+ * report_write() - DIR/report.json and DIR/report.md: per scenario that ran (@ran),
+ * result, time, crash_states, violations, faults, reason; and the totals.
+ * Return: 0 or -errno.
+ */
+int report_write(const char *dir, const struct scenario *scenarios, const struct result *results,
+		 const bool *ran, size_t count, const char *accel);
 
 /* make_dir() - mkdir -p. Return: 0 or -errno. */
 int make_dir(const char *path);

@@ -1,0 +1,144 @@
+/* crashrun.c: after a crash-* scenario passed in the guest, check its recorded crash
+ * states on the host by running vmtests/crashcheck.sh on its run directory, and fold
+ * its counts into the scenario's result.
+ *
+ * The check runs in its own process group under the scenario's deadline (the guest's
+ * boots and the replay share one timeout): past it, the group gets SIGTERM (the
+ * script's trap unmounts and detaches its loop device) and, 10 s later, SIGKILL.
+ * Its output goes to RUN_DIR/crashcheck.log; its last line carries the counts.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TERM_GRACE_MS 10000
+
+bool crash_scenario(const struct scenario *s)
+{
+	return !strncmp(s->name, "crash-", 6);
+}
+
+/* wait_bounded() - reap @pid by @deadline; past it, TERM then KILL its group. */
+static int wait_bounded(pid_t pid, int64_t deadline, int *ret_status, bool *ret_timed_out)
+{
+	bool termed = false;
+
+	*ret_timed_out = false;
+	for (;;) {
+		pid_t r = waitpid(pid, ret_status, WNOHANG);
+
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (vm_interrupted && !termed) {
+			kill(-pid, SIGTERM);
+			termed = true;
+			deadline = vm_now_ms() + TERM_GRACE_MS;
+		} else if (vm_now_ms() >= deadline) {
+			*ret_timed_out = true;
+			if (!termed) {
+				kill(-pid, SIGTERM);
+				termed = true;
+				deadline = vm_now_ms() + TERM_GRACE_MS;
+			} else {
+				kill(-pid, SIGKILL);
+				deadline = vm_now_ms() + 60000;
+			}
+		}
+		vm_sleep_ms(100);
+	}
+}
+
+void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline,
+		 struct result *res)
+{
+	char *script = NULL, *log_path = NULL, *path_copy = strdup(s->path);
+	char line[1024], last[1024] = "";
+	int status = 0, shown = 0;
+	bool timed_out = false;
+	FILE *log = NULL;
+	pid_t pid;
+
+	/* The script sits next to the scenario directories: DIR/../crashcheck.sh. */
+	if (!path_copy || asprintf(&script, "%s/../crashcheck.sh", dirname(path_copy)) < 0 ||
+	    asprintf(&log_path, "%s/crashcheck.log", run_dir) < 0) {
+		res->outcome = OUTCOME_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "out of memory");
+		goto out;
+	}
+	printf("# %s: checking the recorded crash states on the host\n", s->name);
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		res->outcome = OUTCOME_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		setpgid(0, 0);
+		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+			_exit(126);
+		execl("/bin/bash", "bash", script, run_dir, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	if (wait_bounded(pid, deadline, &status, &timed_out) < 0) {
+		res->outcome = OUTCOME_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "waiting for the crash check: %s", strerror(errno));
+		goto out;
+	}
+
+	/* Violations go to the KTAP output as diagnostics; the last line has the counts. */
+	log = fopen(log_path, "re");
+	while (log && fgets(line, sizeof(line), log)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "violation", 9) && shown++ < 20)
+			printf("# %s: %s\n", s->name, line);
+		if (!strncmp(line, "crashcheck: ", 12))
+			snprintf(last, sizeof(last), "%s", line);
+	}
+	if (log)
+		fclose(log);
+	{
+		int states = 0, violations = 0;
+
+		if (sscanf(last, "crashcheck: states %d violations %d", &states, &violations) == 2) {
+			res->crash_states += states;
+			res->violations += violations;
+			printf("# %s: %d crash states checked, %d violations (%s)\n", s->name, states,
+			       violations, log_path);
+		}
+	}
+	if (timed_out) {
+		res->outcome = OUTCOME_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "timeout in the crash check after %d s; see %s",
+			 s->timeout_sec, log_path);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		res->outcome = OUTCOME_SKIP;
+		snprintf(res->reason, sizeof(res->reason), "crash states not checked: %.200s",
+			 last[0] ? last + 12 : "see the log");
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		res->outcome = OUTCOME_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "the crash check failed (%.200s); see %s",
+			 last[0] ? last + 12 : "no message", log_path);
+	} else if (res->violations > 0) {
+		res->outcome = OUTCOME_FAIL;
+		snprintf(res->reason, sizeof(res->reason), "%d violations in %d crash states",
+			 res->violations, res->crash_states);
+	}
+out:
+	free(path_copy);
+	free(script);
+	free(log_path);
+}
