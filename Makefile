@@ -115,10 +115,31 @@ install: $(BIN)
 	install -m 0644 txn/*.h $(DESTDIR)$(PREFIX)/include/btrfs-txn/
 	$(foreach page,$(wildcard docs/*.[0-9]),install -d $(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(page))) && \
 		install -m 0644 $(page) $(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(page)))/;)
+	# contrib/: helper scripts, the boot unit (not enabled), the bash completion, and
+	# the APT and pacman hook configurations as opt-in copies (README: "Package-manager
+	# hooks"); @HOOKDIR@ and @SBINDIR@ become the installed paths.
+	install -d $(DESTDIR)$(PREFIX)/lib/btrfs-txn $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system) \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/btrfs-txn/apt \
+		$(DESTDIR)$(PREFIX)/share/btrfs-txn/pacman
+	for f in apt/btrfs-txn-apt-hook:lib/btrfs-txn:0755 pacman/btrfs-txn-pacman-hook:lib/btrfs-txn:0755 \
+		systemd/btrfs-txn-recover-all:lib/btrfs-txn:0755 apt/80btrfs-txn:share/btrfs-txn/apt:0644 \
+		pacman/btrfs-txn-pre.hook:share/btrfs-txn/pacman:0644 pacman/btrfs-txn-post.hook:share/btrfs-txn/pacman:0644; do \
+		src=$${f%%:*}; rest=$${f#*:}; dir=$(DESTDIR)$(PREFIX)/$${rest%%:*}; \
+		sed -e 's|@HOOKDIR@|$(PREFIX)/lib/btrfs-txn|g' -e 's|@SBINDIR@|$(PREFIX)/sbin|g' contrib/$$src >$$dir/$${src##*/} && \
+		chmod $${rest##*:} $$dir/$${src##*/} || exit 1; \
+	done
+	sed -e 's|@HOOKDIR@|$(PREFIX)/lib/btrfs-txn|g' contrib/systemd/btrfs-txn-recover.service \
+		>$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service
+	chmod 0644 $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service
+	install -m 0644 contrib/bash-completion/btrfs-txn $(DESTDIR)$(PREFIX)/share/bash-completion/completions/btrfs-txn
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/btrfs-txn $(DESTDIR)$(PREFIX)/lib/libbtrfs-txn.a
 	rm -rf $(DESTDIR)$(PREFIX)/include/btrfs-txn
+	rm -rf $(DESTDIR)$(PREFIX)/lib/btrfs-txn $(DESTDIR)$(PREFIX)/share/btrfs-txn
+	rm -f $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/btrfs-txn \
+		$(foreach page,$(wildcard docs/*.[0-9]),$(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/.flags $(BIN) $(LIBTXN) $(LIBRUNNER)
