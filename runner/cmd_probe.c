@@ -3,6 +3,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 static const char *yes_no(bool v)
@@ -22,6 +23,13 @@ int cmd_probe(int argc, char **argv)
 	int r = txn_probe(path, &p);
 	if (r < 0) {
 		report_error("probe: cannot open '%s': %s", path, strerror(-r));
+		/* --json promises one document on every outcome (docs/json.md). */
+		if (cli.json) {
+			char text[PATH_MAX + 128];
+			snprintf(text, sizeof(text), "cannot open '%s': %s", path, strerror(-r));
+			json_print(json_pack("{s:s, s:s, s:s, s:i}", "command", "probe", "path", path,
+					     "error", text, "exit", EXIT_USAGE));
+		}
 		return EXIT_USAGE;
 	}
 	const char *trans = p.trans_ioctl == 1 ? "yes" : p.trans_ioctl == 0 ? "no (removed in Linux 4.17)"
