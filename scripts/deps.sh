@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages btrfs-txn needs, only those missing.
-# Usage: scripts/deps.sh [build|check|vm|all]...   (default: all)
+# Usage: scripts/deps.sh [build|check|vm|bench|all]...   (default: all)
 # Quick when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
 build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev libssl-dev)
 check=(libcmocka-dev btrfs-progs util-linux perl)
 vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
+bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils)
 
 wanted=()
 [ $# -eq 0 ] && set -- all
@@ -15,8 +16,9 @@ for group in "$@"; do
 	build) wanted+=("${build[@]}") ;;
 	check) wanted+=("${build[@]}" "${check[@]}") ;;
 	vm) wanted+=("${build[@]}" "${vm[@]}") ;;
-	all) wanted+=("${build[@]}" "${check[@]}" "${vm[@]}") ;;
-	*) echo "deps.sh: unknown group '$group' (build, check, vm, all)" >&2; exit 2 ;;
+	bench) wanted+=("${build[@]}" "${bench[@]}") ;;
+	all) wanted+=("${build[@]}" "${check[@]}" "${vm[@]}" "${bench[@]}") ;;
+	*) echo "deps.sh: unknown group '$group' (build, check, vm, bench, all)" >&2; exit 2 ;;
 	esac
 done
 

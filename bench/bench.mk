@@ -1,0 +1,20 @@
+# bench.mk: `make bench`, included by the top Makefile. See bench/README.md.
+#
+#   make bench                 trees of 1k, 10k, 100k files (about 10 minutes)
+#   make bench BENCH_LARGE=1   adds a tree of 1M files (much longer)
+#   make bench BENCH_RUNS=7    timed runs per method and cell (after one warm-up)
+
+BENCH_LARGE ?= 0
+BENCH_RUNS  ?= 5
+BENCH_UTIL  := $(BUILD)/bench/bench-util
+
+.PHONY: bench
+bench: deps-quiet $(BIN) $(BENCH_UTIL)
+	@scripts/deps.sh bench
+	@BTRFS_TXN=$(abspath $(BIN)) BENCH_UTIL=$(abspath $(BENCH_UTIL)) \
+		BENCH_LARGE=$(BENCH_LARGE) BENCH_RUNS=$(BENCH_RUNS) bench/run.sh
+
+# Built with fixed flags, never sanitized: it is part of what is being timed.
+$(BENCH_UTIL): bench/bench-util.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lbtrfsutil

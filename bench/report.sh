@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# report.sh: turn the raw samples of bench/run.sh into results.md and latency.png.
+#
+# Called by run.sh with its scratch files in the environment (SAMPLES, TIMING, NOTES,
+# MEMORY, SCRATCH, OUT, ...); can be rerun by hand on an old scratch directory by
+# exporting the same names. Medians exclude the warm-up (run 0). Every ratio divides
+# two medians of the same run of the benchmark.
+set -uo pipefail
+export LC_ALL=C
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+MED=$SCRATCH/medians.tsv   # method tree batch median runs
+awk -F'\t' '$4 > 0 { key = $1 "\t" $2 "\t" $3; v[key] = v[key] " " $5; n[key]++ }
+	END {
+		for (k in v) {
+			m = split(substr(v[k], 2), a, " ")
+			for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+			med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+			printf "%s\t%.6f\t%d\n", k, med, n[k]
+		}
+	}' "$SAMPLES" | sort >"$MED"
+
+TMED=$SCRATCH/timing-medians.tsv   # kind tree batch field median
+awk -F'\t' '$4 > 0 { key = $1 "\t" $2 "\t" $3 "\t" $5; v[key] = v[key] " " $6 }
+	END {
+		for (k in v) {
+			m = split(substr(v[k], 2), a, " ")
+			for (i = 2; i <= m; i++) { x = a[i] + 0; for (j = i - 1; j > 0 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+			med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+			printf "%s\t%.6f\n", k, med
+		}
+	}' "$TIMING" | sort >"$TMED"
+
+# med METHOD TREE BATCH: the median in seconds, or nothing.
+med() { awk -F'\t' -v m="$1" -v t="$2" -v b="$3" '$1 == m && $2 == t && $3 == b { print $4 }' "$MED"; }
+runs() { awk -F'\t' -v m="$1" -v t="$2" -v b="$3" '$1 == m && $2 == t && $3 == b { print $5 }' "$MED"; }
+tmed() { awk -F'\t' -v k="$1" -v t="$2" -v b="$3" -v f="$4" \
+	'$1 == k && $2 == t && $3 == b && $4 == f { print $5 }' "$TMED"; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ms() { [ -n "$1" ] && awk -v s="$1" 'BEGIN { v = s * 1000; printf (v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f"), v }'; }
+human() { case $1 in 1000000) echo 1M ;; 100000) echo 100k ;; 10000) echo 10k ;; 1000) echo 1k ;; *) echo "$1" ;; esac; }
+
+declare -A LABEL=(
+	[inplace]="in place + syncfs (floor)" [replace]="per-file temp+fsync+rename, syncfs"
+	[apply]="btrfs-txn apply" [rollback]="btrfs-txn rollback"
+	[reflink]="reflink copy + change + swap + syncfs" [copy]="plain copy + change + swap + syncfs"
+)
+METHODS="inplace replace apply rollback reflink copy"
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+
+{
+	echo "# btrfs-txn benchmark results"
+	echo
+	echo "Made by \`make bench\` (bench/run.sh); bench/README.md says what each method does."
+	echo
+	echo "| | |"
+	echo "| --- | --- |"
+	echo "| date | $STARTED |"
+	echo "| CPU | $cpu, $(nproc) cores |"
+	echo "| memory | $mem_gib GiB |"
+	echo "| kernel | $(uname -sr) |"
+	echo "| btrfs-progs | $(btrfs --version | awk '{ print $2 }') |"
+	echo "| btrfs-txn | ${BUILD_ID:-unknown} |"
+	echo "| coreutils | $(cp --version | awk 'NR == 1 { print $NF }') |"
+	echo "| filesystem | Btrfs (mkfs.btrfs defaults) on a $IMAGE_SIZE sparse image on a loop device |"
+	echo "| files | ${FILE_SIZE} bytes each, 1,000 per directory; a batch of B changes every (N/B)-th file |"
+	echo "| runs | one warm-up, then up to $RUNS timed runs per method and cell, methods round-robin; medians |"
+	echo "| load average | $LOAD_START at start, $LOAD_END at the end |"
+	echo "| duration | $((ELAPSED / 60)) min $((ELAPSED % 60)) s |"
+	echo
+	echo "**Noise.** This machine is shared: other engineers were building and running tests on"
+	echo "its $(nproc) cores during the run (see the load average). Absolute times are therefore"
+	echo "noisy; the ratios compare medians taken in the same run, with the methods interleaved"
+	echo "run by run, so the noise falls on all of them alike."
+	echo
+	echo "## Latency per batch size"
+	echo
+	echo "Median wall time in milliseconds (process start to exit, everything durable), and in"
+	echo "brackets the ratio to the in-place floor of the same cell. Lower is better."
+	for b in $BATCHES; do
+		echo
+		echo "### Batch of $b changed file$([ "$b" = 1 ] || echo s)"
+		echo
+		header="| method |" sep="| --- |"
+		for n in $TREES; do
+			[ "$b" -le "$n" ] || continue
+			header="$header $(human "$n") files |" sep="$sep ---: |"
+		done
+		echo "$header"
+		echo "$sep"
+		for m in $METHODS; do
+			row="| ${LABEL[$m]} |"
+			for n in $TREES; do
+				[ "$b" -le "$n" ] || continue
+				v=$(med "$m" "$n" "$b") floor=$(med inplace "$n" "$b")
+				if [ -z "$v" ]; then
+					row="$row skipped |"
+				else
+					r=$(runs "$m" "$n" "$b")
+					row="$row $(ms "$v") ($(ratio "$v" "$floor")x)$([ "$r" -lt "$RUNS" ] && echo " [$r run$([ "$r" = 1 ] || echo s)]") |"
+				fi
+			done
+			echo "$row"
+		done
+	done
+	echo
+	if [ -s "$NOTES" ]; then
+		echo "Shortened or skipped measurements (a cell marked [n runs] has fewer timed runs):"
+		echo
+		awk -F'\t' '{ printf "- %s, tree %s, batch %s: %s\n", $1, $2, $3, $4 }' "$NOTES"
+		echo
+	fi
+
+	echo "## Where apply spends its time"
+	echo
+	echo "Medians of the \`timing\` object of \`btrfs-txn apply --json\` over the same runs, in"
+	echo "milliseconds. *wall* is the process as timed from outside; *outside engine* is wall"
+	echo "minus the engine's total: process start, reading and validating the spec, exit."
+	echo "*other* is lock + recover + preconditions + journal + verify + check."
+	echo
+	echo "| tree | batch | snapshot | ops | flush | swap | sync | archive | other | engine total | outside engine | wall |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for n in $TREES; do
+		for b in $BATCHES; do
+			[ "$b" -le "$n" ] || continue
+			total=$(tmed apply "$n" "$b" total)
+			[ -n "$total" ] || continue
+			other=$(for f in lock recover preconditions journal verify check; do tmed apply "$n" "$b" "$f"; done |
+				awk '{ s += $1 } END { printf "%.6f", s }')
+			wall=$(med apply "$n" "$b")
+			outside=$(awk -v w="$wall" -v t="$total" 'BEGIN { printf "%.6f", w - t }')
+			echo "| $(human "$n") | $b | $(ms "$(tmed apply "$n" "$b" snapshot)") | $(ms "$(tmed apply "$n" "$b" ops)") |" \
+				"$(ms "$(tmed apply "$n" "$b" flush)") | $(ms "$(tmed apply "$n" "$b" swap)") |" \
+				"$(ms "$(tmed apply "$n" "$b" sync)") | $(ms "$(tmed apply "$n" "$b" archive)") |" \
+				"$(ms "$other") | $(ms "$total") | $(ms "$outside") | $(ms "$wall") |"
+		done
+	done
+	echo
+	echo "Rollback, same fields (its staging is a snapshot of the kept generation; no ops):"
+	echo
+	echo "| tree | snapshot | flush | swap | sync | archive | engine total | wall |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for n in $TREES; do
+		b=$(for x in $BATCHES; do [ "$x" -le "$n" ] && echo "$x"; done | sort -n | head -1)
+		[ -n "$(tmed rollback "$n" "$b" total)" ] || continue
+		echo "| $(human "$n") | $(ms "$(tmed rollback "$n" "$b" snapshot)") | $(ms "$(tmed rollback "$n" "$b" flush)") |" \
+			"$(ms "$(tmed rollback "$n" "$b" swap)") | $(ms "$(tmed rollback "$n" "$b" sync)") |" \
+			"$(ms "$(tmed rollback "$n" "$b" archive)") | $(ms "$(tmed rollback "$n" "$b" total)") | $(ms "$(med rollback "$n" "$b")") |"
+	done
+	echo "(after the batch-$(echo "$BATCHES" | tr ' ' '\n' | sort -n | head -1) apply)"
+	echo
+
+	echo "## Peak memory of apply"
+	echo
+	if [ -s "$MEMORY" ]; then
+		echo "Maximum resident set size (\`/usr/bin/time -v\`) of \`btrfs-txn apply\` with 10,000 ops"
+		echo "on the tree of $(human "$mem_tree") files, 3 runs each:"
+		echo
+		echo "| ops | spec size | max RSS (median) | max RSS (highest) |"
+		echo "| --- | ---: | ---: | ---: |"
+		for kind in copy write; do
+			awk -F'\t' -v k="$kind" '$1 == k { print $3, $4 }' "$MEMORY" | sort -n | awk -v k="$kind" '
+				{ r[NR] = $1; s = $2 }
+				END { printf "| 10,000 `%s` ops%s | %.1f MiB | %.1f MiB | %.1f MiB |\n", k,
+					k == "copy" ? " (contents from source files)" : " (contents inline, 1 KiB each)",
+					s / 1048576, r[int((NR + 1) / 2)] / 1024, r[NR] / 1024 }'
+		done
+	else
+		echo "Not measured (no tree of 10k to 100k files in this run)."
+	fi
+	echo
+
+	echo "## Targets of issue 7"
+	echo
+	a100=$(med apply 100000 100) f100=$(med inplace 100000 100) r100=$(med reflink 100000 100)
+	a1k=$(med apply 1000 100) a1k1=$(med apply 1000 1) a100k1=$(med apply 100000 1)
+	verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN {
+		ok = dir == "le" ? v <= lim : v >= lim
+		if (ok) print "**met**"; else if (dir == "le") printf "**missed** by %.0f%%", (v / lim - 1) * 100
+		else printf "**missed** (%.1fx short)", lim / v }'; }
+	if [ -n "$a100" ] && [ -n "$f100" ]; then
+		v=$(ratio "$a100" "$f100")
+		echo "- 100-file batch on the 100k tree, apply within 2.5x of the floor: ${v}x ($(ms "$a100") ms vs $(ms "$f100") ms): $(verdict "$v" 2.5 le)."
+	fi
+	if [ -n "$a100" ] && [ -n "$r100" ]; then
+		v=$(ratio "$r100" "$a100")
+		echo "- same cell, apply at least 50x faster than the reflink copy: ${v}x ($(ms "$r100") ms vs $(ms "$a100") ms): $(verdict "$v" 50 ge)."
+	fi
+	if [ -n "$a100" ] && [ -n "$a1k" ]; then
+		v=$(awk -v a="$a100" -v b="$a1k" 'BEGIN { printf "%.0f", (a / b - 1) * 100 }')
+		v1=$( [ -n "$a100k1" ] && [ -n "$a1k1" ] && awk -v a="$a100k1" -v b="$a1k1" 'BEGIN { printf "%.0f", (a / b - 1) * 100 }')
+		echo "- apply grows by less than 20% from the 1k to the 100k tree: ${v}% at batch 100 ($(ms "$a1k") -> $(ms "$a100") ms)${v1:+, ${v1}% at batch 1 ($(ms "$a1k1") -> $(ms "$a100k1") ms)}: $(verdict "$v" 20 le)."
+	fi
+	for n in $TREES; do
+		a=$(med apply "$n" 10000) f=$(med inplace "$n" 10000)
+		[ -n "$a" ] && [ -n "$f" ] || continue
+		v=$(ratio "$a" "$f")
+		echo "- 10,000-file batch on the $(human "$n") tree within 1.5x of the floor: ${v}x ($(ms "$a") ms vs $(ms "$f") ms): $(verdict "$v" 1.5 le)."
+	done
+	if [ -s "$MEMORY" ]; then
+		rss=$(awk -F'\t' '$1 == "copy" && $3 > m { m = $3 } END { printf "%.1f", m / 1024 }' "$MEMORY")
+		echo "- peak memory of a 10,000-op apply from copy sources under 32 MiB: ${rss} MiB (highest of 3): $(verdict "$rss" 32 le)."
+	fi
+	echo
+	if [ -f "$TOP/bench/analysis.md" ]; then
+		cat "$TOP/bench/analysis.md"
+		echo
+	fi
+	echo "## Plot"
+	echo
+	echo "![latency against tree size](latency.png)"
+} >"$OUT/results.md"
+
+# One data file per batch size: tree, then each method's median in ms ("?" = none).
+plot_cmds=
+i=0
+nb=$(echo $BATCHES | wc -w)
+for b in $BATCHES; do
+	data=$SCRATCH/plot-$b.dat
+	for n in $TREES; do
+		[ "$b" -le "$n" ] || continue
+		line=$n
+		for m in $METHODS; do
+			v=$(med "$m" "$n" "$b")
+			line="$line $([ -n "$v" ] && awk -v s="$v" 'BEGIN { printf "%.3f", s * 1000 }' || echo '?')"
+		done
+		echo "$line"
+	done >"$data"
+	i=$((i + 1))
+	plot_cmds="$plot_cmds
+set title 'batch of $b changed file$([ "$b" = 1 ] || echo s)'
+plot '$data' using 1:2 with linespoints lw 2 pt 7 title 'in place + syncfs (floor)', \\
+     '' using 1:3 with linespoints lw 2 pt 5 title 'per-file replace + fsync', \\
+     '' using 1:4 with linespoints lw 3 pt 9 title 'btrfs-txn apply', \\
+     '' using 1:5 with linespoints lw 2 pt 11 dt 2 title 'btrfs-txn rollback', \\
+     '' using 1:6 with linespoints lw 2 pt 13 title 'reflink copy + swap', \\
+     '' using 1:7 with linespoints lw 2 pt 15 title 'plain copy + swap'"
+done
+gnuplot <<EOF
+set terminal pngcairo size $((560 * nb)),520 noenhanced font ',10'
+set output '$OUT/latency.png'
+set datafile missing '?'
+set logscale xy
+set xlabel 'files in the tree'
+set ylabel 'median latency (ms, log scale)'
+set format x '%.0s%c'
+set grid
+set key top left font ',9'
+set xrange [500:$(( $(echo $TREES | tr ' ' '\n' | sort -n | tail -1) * 2 ))]
+set multiplot layout 1,$nb title 'btrfs-txn vs alternatives on loop-backed Btrfs (${FILE_SIZE}-byte files, medians)'
+$plot_cmds
+unset multiplot
+EOF

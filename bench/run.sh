@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# run.sh: `make bench`: time btrfs-txn against the alternatives on a loop-backed Btrfs.
+#
+# For each tree size (1k, 10k, 100k files of 1 KiB; 1M with BENCH_LARGE=1) and batch
+# size (1, 100, 10,000 changed files, never more than the tree), it times, after one
+# warm-up run, BENCH_RUNS runs of each method, round-robin so that the noise of a
+# shared machine falls on every method alike:
+#   inplace   write the files in place, then one syncfs (the floor, not atomic)
+#   replace   per file: temp file, fsync, rename; then syncfs (atomic per file only)
+#   apply     btrfs-txn apply of a spec of `write` ops (snapshot method, as shipped)
+#   rollback  btrfs-txn rollback, right after that apply
+#   reflink   cp -a --reflink=always of the tree, change, RENAME_EXCHANGE, syncfs
+#   copy      cp -a --reflink=never of the tree, change, RENAME_EXCHANGE, syncfs
+# Each run is timed from outside (process start to exit), after the Btrfs cleaner has
+# finished (`btrfs subvolume sync`) and everything earlier is on disk (syncfs). Old
+# generations are dropped (gc) and old copies removed between runs, untimed.
+#
+# Writes bench/results.md and bench/latency.png (BENCH_OUT to put them elsewhere);
+# raw samples stay under build/bench/. Needs root, loop devices and Btrfs. The loop
+# device, mount and image come from tests/integration/lib.sh, which undoes them in a
+# trap on exit, error and Ctrl-C.
+#
+# Environment: BENCH_LARGE=1 (add 1M files), BENCH_RUNS (default 5), BENCH_TREES and
+# BENCH_BATCHES (space-separated overrides, for quick trials), BENCH_IMAGE_SIZE.
+set -u
+export LC_ALL=C
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../tests/integration/lib.sh
+. "$TOP/tests/integration/lib.sh"
+
+U=${BENCH_UTIL:-$TOP/build/bench/bench-util}
+RUNS=${BENCH_RUNS:-5}
+LARGE=${BENCH_LARGE:-0}
+OUT=${BENCH_OUT:-$TOP/bench}
+FILE_SIZE=1024
+TREES=${BENCH_TREES:-"1000 10000 100000"}
+[ "$LARGE" = 1 ] && [ -z "${BENCH_TREES:-}" ] && TREES="$TREES 1000000"
+BATCHES=${BENCH_BATCHES:-"1 100 10000"}
+IMAGE_SIZE=${BENCH_IMAGE_SIZE:-$([ "$LARGE" = 1 ] && echo 48G || echo 8G)}
+METHODS="inplace replace apply rollback reflink copy"
+# A method whose warm-up took longer than this many seconds gets 3 timed runs, and
+# longer than the second number, 1 timed run; a copy method slower than the third
+# is skipped at the other batch sizes of that tree (its cost is the tree, not the batch).
+SLOW=2 VERY_SLOW=20 SKIP_OTHERS=60
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (loop devices, mkfs.btrfs, mount)"
+require_btrfs
+[ -x "$U" ] || die "$U is not built (make bench builds it)"
+for tool in jq gnuplot /usr/bin/time timeout btrfs; do
+	command -v "$tool" >/dev/null || die "needs $tool (scripts/deps.sh bench installs it)"
+done
+case " $BATCHES " in *" 100 "*) ;; *) log "note: without batch 100 some targets cannot be checked" ;; esac
+
+SCRATCH=$TOP/build/bench/run-$(date +%Y%m%dT%H%M%S)
+mkdir -p "$SCRATCH" "$OUT" || die "cannot create $SCRATCH"
+SAMPLES=$SCRATCH/samples.tsv   # method tree batch run seconds
+TIMING=$SCRATCH/timing.tsv     # kind tree batch run field seconds (apply/rollback --json)
+NOTES=$SCRATCH/notes.txt       # one line per skipped or shortened measurement
+MEMORY=$SCRATCH/memory.tsv     # spec ops max_rss_kib
+: >"$SAMPLES" : >"$TIMING" : >"$NOTES" : >"$MEMORY"
+# Time a private copy: others may rebuild build/ while this runs for minutes.
+cp "$BTRFS_TXN" "$SCRATCH/btrfs-txn" || die "cannot copy $BTRFS_TXN"
+BTRFS_TXN=$SCRATCH/btrfs-txn
+BUILD_ID="$("$BTRFS_TXN" --version 2>/dev/null | head -1), commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- txn runner 2>/dev/null || echo ' (txn/ or runner/ modified)')"
+STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$SECONDS
+
+log "image $IMAGE_SIZE, trees: $TREES, batches: $BATCHES, $RUNS runs after a warm-up"
+btrfs_fixture "$IMAGE_SIZE"
+
+# The cleaner has finished and nothing earlier is left dirty: start from quiet.
+settle() {
+	"$U" settle "$MNT" 600 || die "settling $MNT failed"
+}
+
+# measure METHOD TREE BATCH RUN CMD...: settle, run CMD, record its wall time in LAST.
+# CMD's stdout is left in $SCRATCH/out.
+measure() {
+	local method=$1 tree=$2 batch=$3 run=$4 start end
+	shift 4
+	settle
+	start=$EPOCHREALTIME
+	"$@" >"$SCRATCH/out" 2>"$SCRATCH/err" || {
+		sed 's/^/  /' "$SCRATCH/err" >&2
+		die "$method (tree $tree, batch $batch, run $run) failed: $*"
+	}
+	end=$EPOCHREALTIME
+	LAST=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.6f", e - s }')
+	printf '%s\t%s\t%s\t%s\t%s\n' "$method" "$tree" "$batch" "$run" "$LAST" >>"$SAMPLES"
+}
+
+# copy_swap HOW N B TAG: copy the tree, change B files in the copy, swap, sync.
+copy_swap() {
+	cp -a --reflink="$1" "$DIR/tree" "$DIR/tree.new" &&
+		"$U" inplace "$DIR/tree.new" "$2" "$3" "$4" nosync &&
+		"$U" exchange "$DIR/tree" "$DIR/tree.new" &&
+		"$U" syncfs "$DIR"
+}
+
+# record_timing KIND TREE BATCH RUN: the engine's breakdown from the --json output.
+record_timing() {
+	jq -r --arg k "$1" --arg t "$2" --arg b "$3" --arg r "$4" \
+		'.timing | to_entries[] | [$k, $t, $b, $r, .key, (.value | tostring)] | @tsv' \
+		"$SCRATCH/out" >>"$TIMING" || die "no timing in the --json output of $1"
+}
+
+# run_method METHOD TREE BATCH RUN
+run_method() {
+	local method=$1 n=$2 b=$3 run=$4 tag="r$run-b$3-$1"
+	case $method in
+	inplace) measure "$@" "$U" inplace "$DIR/tree" "$n" "$b" "$tag" ;;
+	replace) measure "$@" "$U" replace "$DIR/tree" "$n" "$b" "$tag" ;;
+	apply)
+		"$U" spec "$T" "$n" "$b" "$tag" >"$SCRATCH/spec.json" || die "cannot make a spec"
+		measure "$@" "$BTRFS_TXN" apply --json "$SCRATCH/spec.json"
+		record_timing apply "$n" "$b" "$run"
+		;;
+	rollback)
+		measure "$@" "$BTRFS_TXN" rollback --json "$T"
+		record_timing rollback "$n" "$b" "$run"
+		"$BTRFS_TXN" gc --keep 1 "$T" >/dev/null || die "gc of $T failed"
+		;;
+	reflink | copy)
+		local how=always
+		[ "$method" = copy ] && how=never
+		measure "$@" copy_swap "$how" "$n" "$b" "$tag"
+		rm -rf "$DIR/tree.new" || die "cannot remove $DIR/tree.new"
+		;;
+	esac
+}
+
+setup_tree() {
+	local n=$1
+	T=$MNT/txn-$n DIR=$MNT/dir-$n
+	log "tree of $n files: creating"
+	btrfs subvolume create "$T" >/dev/null || die "cannot create subvolume $T"
+	"$U" mktree "$T" "$n" "$FILE_SIZE" || die "cannot fill $T"
+	"$BTRFS_TXN" init "$T" >/dev/null || die "btrfs-txn init $T failed"
+	mkdir -p "$DIR" && "$U" mktree "$DIR/tree" "$n" "$FILE_SIZE" || die "cannot fill $DIR"
+	settle
+}
+
+teardown_tree() {
+	"$BTRFS_TXN" gc --keep 0 "$T" >/dev/null &&
+		btrfs subvolume delete "$T" >/dev/null &&
+		rm -rf "$DIR" || die "cannot remove the tree of $1 files"
+}
+
+# Peak memory of a 10,000-op apply whose contents come from `copy` sources (and, for
+# comparison, of the same batch with inline `write` contents), on the tree of N files.
+measure_memory() {
+	local n=$1 b=10000 i kind
+	[ "$n" -ge "$b" ] || return 0
+	setup_tree "$n"
+	"$U" sources "$MNT/sources" "$b" "$FILE_SIZE" mem || die "cannot make copy sources"
+	for i in 1 2 3; do
+		for kind in copy write; do
+			if [ "$kind" = copy ]; then
+				"$U" spec "$T" "$n" "$b" "mem$i" "$MNT/sources" >"$SCRATCH/mem.json"
+			else
+				"$U" spec "$T" "$n" "$b" "mem$i" >"$SCRATCH/mem.json"
+			fi || die "cannot make a spec"
+			settle
+			/usr/bin/time -v -o "$SCRATCH/time-v" "$BTRFS_TXN" apply -q "$SCRATCH/mem.json" ||
+				die "apply of the $kind memory spec failed"
+			printf '%s\t%s\t%s\t%s\n' "$kind" "$b" \
+				"$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$SCRATCH/time-v")" \
+				"$(stat -c %s "$SCRATCH/mem.json")" >>"$MEMORY"
+			"$BTRFS_TXN" gc --keep 1 "$T" >/dev/null || die "gc of $T failed"
+		done
+	done
+	teardown_tree "$n"
+	rm -rf "$MNT/sources"
+}
+
+declare -A skip_tree=()   # "method tree" -> reason, for copy methods too slow to repeat
+for n in $TREES; do
+	setup_tree "$n"
+	for b in $BATCHES; do
+		[ "$b" -le "$n" ] || continue
+		log "tree $n, batch $b"
+		declare -A runs_for=()
+		for ((run = 0; run <= RUNS; run++)); do
+			for method in $METHODS; do
+				if [ -n "${skip_tree[$method $n]:-}" ]; then
+					[ "$run" -eq 0 ] && printf '%s\t%s\t%s\tskipped: %s\n' "$method" "$n" "$b" \
+						"${skip_tree[$method $n]}" >>"$NOTES"
+					continue
+				fi
+				[ "$run" -le "${runs_for[$method]:-$RUNS}" ] || continue
+				run_method "$method" "$n" "$b" "$run"
+				[ "$run" -eq 0 ] || continue
+				# After the warm-up: fewer runs for the slow ones.
+				local_runs=$RUNS
+				if awk -v t="$LAST" -v l="$VERY_SLOW" 'BEGIN { exit !(t > l) }'; then
+					local_runs=1
+				elif awk -v t="$LAST" -v l="$SLOW" 'BEGIN { exit !(t > l) }'; then
+					local_runs=3
+				fi
+				[ "$method" = rollback ] && local_runs=${runs_for[apply]:-$RUNS}
+				if [ "$local_runs" -lt "$RUNS" ]; then
+					runs_for[$method]=$local_runs
+					printf '%s\t%s\t%s\t%s timed run(s) instead of %s: the warm-up took %.1f s\n' \
+						"$method" "$n" "$b" "$local_runs" "$RUNS" "$LAST" >>"$NOTES"
+				fi
+				case $method in reflink | copy)
+					if awk -v t="$LAST" -v l="$SKIP_OTHERS" 'BEGIN { exit !(t > l) }'; then
+						skip_tree[$method $n]="its warm-up at batch $b took $LAST s; its cost is the tree's, measured there"
+					fi ;;
+				esac
+			done
+		done
+		unset runs_for
+	done
+	teardown_tree "$n"
+done
+
+mem_tree=
+for n in $TREES; do [ "$n" -ge 10000 ] && [ "$n" -le 100000 ] && mem_tree=$n; done
+if [ -n "$mem_tree" ]; then
+	log "peak memory of a 10,000-op apply (tree $mem_tree)"
+	measure_memory "$mem_tree"
+fi
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$((SECONDS - T0))
+
+log "writing $OUT/results.md and $OUT/latency.png"
+export SAMPLES TIMING NOTES MEMORY SCRATCH OUT TREES BATCHES RUNS STARTED LOAD_START LOAD_END \
+	ELAPSED IMAGE_SIZE FILE_SIZE mem_tree BUILD_ID
+"$TOP/bench/report.sh" || die "report failed"
+log "done in $((ELAPSED / 60)) min $((ELAPSED % 60)) s; raw samples in $SCRATCH"
