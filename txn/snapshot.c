@@ -449,8 +449,14 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	CHECK_INTERRUPT(abort);
 
 	/* Step 7: write back the staged data and commit, so the exchange below can only
-	 * expose a tree whose bytes are on disk. */
-	r = sync_fs(staging_fd);
+	 * expose a tree whose bytes are on disk.
+	 * BTRFS_TXN_UNSAFE_SKIP_FLUSH exists only to prove that the QEMU crash suite
+	 * catches a broken protocol (make vmcheck-selftest, vmtests/README.md): "1" skips
+	 * this flush, "2" also the step-10 sync. Never set it anywhere else. */
+	const char *unsafe_skip = getenv("BTRFS_TXN_UNSAFE_SKIP_FLUSH");
+	bool skip_flush = unsafe_skip && (!strcmp(unsafe_skip, "1") || !strcmp(unsafe_skip, "2"));
+	bool skip_sync = unsafe_skip && !strcmp(unsafe_skip, "2");
+	r = skip_flush ? 0 : sync_fs(staging_fd);
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
 		goto abort;
@@ -504,7 +510,7 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	mark = txn_now();
 
 	/* Step 10: the exchange itself must be on disk before we say it is done. */
-	r = sync_fs(t->parent_fd);
+	r = skip_sync ? 0 : sync_fs(t->parent_fd);
 	if (r < 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
 				"'%s' was switched to the new tree, but the sync that makes it durable "

@@ -185,7 +185,7 @@ check_state() {
 	elif [ "$phase" = any ] && cmp -s "$work/actual" "$work/meta/$workload.old"; then
 		:
 	else
-		violation "the target is neither the $( [ "$phase" = any ] && echo "old nor the ")new tree:" \
+		violation "the target is $( [ "$phase" = any ] && echo "neither the old nor the" || echo "not the") new tree:" \
 			"$(diff "$work/meta/$workload.new" "$work/actual" | grep '^[<>]' | head -n 4 | tr '\n' ' ')"
 	fi
 	if compgen -G "$parent/.btrfs-txn/$name/staging-*" > /dev/null; then
