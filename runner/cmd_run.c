@@ -16,6 +16,10 @@
  *   foreground, that group is made the terminal's foreground group while it runs:
  *   otherwise reading the terminal would stop it with SIGTTIN, and Ctrl-C at the
  *   terminal now reaches COMMAND, whose death by SIGINT then aborts the transaction.
+ *   Ctrl-Z stops COMMAND's group, which the shell cannot see: we then take the
+ *   terminal back and stop ourselves, and hand it over again on `fg`. A btrfs-txn
+ *   started in the background keeps COMMAND in its own group instead, where the
+ *   shell's job control reaches it.
  * - SIGINT, SIGTERM or SIGHUP sent to btrfs-txn itself are passed on to the group as
  *   SIGTERM; if it has not exited 10 s later it is killed. Either way: abort.
  */
@@ -124,6 +128,11 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	int r = 0;
 	int exec_pipe[2];
 	bool terminal = own_terminal();
+	/* A btrfs-txn started in the background of a shell keeps COMMAND in its own
+	 * group: a group of its own could never be brought to the foreground by the
+	 * shell, and would stop for good at its first read of the terminal. */
+	bool own_group = terminal || !isatty(STDIN_FILENO);
+	pid_t group;
 	if (pipe2(exec_pipe, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto out;
@@ -131,7 +140,8 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
-		setpgid(0, 0);
+		if (own_group)
+			setpgid(0, 0);
 		if (terminal)
 			give_terminal(getpid());
 		/* Undo our handlers: the command reacts to signals as it normally would. */
@@ -153,7 +163,9 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 		r = -fork_errno;
 		goto out;
 	}
-	setpgid(pid, pid); /* here too, so kill(-pid) works whoever runs first */
+	if (own_group)
+		setpgid(pid, pid); /* here too, so kill(-pid) works whoever runs first */
+	group = own_group ? -pid : pid;
 	if (terminal)
 		give_terminal(pid);
 	int exec_errno = 0;
@@ -165,7 +177,19 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	double kill_at = 0;
 	bool interrupted = false;
 	for (;;) {
-		pid_t w = waitpid(pid, &status, 0);
+		pid_t w = waitpid(pid, &status, WUNTRACED);
+		if (w == pid && WIFSTOPPED(status)) {
+			/* Ctrl-Z stopped COMMAND's group, which the shell does not know: take
+			 * the terminal back and stop ourselves so the shell sees the job
+			 * stopped; on fg, hand the terminal over again and continue it. */
+			if (terminal) {
+				give_terminal(getpgrp());
+				raise(SIGTSTP);
+				give_terminal(pid);
+				kill(group, SIGCONT);
+			}
+			continue;
+		}
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
@@ -175,18 +199,20 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 		/* Our handlers do not restart waitpid: we get here on every signal. */
 		if (txn_interrupted && !interrupted) {
 			interrupted = true;
-			kill(-pid, SIGTERM);
+			kill(group, SIGTERM);
+			kill(group, SIGCONT);
 			kill_at = now_seconds() + RUN_GRACE_SECONDS;
 			alarm(RUN_GRACE_SECONDS + 1);
 		} else if (interrupted && now_seconds() >= kill_at) {
-			kill(-pid, SIGKILL);
+			kill(group, SIGKILL);
 		}
 	}
 	alarm(0);
 	if (terminal)
 		give_terminal(getpgrp());
 	/* Whatever it left running in its group would go on changing the staging tree. */
-	kill(-pid, SIGKILL);
+	if (own_group)
+		kill(-pid, SIGKILL);
 
 	if (r < 0) {
 		stage_fail(error, TXN_ABORTED, -r, "run: waiting for '%s'", argv[0]);

@@ -33,6 +33,11 @@ expect_abort 2 "no target is a usage error" "$T" "$B" run
 ok "stdin is inherited" sh -c "printf 'from stdin' | '$B' run '$T' -- sh -c 'cat >\"\$BTRFS_TXN_STAGING/in\"'"
 ok "  the command read it" test "$(cat "$T/in")" = "from stdin"
 
+if command -v script >/dev/null; then
+	# On a terminal COMMAND gets the foreground: it reads what is typed, no SIGTTIN.
+	(sleep 1; printf 'typed words\n') | script -qec "'$B' run '$T' -- sh -c 'read line; printf %s \"\$line\" >\"\$BTRFS_TXN_STAGING/typed\"'" /dev/null >"$TEST_TMP/tty.out" 2>&1
+	ok "on a terminal, COMMAND reads the terminal (interactive tools work)" test "$(cat "$T/typed" 2>&1)" = "typed words"
+fi
 "$B" run --json "$T" -- sh -c 'echo noise; printf three >"$BTRFS_TXN_STAGING/a"' >"$TEST_TMP/run.json" 2>"$TEST_TMP/run.err"
 ok "--json: stdout is one JSON document" jq -e '.command == "run" and .result == "committed" and .command_status == 0' "$TEST_TMP/run.json"
 ok "  the command's stdout went to stderr" grep -q noise "$TEST_TMP/run.err"
@@ -41,7 +46,7 @@ ok "--json on failure: error, exit 1, command_status 1" jq -e '.exit == 1 and .c
 
 # SIGTERM to btrfs-txn while the command runs: passed on, the transaction aborts.
 manifest "$T" >"$TEST_TMP/before"
-"$B" run "$T" -- sh -c 'printf bad >"$BTRFS_TXN_STAGING/a"; touch "'"$TEST_TMP"'/started"; sleep 30' >"$TEST_TMP/term.out" 2>&1 &
+"$B" run "$T" -- sh -c 'printf bad >"$BTRFS_TXN_STAGING/a"; sleep 30 & echo $! >"'"$TEST_TMP"'/sleeper"; touch "'"$TEST_TMP"'/started"; wait' >"$TEST_TMP/term.out" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -e "$TEST_TMP/started" ] && break; sleep 0.1; done
 kill -TERM "$pid"
@@ -50,6 +55,6 @@ rc=$?
 ok "SIGTERM during the command aborts with exit 1" test "$rc" = 1
 ok "  the target is unchanged" same_manifest "$TEST_TMP/before" "$T"
 ok "  no staging left" no_staging "$T"
-ok "  no sleep left behind" sh -c "! pgrep -x -f \"sleep 30\" >/dev/null"
+ok "  nothing COMMAND started is left running" sh -c "! kill -0 \$(cat '$TEST_TMP/sleeper') 2>/dev/null"
 ok "--no-wait and --timeout are taken" "$B" run --no-wait --timeout 5 "$T" -- true
 done_testing
