@@ -5,6 +5,7 @@
  */
 #include "engine.h"
 #include "spec_load.h"
+#include "watchdog.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -137,6 +138,12 @@ static int run_plan(const char *target, const struct txn_batch *batch)
 	return EXIT_DONE;
 }
 
+/* --timeout bounds the lock wait and, after it, each step (watchdog.c). */
+static double stall_timeout(const struct txn_options *options)
+{
+	return options->lock_timeout >= 0 ? options->lock_timeout : TXN_DEFAULT_LOCK_TIMEOUT;
+}
+
 /* The legacy trans method (txn/trans.c): in place, inside one Btrfs transaction. */
 static int run_trans(const char *target, const char *spec_path, const struct txn_batch *batch,
 		     struct txn_options *options)
@@ -150,7 +157,10 @@ static int run_trans(const char *target, const char *spec_path, const struct txn
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s}", "command", "apply", "target", target,
 					   "method", "trans")
 			       : NULL;
-	if (txn_apply_trans(target, batch, options, &result, &error) < 0)
+	watchdog_start("apply", stall_timeout(options));
+	int r = txn_apply_trans(target, batch, options, &result, &error);
+	watchdog_stop();
+	if (r < 0)
 		return report_txn_error("apply", &error, doc);
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
@@ -243,7 +253,10 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s}", "command", "apply", "target", target,
 					   "method", method)
 			       : NULL;
-	if (txn_apply(target, &batch, &a.options, &result, &error) < 0) {
+	watchdog_start("apply", stall_timeout(&a.options));
+	int r = txn_apply(target, &batch, &a.options, &result, &error);
+	watchdog_stop();
+	if (r < 0) {
 		txn_batch_free(&batch);
 		return report_txn_error("apply", &error, doc);
 	}

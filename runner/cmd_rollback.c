@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd_rollback.c: `rollback TARGET [--to GEN]`, a transaction back to a kept generation. */
 #include "engine.h"
+#include "watchdog.h"
 
 enum { OPT_TO = OPT_COMMAND_BASE };
 
@@ -33,7 +34,12 @@ int cmd_rollback(int argc, char **argv)
 	struct txn_result result;
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "rollback", "target", target) : NULL;
-	if (txn_rollback(target, to, &options, &result, &error) < 0)
+	/* --timeout bounds the lock wait and, after it, each step (watchdog.c). */
+	watchdog_start("rollback", options.lock_timeout >= 0 ? options.lock_timeout
+							     : TXN_DEFAULT_LOCK_TIMEOUT);
+	int r = txn_rollback(target, to, &options, &result, &error);
+	watchdog_stop();
+	if (r < 0)
 		return report_txn_error("rollback", &error, doc);
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));

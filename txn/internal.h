@@ -89,6 +89,15 @@ struct timespec;
 int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *since,
 			    bool *ret_changed);
 
+/* target.c: the locks this process holds, "DEV:INO DEV:INO" (of their lock files),
+ * for the verify hook's environment variable LOCKED_TARGETS_ENV. */
+#define LOCKED_TARGETS_ENV "BTRFS_TXN_LOCKED_TARGETS"
+void target_locks_held(char *buf, size_t size);
+/* target.c: when a transaction failed and the target's filesystem is now read-only,
+ * say so in @error (Btrfs turns read-only after a write error). */
+struct target;
+void target_note_read_only(const struct target *t, struct txn_error *error);
+
 /* verify.c */
 int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		   struct txn_error *error);

@@ -600,6 +600,8 @@ int txn_apply(const char *path, const struct txn_batch *batch, const struct txn_
 		struct source src = { .batch = batch };
 		r = transact(&t, "apply", &src, options, &result, error);
 	}
+	if (r < 0)
+		target_note_read_only(&t, error);
 	target_close(&t);
 	result.timing.total = txn_now() - start;
 	if (r == 0 && ret_result)
@@ -638,6 +640,8 @@ int txn_rollback(const char *path, uint64_t to, const struct txn_options *option
 		struct source src = { .rollback = true, .rollback_to = to };
 		r = transact(&t, "rollback", &src, options, &result, error);
 	}
+	if (r < 0)
+		target_note_read_only(&t, error);
 	target_close(&t);
 	result.timing.total = txn_now() - start;
 	if (r == 0 && ret_result)
@@ -657,6 +661,8 @@ int txn_run(const char *path, txn_stage_fn stage, void *ctx, const struct txn_op
 		return r;
 	struct source src = { .stage = stage, .stage_ctx = ctx };
 	r = transact(&t, "run", &src, options, &result, error);
+	if (r < 0)
+		target_note_read_only(&t, error);
 	target_close(&t);
 	result.timing.total = txn_now() - start;
 	if (r == 0 && ret_result)

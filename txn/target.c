@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <time.h>
 
@@ -141,6 +142,13 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 		r = txn_fail(error, TXN_UNSUPPORTED, 0, "'%s' is not on a Btrfs filesystem", t.path);
 		goto fail;
 	}
+	/* A command that writes cannot run on a read-only mount; refusing here also
+	 * means that read-only after a failure (target_note_read_only) is news. */
+	if ((flags & TARGET_CREATE_STATE) && (sfs.f_flags & ST_RDONLY)) {
+		r = txn_fail(error, TXN_ABORTED, EROFS, "'%s' is on a filesystem mounted read-only",
+			     t.path);
+		goto fail;
+	}
 	t.is_subvolume = btrfs_util_is_subvolume_fd(t.fd) == BTRFS_UTIL_OK;
 	if (!t.is_subvolume && !(flags & TARGET_ALLOW_PLAIN_DIR)) {
 		r = txn_fail(error, TXN_UNSUPPORTED, 0,
@@ -180,9 +188,96 @@ fail:
 	return r;
 }
 
+/*
+ * The locks this process holds, by the device and inode of their lock files. The
+ * verify hook's environment lists them (BTRFS_TXN_LOCKED_TARGETS, see verify.c), so
+ * that a btrfs-txn the hook runs on the same target refuses at once: otherwise it
+ * would wait for a lock its own caller holds until one of the timeouts ends the
+ * wait, a deadlock turned into a slow and unclear failure. Device and inode rather
+ * than a path: symlinks and bind mounts cannot hide that two names are one lock.
+ */
+#define HELD_LOCKS_MAX 16
+static struct held_lock {
+	dev_t dev;
+	ino_t ino;
+} held_locks[HELD_LOCKS_MAX];
+static size_t n_held_locks;
+
+static void held_lock_forget(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	for (size_t i = 0; i < n_held_locks; i++)
+		if (held_locks[i].dev == st.st_dev && held_locks[i].ino == st.st_ino) {
+			held_locks[i] = held_locks[--n_held_locks];
+			return;
+		}
+}
+
+void target_locks_held(char *buf, size_t size)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n_held_locks && len < size; i++) {
+		int n = snprintf(buf + len, size - len, "%s%llu:%llu", len ? " " : "",
+				 (unsigned long long)held_locks[i].dev,
+				 (unsigned long long)held_locks[i].ino);
+		if (n < 0 || (size_t)n >= size - len) {
+			buf[len] = '\0'; /* keep whole entries only */
+			break;
+		}
+		len += (size_t)n;
+	}
+}
+
+/* Whether the lock file open at @fd is one the environment says our caller holds. */
+static bool lock_held_by_caller(int fd)
+{
+	const char *list = getenv(LOCKED_TARGETS_ENV);
+	struct stat st;
+	if (!list || !*list || fstat(fd, &st) < 0)
+		return false;
+	char want[48];
+	snprintf(want, sizeof(want), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, " ");
+		if (n == strlen(want) && strncmp(p, want, n) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+void target_note_read_only(const struct target *t, struct txn_error *error)
+{
+	struct statvfs sv;
+	if (!error || error->status == TXN_OK || t->fd < 0 || fstatvfs(t->fd, &sv) < 0 ||
+	    !(sv.f_flag & ST_RDONLY))
+		return;
+	/* target_open() refused a read-only mount, so Btrfs turned read-only while we
+	 * ran: it does that when a write fails (a transaction abort). Without this the
+	 * user sees only EIO or EROFS on some step and not that the whole filesystem
+	 * now refuses writes until it is mounted again.
+	 * The reason (strerror) is folded into the text first, so it stays next to
+	 * the failure it belongs to rather than after this note. */
+	char reason[sizeof(error->message)];
+	txn_error_string(error, reason, sizeof(reason));
+	error->errnum = 0;
+	/* Truncation only shortens an over-long message; the check keeps -Werror quiet. */
+	if (snprintf(error->message, sizeof(error->message),
+		     "%s; the filesystem went read-only after an I/O error: check the device "
+		     "(dmesg), mount it again and run 'btrfs-txn recover %s'", reason,
+		     t->path) >= (int)sizeof(error->message))
+		error->message[sizeof(error->message) - 1] = '\0';
+}
+
 void target_close(struct target *t)
 {
 	if (t->lock_fd >= 0) {
+		held_lock_forget(t->lock_fd);
 		/* Forget the holder before the lock goes with the close. */
 		if (ftruncate(t->lock_fd, 0) < 0) {
 			/* nothing to do: the stale text is only informational */
@@ -226,6 +321,11 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 	if (fd < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "cannot open lock '%s/%s'", t->state_path,
 				LOCK_NAME);
+	if (lock_held_by_caller(fd))
+		return txn_fail(error, TXN_LOCKED, 0,
+				"'%s' is locked by the transaction that runs this command: called "
+				"from the verify hook of a transaction holding this lock, it would "
+				"wait for itself", t->path);
 	double timeout = options && options->lock_timeout >= 0 ? options->lock_timeout
 								 : TXN_DEFAULT_LOCK_TIMEOUT;
 	bool no_wait = options && options->no_wait;
@@ -266,6 +366,9 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) < 0) {
 		/* The holder's name is a courtesy; the flock is what excludes. */
 	}
+	struct stat st;
+	if (n_held_locks < HELD_LOCKS_MAX && fstat(fd, &st) == 0)
+		held_locks[n_held_locks++] = (struct held_lock){ st.st_dev, st.st_ino };
 	t->lock_fd = TAKE_FD(fd);
 	return 0;
 }

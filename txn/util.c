@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* util.c: error filling, clocks, I/O helpers and the test-only fault points. */
 #include "internal.h"
+#include "step.h"
+
+#include <stdatomic.h>
 
 #include <signal.h>
 #include <string.h>
@@ -73,8 +76,43 @@ static void run_step_hook(const char *hook, const char *step)
 			;
 }
 
+/* The last step ended and when (monotonic nanoseconds), read by the runner's
+ * watchdog thread: atomics, since it reads while this thread writes. The name is
+ * always a string literal, so the pointer alone is enough. */
+static _Atomic(const char *) last_step;
+static _Atomic long long last_step_ns;
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void txn_step_reset(void)
+{
+	atomic_store(&last_step, NULL);
+	atomic_store(&last_step_ns, now_ns());
+}
+
+const char *txn_step_last(double *ret_seconds_ago)
+{
+	const char *step;
+	long long at;
+	/* Re-read if a step ended in between, so name and time belong together. */
+	do {
+		at = atomic_load(&last_step_ns);
+		step = atomic_load(&last_step);
+	} while (at != atomic_load(&last_step_ns));
+	if (ret_seconds_ago)
+		*ret_seconds_ago = (double)(now_ns() - at) / 1e9;
+	return step;
+}
+
 void txn_step(const char *step)
 {
+	atomic_store(&last_step_ns, now_ns());
+	atomic_store(&last_step, step);
 	const char *hook = getenv("BTRFS_TXN_STEP_HOOK");
 	if (hook && *hook)
 		run_step_hook(hook, step);

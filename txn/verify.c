@@ -6,6 +6,9 @@
  * everything it started. Its standard output goes to our standard error, so that
  * `--json` keeps one document on stdout. A failure to exec is reported through a
  * close-on-exec pipe, so "cannot run X" is told apart from "X failed".
+ * The hook's environment lists the locks this process holds (BTRFS_TXN_LOCKED_TARGETS,
+ * added to what our own caller listed), so a btrfs-txn the hook runs on the same
+ * target fails at once with exit 3 instead of waiting for its own caller.
  */
 #include "internal.h"
 
@@ -65,6 +68,13 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 			return txn_fail(error, TXN_ABORTED, ENOMEM, "verify hook");
 		}
 
+	/* Built before fork(): the child only calls setenv() with it. */
+	char held[512], locked_targets[1024];
+	target_locks_held(held, sizeof(held));
+	const char *inherited = getenv(LOCKED_TARGETS_ENV);
+	snprintf(locked_targets, sizeof(locked_targets), "%s%s%s", inherited ? inherited : "",
+		 inherited && *inherited && held[0] ? " " : "", held);
+
 	int exec_pipe[2];
 	if (pipe2(exec_pipe, O_CLOEXEC) < 0) {
 		free_argv(argv, verify->argc);
@@ -80,6 +90,7 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 			dup2(null_fd, STDIN_FILENO);
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		setenv("BTRFS_TXN_STAGING", staging_path, 1);
+		setenv(LOCKED_TARGETS_ENV, locked_targets, 1);
 		execvp(argv[0], argv);
 		int e = errno;
 		(void)!write(exec_pipe[1], &e, sizeof(e));

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watchdog.c: `--timeout` after the lock is taken. A step of a transaction can stall
+ * in the kernel: a frozen filesystem (fsfreeze, a backup tool's snapshot), a device
+ * that stopped answering, a full write queue. The syscall then sleeps uninterruptibly
+ * and nothing in this process can end it, so without a watchdog the command would
+ * hang silently. A thread polls where the engine is (txn_step_last(), step.h) and,
+ * once a step has not ended --timeout seconds after the previous one, prints one line
+ * naming the step in progress and the likely cause, e.g.
+ *   btrfs-txn: apply: stuck for 30 s in step 'flushed' (the one after 'verified'):
+ *   filesystem frozen or device stalled? see the kernel log; still waiting
+ * and prints it again only for another step that stalls.
+ *
+ * It does not exit: a thread stuck in D state keeps the process alive anyway (exit
+ * would wait for it), so exiting would only hide the still-running transaction from
+ * the caller; and once the filesystem thaws or the device answers, the transaction
+ * ends by the ordinary rules (committed, or aborted with the target unchanged), with
+ * the exit status telling which. A caller that wants to give up can send SIGTERM:
+ * before the commit point it aborts as soon as the stuck step returns.
+ */
+#include "watchdog.h"
+#include "runner.h"
+#include "step.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* The step in progress is the one after the last that ended, in protocol order.
+ * Steps a command does not have are skipped by the search, so one list serves
+ * apply (all of them) and rollback (no preconditions, applied, verified). */
+static const char *const apply_order[] = {
+	"locked", "recover-start", "recover-done", "preconditions", "journaled",
+	"snapshotted", "staged", "applied", "verified", "flushed", "checked",
+	"exchanged", "synced", "renamed", "history", "done", NULL,
+};
+static const char *const rollback_order[] = {
+	"locked", "recover-start", "recover-done", "journaled", "snapshotted", "staged",
+	"flushed", "checked", "exchanged", "synced", "renamed", "history", "done", NULL,
+};
+
+static const char *step_after(const char *command, const char *last)
+{
+	if (!last)
+		return "locked";
+	/* Recovery's own steps end in recover-done, whichever way it went. */
+	if (!strncmp(last, "recover-", 8) && strcmp(last, "recover-done") != 0)
+		return "recover-done";
+	const char *const *order = strcmp(command, "rollback") ? apply_order : rollback_order;
+	for (size_t i = 0; order[i]; i++)
+		if (!strcmp(order[i], last))
+			return order[i + 1] ? order[i + 1] : "done";
+	return NULL;
+}
+
+static struct {
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	const char *command;
+	double seconds;
+} watch;
+
+static void *watch_loop(void *arg)
+{
+	(void)arg;
+	const char *warned_last = NULL;
+	bool warned = false;
+	/* Before the first step the command is opening the target and waiting for its
+	 * lock, a wait --timeout bounds by itself; allow that wait first. */
+	const double grace_before_lock = watch.seconds + 5;
+	while (!atomic_load(&watch.stop)) {
+		struct timespec nap = { 0, 200 * 1000 * 1000 };
+		nanosleep(&nap, NULL);
+		double ago;
+		const char *last = txn_step_last(&ago);
+		if (warned && last == warned_last)
+			continue;
+		warned = false;
+		if (ago < (last ? watch.seconds : grace_before_lock))
+			continue;
+		const char *stuck = step_after(watch.command, last);
+		char where[160];
+		if (!last)
+			snprintf(where, sizeof(where), "opening or locking the target");
+		else if (stuck)
+			snprintf(where, sizeof(where), "step '%s' (the one after '%s')", stuck, last);
+		else
+			snprintf(where, sizeof(where), "the step after '%s'", last);
+		report_error("%s: stuck for %.0f s in %s: %s; still waiting", watch.command, ago,
+			     where,
+			     stuck && !strcmp(stuck, "verified")
+				     ? "the verify hook is still running"
+				     : "filesystem frozen or device stalled? see the kernel log");
+		warned = true;
+		warned_last = last;
+	}
+	return NULL;
+}
+
+void watchdog_start(const char *command, double seconds)
+{
+	if (watch.running || !(seconds > 0))
+		return;
+	watch.command = command;
+	watch.seconds = seconds;
+	atomic_store(&watch.stop, false);
+	txn_step_reset();
+	/* No watchdog is better than no command: a failure here is not fatal. */
+	watch.running = pthread_create(&watch.thread, NULL, watch_loop, NULL) == 0;
+}
+
+void watchdog_stop(void)
+{
+	if (!watch.running)
+		return;
+	atomic_store(&watch.stop, true);
+	pthread_join(watch.thread, NULL);
+	watch.running = false;
+}
