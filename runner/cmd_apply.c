@@ -247,6 +247,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	char command_line[512];
 	snprintf(command_line, sizeof(command_line), "btrfs-txn apply %s", a.spec_path);
 	a.options.command = command_line;
+	progress_attach(&a.options);
 	install_interrupt_handlers();
 	struct txn_result result;
 	struct txn_error error = { 0 };
@@ -263,7 +264,6 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
 		json_object_set_new(doc, "txid", json_string(result.txid));
-	progress_attach(&a.options);
 		json_object_set_new(doc, "generation", json_integer((json_int_t)result.generation));
 		json_object_set_new(doc, "previous", json_integer((json_int_t)result.previous));
 		json_object_set_new(doc, "ops", json_integer((json_int_t)batch.n_ops));
