@@ -51,6 +51,8 @@ static const struct {
 	{ TXN_DIFF_SIZE, "size" },   { TXN_DIFF_CONTENT, "content" }, { TXN_DIFF_TARGET, "target" },
 };
 
+static const char *printable(const char *text, char *buf, size_t size);
+
 static int each_change(const struct txn_diff_entry *e, void *ctx)
 {
 	struct diff_output *out = ctx;
@@ -79,7 +81,7 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		return 0;
 	}
 	/* One line per path: the letter git uses, the type, the path, then what changed. */
-	char detail[PATH_MAX * 2 + 256] = "";
+	char detail[PATH_MAX * 8 + 256] = "";
 	size_t len = 0;
 #define DETAIL(...) \
 	(len += (size_t)snprintf(detail + len, len < sizeof(detail) ? sizeof(detail) - len : 0, __VA_ARGS__))
@@ -94,11 +96,34 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		       (unsigned long long)e->size_to);
 	if (e->changes & TXN_DIFF_CONTENT)
 		DETAIL("  content");
+	char from[PATH_MAX * 4 + 8], to[PATH_MAX * 4 + 8], path[PATH_MAX * 4 + 8];
 	if (e->changes & TXN_DIFF_TARGET)
-		DETAIL("  target %s -> %s", e->link_from, e->link_to);
+		DETAIL("  target %s -> %s", printable(e->link_from, from, sizeof(from)),
+		       printable(e->link_to, to, sizeof(to)));
 #undef DETAIL
-	printf("%c %c %s%s\n", "ADM"[e->kind], type, e->path, detail);
+	printf("%c %c %s%s\n", "ADM"[e->kind], type, printable(e->path, path, sizeof(path)), detail);
 	return 0;
+}
+
+/* @text with control characters shown as \n, \t or \xNN (and backslash doubled), so a
+ * file name holding a newline cannot forge a line of the listing. */
+static const char *printable(const char *text, char *buf, size_t size)
+{
+	size_t w = 0;
+	for (const unsigned char *p = (const unsigned char *)text; *p && w + 5 < size; p++) {
+		if (*p == '\n')
+			w += (size_t)snprintf(buf + w, size - w, "\\n");
+		else if (*p == '\t')
+			w += (size_t)snprintf(buf + w, size - w, "\\t");
+		else if (*p == '\\')
+			w += (size_t)snprintf(buf + w, size - w, "\\\\");
+		else if (*p < 0x20 || *p == 0x7f)
+			w += (size_t)snprintf(buf + w, size - w, "\\x%02x", *p);
+		else
+			buf[w++] = (char)*p;
+	}
+	buf[w] = '\0';
+	return buf;
 }
 
 /* "current" names the live tree; otherwise a generation number. */

@@ -54,6 +54,11 @@ A f new/file
 M f owner  owner 0:0 -> 1234:5678
 LINES
 ok "diff 1 current: nothing (the post is the live tree)" sh -c "test -z \"\$('$B' diff '$T' 1 current)\""
+touch "$T/evil
+A f forged"
+ok "a newline in a name cannot forge a line" test "$("$B" diff "$T" 1 current)" = 'A f evil\nA f forged'
+rm -f "$T/evil
+A f forged"
 ok "diff 0 (GEN2 defaults to current) equals diff 0 1" sh -c "'$B' diff '$T' 0 | diff - '$TEST_TMP/diff.txt'"
 "$B" diff --json "$T" 1 0 >"$TEST_TMP/diff.json"
 ok "diff --json 1 0: the reverse, counted" jq -e '.from == 1 and .to == 0 and .added == 2 and .removed == 2 and .modified == 6' "$TEST_TMP/diff.json"
