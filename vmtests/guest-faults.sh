@@ -153,11 +153,9 @@ gf_fault() { GF_FAULTS=$((GF_FAULTS + ${1:-1})); }
 gf_finish() {
 	{ set +x; } 2>/dev/null
 	echo "gf: $GF_CHECKS checks, $GF_FAULTS faults, $GF_VIOLATIONS violations"
-	# The report's counters, when the harness has the marker (vmtests/README.md).
-	if [ -n "${GF_COUNTER_MARKER:-}" ]; then
-		$GF_COUNTER_MARKER faults "$GF_FAULTS"
-		$GF_COUNTER_MARKER violations "$GF_VIOLATIONS"
-	fi
+	# The report's counters (the "count NAME N" marker, summed over boots).
+	vm_marker "count faults $GF_FAULTS"
+	vm_marker "count violations $GF_VIOLATIONS"
 	[ "$GF_VIOLATIONS" -eq 0 ] || vm_fail "$GF_VIOLATIONS invariant violations (gf: VIOLATION lines above)"
 	set -x
 }
@@ -300,4 +298,28 @@ gf_power_check() {
 		i=$((i + 1))
 	done
 	gf_finish
+}
+
+# gf_wait_line FILE REGEX [SECONDS]: until FILE has a line matching REGEX (default
+# 30 s); fail the boot otherwise.
+gf_wait_line() {
+	local tries=$(( ${3:-30} * 10 ))
+	while [ $tries -gt 0 ]; do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		tries=$((tries - 1))
+		sleep 0.1
+	done
+	cat "$1" 2>/dev/null || true
+	vm_fail "no line matching '$2' in $1 after ${3:-30} s"
+}
+
+# gf_expect_new_plus_fresh T LABEL: T holds the new tree plus the fresh apply's file.
+gf_expect_new_plus_fresh() {
+	rm -rf /tmp/gf-nf
+	cp -a /tmp/gf-new /tmp/gf-nf
+	printf 'fresh\n' > /tmp/gf-nf/fresh
+	chmod 0644 /tmp/gf-nf/fresh
+	vm_tree /tmp/gf-nf > /tmp/gf-nf.tree
+	vm_tree "$1" > /tmp/gf.actual
+	diff -u /tmp/gf-nf.tree /tmp/gf.actual || gf_violation "$2: not the new tree plus 'fresh'"
 }
