@@ -43,7 +43,8 @@ int txn_probe(const char *path, struct txn_probe *ret)
 			target_close(&t);
 		else
 			p.is_mount_point = ignored.status == TXN_UNSUPPORTED &&
-					   strstr(ignored.message, "mount point") != NULL;
+					   (strstr(ignored.message, "mount point") != NULL ||
+					    strstr(ignored.message, "top level") != NULL);
 		if (ioctl(fd, BTRFS_IOC_TRANS_START) == 0) {
 			p.trans_ioctl = 1;
 			ioctl(fd, BTRFS_IOC_TRANS_END);
