@@ -21,7 +21,8 @@ static const struct command commands[] = {
 	  "  --method METHOD      snapshot (default) or trans (kernels before 4.17 only)\n"
 	  "  --dry-run            only show the plan, as 'btrfs-txn plan'\n"
 	  "  --keep N             generations to keep (default: the spec's, else 5)\n"
-	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60), then how long\n"
+	  "                       a step may stall before a warning names it (0: never)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n"
 	  "  --trans-timeout SECONDS\n"
 	  "                       trans method: how long the Btrfs transaction may stay open\n"
@@ -51,7 +52,8 @@ static const struct command commands[] = {
 	{ "rollback", cmd_rollback, "TARGET [--to GEN]",
 	  "atomically swap back to a kept generation (default: the one the last transaction replaced)",
 	  "  --to GEN             the generation to return to\n"
-	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60), then how long\n"
+	  "                       a step may stall before a warning names it (0: never)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
 	{ "recover", cmd_recover, "TARGET",
 	  "finish or undo an interrupted transaction (apply does this first by itself)",

@@ -544,9 +544,13 @@ abort:;
 		/* The journal stays; the next run's recovery finishes the undo. */
 		char why[sizeof(undo_error.message) + 128];
 		txn_error_string(&undo_error, why, sizeof(why));
-		size_t len = strlen(error->message);
-		snprintf(error->message + len, sizeof(error->message) - len,
-			 " (cleanup failed: %s; 'btrfs-txn recover' will retry)", why);
+		/* The reason of the failure goes next to it, before the note on the
+		 * cleanup: appended after the note, it read as the cleanup's reason. */
+		error->errnum = 0;
+		if (snprintf(error->message, sizeof(error->message),
+			     "%s (cleanup failed: %s; 'btrfs-txn recover' will retry)", reason,
+			     why) >= (int)sizeof(error->message))
+			error->message[sizeof(error->message) - 1] = '\0';
 	}
 	return r;
 }
