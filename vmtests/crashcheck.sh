@@ -4,8 +4,8 @@
 #   RUN_DIR holds log.img, written in the guest by guest-logwrites.sh: a dm-log-writes
 #   log and, at LW_META_MB, a tar of the workload list and the before/after manifests.
 # Environment: BTRFS_TXN (default build/btrfs-txn), LOGREPLAY (default build/logreplay),
-#   CRASH_SAMPLE (default 6: one sampled state every that many writes between
-#   flushes), CRASH_ONLY (a workload name: check only its states).
+#   CRASH_SAMPLE (default 1: a state after every write; N: after every Nth write
+#   between flushes and marks), CRASH_ONLY (a workload name: check only its states).
 #
 # The orchestrator runs this after a crash-* scenario passed in the guest (the host
 # has no device-mapper, but its kernel mounts a replayed image at native speed, which
@@ -29,7 +29,7 @@ run_dir=$1
 here=$(cd "$(dirname "$0")" && pwd)
 txn=${BTRFS_TXN:-build/btrfs-txn}
 logreplay=${LOGREPLAY:-build/logreplay}
-sample=${CRASH_SAMPLE:-6}
+sample=${CRASH_SAMPLE:-1}
 only=${CRASH_ONLY:-}
 LW_META_MB=896
 # shellcheck source=guest-logwrites.sh
@@ -40,7 +40,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "crashcheck: needs root (loop devices and mounts)"
 	exit 77
 fi
-txn=$(realpath "$txn") && logreplay=$(realpath "$logreplay") || die "missing btrfs-txn or logreplay"
+[ -x "$txn" ] && [ -x "$logreplay" ] || die "missing $txn or $logreplay"
 
 work=$run_dir/crash
 mnt=$work/mnt
@@ -56,6 +56,11 @@ for dir in ${CRASH_SCRATCH:-/dev/shm}; do
 		break
 	fi
 done
+# A private copy of the binaries: a rebuild of build/ while this runs (make in another
+# shell) must not turn into "Permission denied" half-way.
+if [ "$images" = "$work" ]; then mkdir -p "$work/bin"; bindir=$work/bin; else bindir=$images; fi
+cp "$txn" "$bindir/btrfs-txn" && cp "$logreplay" "$bindir/logreplay" || die "cannot copy the binaries"
+txn=$bindir/btrfs-txn logreplay=$bindir/logreplay
 cleanup_all() {
 	cleanup
 	[ -n "$scratch" ] && rm -rf "$scratch"
