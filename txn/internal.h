@@ -72,6 +72,12 @@ int open_beneath(int root_fd, const char *path, int flags, mode_t mode);
 /* Opens the directory holding @path's last component (O_PATH|O_DIRECTORY), and
  * points *ret_name at that component inside @path. */
 int open_parent_beneath(int root_fd, const char *path, const char **ret_name);
+/* Open again, with @flags, the very inode an O_PATH fd holds (through /proc/self/fd).
+ * Return: the new fd, -ENOENT when /proc is not mounted, or another -errno. */
+int reopen_fd(int path_fd, int flags);
+/* chmod the inode an O_PATH fd holds (not a symlink: Linux would follow it). Return:
+ * 0, -ENOENT when /proc is not mounted, or another -errno. */
+int chmod_fd(int path_fd, mode_t mode);
 
 /* ops.c */
 int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error);
@@ -79,6 +85,10 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 		   const char *display_path);
 
 /* precond.c */
+/* The largest file a sha256 precondition reads (16 GiB): far above a config file or
+ * a release archive, and a bound on how long a tree writer can make a precondition
+ * (and so the lock) last by planting a huge sparse file. */
+#define TXN_SHA256_MAX_SIZE (16ULL << 30)
 int sha256_fd(int fd, unsigned char ret_digest[32]);
 int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
 			    struct txn_error *error);

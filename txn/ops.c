@@ -66,6 +66,50 @@ static int copy_data(int src_fd, int dst_fd, off_t size)
 }
 
 /*
+ * The source of a copy is a host path named by the spec's author, but the directory
+ * it lies in may be writable by others (a CI workspace). So its last component must
+ * not be a symlink (O_NOFOLLOW: a swapped-in link to /etc/shadow is refused, not
+ * copied), and it must be a regular file before it is opened for reading: it is first
+ * held with O_PATH, which opens nothing, so a fifo cannot block us and a device's
+ * open has no side effect; only then is that same inode opened to read.
+ */
+static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct txn_error *error)
+{
+	_cleanup_close_ int path_fd = open(op->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (path_fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot open source '%s'",
+				op->path, op->source);
+	struct stat st;
+	if (fstat(path_fd, &st) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot stat source '%s'",
+				op->path, op->source);
+	if (S_ISLNK(st.st_mode))
+		return txn_fail(error, TXN_ABORTED, ELOOP,
+				"copy '%s': source '%s' is a symlink; name the file itself", op->path,
+				op->source);
+	if (!S_ISREG(st.st_mode))
+		return txn_fail(error, TXN_ABORTED, EINVAL,
+				"copy '%s': source '%s' is not a regular file", op->path, op->source);
+	int fd = reopen_fd(path_fd, O_RDONLY | O_NONBLOCK);
+	if (fd == -ENOENT) {
+		/* No /proc: open by name again, still without following a final link. */
+		fd = open(op->source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+	}
+	if (fd < 0)
+		return txn_fail(error, TXN_ABORTED, fd, "copy '%s': cannot open source '%s'", op->path,
+				op->source);
+	if (fstat(fd, ret_st) < 0 || ret_st->st_dev != st.st_dev || ret_st->st_ino != st.st_ino) {
+		close(fd);
+		return txn_fail(error, TXN_ABORTED, EAGAIN,
+				"copy '%s': source '%s' was replaced while being opened", op->path,
+				op->source);
+	}
+	return fd;
+}
+
+/*
  * write and copy: create the new file under a temporary name next to the old one,
  * fill it, set mode and owner, and rename it over the old name.
  */
@@ -89,17 +133,10 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 	_cleanup_close_ int src_fd = -EBADF;
 	struct stat src;
 	if (op->kind == TXN_OP_COPY) {
-		src_fd = open(op->source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (src_fd < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot open source '%s'",
-					op->path, op->source);
-		if (fstat(src_fd, &src) < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot stat source '%s'",
-					op->path, op->source);
-		if (!S_ISREG(src.st_mode))
-			return txn_fail(error, TXN_ABORTED, EINVAL,
-					"copy '%s': source '%s' is not a regular file", op->path,
-					op->source);
+		int r = open_copy_source(op, &src, error);
+		if (r < 0)
+			return r;
+		src_fd = r;
 	}
 
 	mode_t mode = DEFAULT_FILE_MODE;
@@ -193,25 +230,66 @@ static bool crosses_boundary(const struct stat *st, dev_t parent_dev)
 	return st->st_dev != parent_dev || st->st_ino == 256;
 }
 
-int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
-		   const char *display_path)
+/* The mount @fd is on, by mount id; 0 when the kernel does not say (before 5.8). A
+ * bind mount of a directory of the same filesystem keeps st_dev, so only the mount
+ * id tells that a walk would step into it. */
+static uint64_t mount_id_of(int fd)
 {
-	struct stat parent_st, st;
-	if (fstat(dir_fd, &parent_st) < 0 || fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+/* Deeper than this, a recursive delete gives up with a clear error instead of
+ * running out of file descriptors (each level holds one open directory). */
+#define REMOVE_TREE_MAX_DEPTH 512
+
+/*
+ * Removes @name in @dir_fd and, for a directory, all below it. The walk is by file
+ * descriptor only: each directory is opened with O_NOFOLLOW|O_DIRECTORY relative to
+ * its parent's fd, and then fstat'ed to check that it is the very directory that was
+ * lstat'ed (same device and inode) and on the same mount. So an attacker who swaps a
+ * directory for a symlink (or for another directory, or mounts something) while we
+ * walk makes the delete fail, never follow the swap out of the tree; unlinkat() never
+ * follows a final symlink either.
+ */
+static int remove_tree_level(int dir_fd, const char *name, const struct stat *parent_st,
+			     uint64_t parent_mnt, unsigned depth, struct txn_error *error,
+			     const char *display_path)
+{
+	struct stat st, opened;
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot stat", display_path);
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlinkat(dir_fd, name, 0) < 0)
 			return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
 		return 0;
 	}
-	if (crosses_boundary(&st, parent_st.st_dev))
+	if (crosses_boundary(&st, parent_st->st_dev))
 		return txn_fail(error, TXN_ABORTED, EXDEV,
 				"delete '%s': refusing to cross into another subvolume or mount",
 				display_path);
+	if (depth >= REMOVE_TREE_MAX_DEPTH)
+		return txn_fail(error, TXN_ABORTED, ELOOP,
+				"delete '%s': the tree is deeper than %d levels", display_path,
+				REMOVE_TREE_MAX_DEPTH);
 
 	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot open", display_path);
+		return txn_fail(error, TXN_ABORTED, errno == ELOOP ? EAGAIN : errno,
+				errno == ELOOP ? "delete '%s': a directory became a symlink during the delete"
+					       : "delete '%s': cannot open",
+				display_path);
+	uint64_t mnt = mount_id_of(fd);
+	if (fstat(fd, &opened) < 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino ||
+	    (mnt && parent_mnt && mnt != parent_mnt)) {
+		close(fd);
+		return txn_fail(error, TXN_ABORTED, EAGAIN,
+				"delete '%s': a directory was replaced or mounted over during the delete",
+				display_path);
+	}
 	DIR *dir = fdopendir(fd);
 	if (!dir) {
 		close(fd);
@@ -222,7 +300,8 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 	while (r == 0 && (errno = 0, entry = readdir(dir))) {
 		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
 			continue;
-		r = remove_tree_at(dirfd(dir), entry->d_name, error, display_path);
+		r = remove_tree_level(dirfd(dir), entry->d_name, &opened, mnt, depth + 1, error,
+				      display_path);
 	}
 	if (r == 0 && errno != 0)
 		r = txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot read directory",
@@ -231,6 +310,16 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 	if (r == 0 && unlinkat(dir_fd, name, AT_REMOVEDIR) < 0)
 		r = txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
 	return r;
+}
+
+int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
+		   const char *display_path)
+{
+	struct stat parent_st;
+	if (fstat(dir_fd, &parent_st) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot stat", display_path);
+	return remove_tree_level(dir_fd, name, &parent_st, mount_id_of(dir_fd), 0, error,
+				 display_path);
 }
 
 static int delete_path(int root_fd, const struct txn_op *op, struct txn_error *error)
@@ -307,8 +396,36 @@ static int rename_path(int root_fd, const struct txn_op *op, struct txn_error *e
 	return 0;
 }
 
-/* chmod and chown act on the entry itself: a symlink is refused for chmod (Linux
- * has no link modes) and changed itself, not its target, by chown. */
+/*
+ * chmod @fd (an O_PATH fd of a non-symlink). Through /proc/self/fd the kernel
+ * reaches the inode we hold, so a swap of the name cannot redirect the chmod.
+ * Without /proc, a regular file or directory is opened for real (no side effect:
+ * O_NONBLOCK, and never a device) and checked to be the same inode; anything else
+ * is refused rather than chmod'ed by name, where a racing swap for a symlink would
+ * make fchmodat() follow it.
+ */
+static int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode)
+{
+	int r = chmod_fd(fd, mode);
+	if (r != -ENOENT)
+		return r;
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return -EOPNOTSUPP;
+	_cleanup_close_ int real_fd =
+		openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat now;
+	if (real_fd < 0)
+		return -errno;
+	if (fstat(real_fd, &now) < 0)
+		return -errno;
+	if (now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+		return -EAGAIN;
+	return fchmod(real_fd, mode) < 0 ? -errno : 0;
+}
+
+/* chmod and chown act on the entry itself, held open with O_PATH|O_NOFOLLOW from the
+ * first look to the change: a symlink is refused for chmod (Linux has no link modes)
+ * and changed itself, not its target, by chown. */
 static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	const char *kind = txn_op_kind_name(op->kind);
@@ -317,15 +434,24 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 	if (parent_fd < 0)
 		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory", kind,
 				op->path);
+	_cleanup_close_ int fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s'", kind, op->path);
 	struct stat st;
-	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstat(fd, &st) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s'", kind, op->path);
 
+	int r;
 	if (op->kind == TXN_OP_CHMOD) {
 		if (S_ISLNK(st.st_mode))
 			return txn_fail(error, TXN_ABORTED, ELOOP, "chmod '%s': is a symlink", op->path);
-		if (fchmodat(parent_fd, name, op->mode, 0) < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "chmod '%s'", op->path);
+		r = chmod_held(parent_fd, name, fd, &st, op->mode);
+		if (r == -EOPNOTSUPP)
+			return txn_fail(error, TXN_ABORTED, r,
+					"chmod '%s': not a file or directory, and /proc is not mounted to change it safely",
+					op->path);
+		if (r < 0)
+			return txn_fail(error, TXN_ABORTED, r, "chmod '%s'", op->path);
 		return 0;
 	}
 	uid_t uid = op->owner.present ? (uid_t)op->owner.id : (uid_t)-1;
@@ -333,12 +459,15 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 	if ((op->owner.present && !op->owner.resolved) || (op->group.present && !op->group.resolved))
 		return txn_fail(error, TXN_INVALID, EINVAL, "chown '%s': owner or group not resolved",
 				op->path);
-	if (fchownat(parent_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+	/* AT_EMPTY_PATH on the O_PATH fd: the entry we hold, a symlink itself included. */
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "chown '%s'", op->path);
 	/* chown(2) clears set-id bits of executables; keep the mode the tree had. */
-	if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
-	    fchmodat(parent_fd, name, st.st_mode & 07777, 0) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "chown '%s': restoring mode", op->path);
+	if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
+		r = chmod_held(parent_fd, name, fd, &st, st.st_mode & 07777);
+		if (r < 0)
+			return txn_fail(error, TXN_ABORTED, r, "chown '%s': restoring mode", op->path);
+	}
 	return 0;
 }
 

@@ -35,7 +35,7 @@ static bool same_content(int root_fd, const struct txn_op *op, const struct stat
 {
 	if (op->kind != TXN_OP_WRITE || !S_ISREG(st->st_mode) || (size_t)st->st_size != op->content_len)
 		return false;
-	_cleanup_close_ int fd = open_beneath(root_fd, op->path, O_RDONLY | O_NOFOLLOW, 0);
+	_cleanup_close_ int fd = open_beneath(root_fd, op->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
 	unsigned char have[32], want[32];
 	if (fd < 0 || sha256_fd(fd, have) < 0)
 		return false;

@@ -19,7 +19,14 @@ int sha256_fd(int fd, unsigned char ret_digest[32])
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		r = -EIO;
 	unsigned char buf[65536];
+	uint64_t total = 0;
 	while (r == 0) {
+		/* Hashing a huge file takes a while with the lock held: let SIGINT and
+		 * SIGTERM end it, as they end the rest of an apply before the commit. */
+		if (txn_interrupted) {
+			r = -EINTR;
+			break;
+		}
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
@@ -29,6 +36,13 @@ int sha256_fd(int fd, unsigned char ret_digest[32])
 		}
 		if (n == 0)
 			break;
+		/* The file may grow while we read it (its writer is not us): stop at the
+		 * bound rather than read without end. */
+		total += (uint64_t)n;
+		if (total > TXN_SHA256_MAX_SIZE) {
+			r = -EFBIG;
+			break;
+		}
 		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
 			r = -EIO;
 	}
@@ -63,18 +77,40 @@ static int check_one(int root_fd, const struct txn_precondition *pre, struct txn
 					pre->exists ? "does not exist" : "exists");
 	}
 	if (pre->has_sha256) {
-		_cleanup_close_ int fd = open_beneath(root_fd, pre->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
-		if (fd < 0)
-			return txn_fail(error, TXN_ABORTED, fd, "precondition failed: '%s' cannot be read",
+		/* Held with O_PATH first: that opens nothing, so a fifo or device planted by
+		 * whoever writes the tree neither blocks us nor sees an open(); only a
+		 * regular file is then opened, the very inode we looked at. */
+		_cleanup_close_ int path_fd = open_beneath(root_fd, pre->path, O_PATH, 0);
+		if (path_fd < 0)
+			return txn_fail(error, TXN_ABORTED, path_fd, "precondition failed: '%s' cannot be read",
 					pre->path);
 		struct stat st;
-		if (fstat(fd, &st) < 0)
+		if (fstat(path_fd, &st) < 0)
 			return txn_fail(error, TXN_ABORTED, errno, "precondition on '%s'", pre->path);
 		if (!S_ISREG(st.st_mode))
 			return txn_fail(error, TXN_ABORTED, 0,
 					"precondition failed: '%s' is not a regular file", pre->path);
+		if ((uint64_t)st.st_size > TXN_SHA256_MAX_SIZE)
+			return txn_fail(error, TXN_ABORTED, 0,
+					"precondition failed: '%s' is %lld bytes, more than the %llu GiB a sha256 precondition reads",
+					pre->path, (long long)st.st_size,
+					(unsigned long long)(TXN_SHA256_MAX_SIZE >> 30));
+		_cleanup_close_ int fd = reopen_fd(path_fd, O_RDONLY | O_NONBLOCK);
+		if (fd == -ENOENT) /* no /proc: resolve again, refusing anything but that inode */
+			fd = open_beneath(root_fd, pre->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+		struct stat now;
+		if (fd >= 0 && fstat(fd, &now) == 0 && (now.st_dev != st.st_dev || now.st_ino != st.st_ino))
+			return txn_fail(error, TXN_ABORTED, EAGAIN,
+					"precondition on '%s': replaced while being opened", pre->path);
+		if (fd < 0)
+			return txn_fail(error, TXN_ABORTED, fd, "precondition failed: '%s' cannot be read",
+					pre->path);
 		unsigned char digest[32];
 		int r = sha256_fd(fd, digest);
+		if (r == -EFBIG)
+			return txn_fail(error, TXN_ABORTED, 0,
+					"precondition failed: '%s' grew beyond the %llu GiB a sha256 precondition reads",
+					pre->path, (unsigned long long)(TXN_SHA256_MAX_SIZE >> 30));
 		if (r < 0)
 			return txn_fail(error, TXN_ABORTED, r, "precondition on '%s': reading", pre->path);
 		if (memcmp(digest, pre->sha256, 32) != 0) {

@@ -62,8 +62,48 @@ static int mount_id(int dir_fd, const char *name, uint64_t *ret)
 	return 0;
 }
 
+/*
+ * The state directory holds the journal that recovery acts on and the generations
+ * rollback swaps in, so whoever can write it can make a root apply or recover do
+ * their bidding. Refuse it (and the lock file) unless it is what we would have made:
+ * not a symlink, owned by root or by the user running, not writable by group or
+ * others. @fd is open on it (O_NOFOLLOW); @what and @path name it in the message.
+ */
+static int check_state_entry(int fd, const char *what, const char *path, struct txn_error *error)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot stat %s '%s'", what, path);
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return txn_fail(error, TXN_ABORTED, EPERM,
+				"%s '%s' is owned by uid %u, not by root or uid %u: refusing to trust it",
+				what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return txn_fail(error, TXN_ABORTED, EPERM,
+				"%s '%s' is writable by group or others (mode %04o): refusing to trust it",
+				what, path, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* openat() with O_NOFOLLOW answers ELOOP (or ENOTDIR with O_DIRECTORY) for a symlink,
+ * which reads as a loop; say what it is instead. */
+static int state_open_error(int dir_fd, const char *name, const char *what, const char *path,
+			    struct txn_error *error)
+{
+	int saved = errno;
+	struct stat st;
+	if ((saved == ELOOP || saved == ENOTDIR) && fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return txn_fail(error, TXN_ABORTED, ELOOP, "%s '%s' is a symlink: refusing to follow it",
+				what, path);
+	return txn_fail(error, TXN_ABORTED, saved, "cannot open %s '%s'", what, path);
+}
+
 static int open_state_dir(struct target *t, bool create, struct txn_error *error)
 {
+	char top_path[PATH_MAX];
+	snprintf(top_path, sizeof(top_path), "%.*s", (int)(strlen(t->state_path) - strlen(t->name) - 1),
+		 t->state_path);
 	_cleanup_close_ int top = openat(t->parent_fd, STATE_DIR_NAME,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (top < 0 && errno == ENOENT && create) {
@@ -75,9 +115,11 @@ static int open_state_dir(struct target *t, bool create, struct txn_error *error
 	if (top < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return txn_fail(error, TXN_ABORTED, errno, "cannot open state directory '%s'",
-				t->state_path);
+		return state_open_error(t->parent_fd, STATE_DIR_NAME, "state directory", top_path, error);
 	}
+	int r = check_state_entry(top, "state directory", top_path, error);
+	if (r < 0)
+		return r;
 	int fd = openat(top, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && create) {
 		if (mkdirat(top, t->name, 0700) < 0 && errno != EEXIST)
@@ -88,8 +130,12 @@ static int open_state_dir(struct target *t, bool create, struct txn_error *error
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return txn_fail(error, TXN_ABORTED, errno, "cannot open state directory '%s'",
-				t->state_path);
+		return state_open_error(top, t->name, "state directory", t->state_path, error);
+	}
+	r = check_state_entry(fd, "state directory", t->state_path, error);
+	if (r < 0) {
+		close(fd);
+		return r;
 	}
 	/* The staging snapshot and the exchange need the state directory on T's mount. */
 	uint64_t state_mnt, parent_mnt;
@@ -109,6 +155,25 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 	struct target t = { .parent_fd = -1, .fd = -1, .state_fd = -1, .lock_fd = -1 };
 	int r;
 
+	/* A target named through a symlink is refused, not resolved: the exchange and the
+	 * state directory act on the real subvolume and its parent, so the name the
+	 * operator gave would silently mean another place, and whoever can rewrite the
+	 * link could aim a root apply at any subvolume. Ancestors may be links (such as
+	 * /srv -> /data/srv); they are resolved once, here. */
+	struct stat link_st;
+	char given[PATH_MAX];
+	size_t given_len = strnlen(path, sizeof(given) - 1);
+	memcpy(given, path, given_len);
+	given[given_len] = '\0';
+	while (given_len > 1 && given[given_len - 1] == '/')
+		given[--given_len] = '\0';
+	if (lstat(given, &link_st) == 0 && S_ISLNK(link_st.st_mode)) {
+		char to[PATH_MAX];
+		ssize_t n = readlink(given, to, sizeof(to) - 1);
+		to[n > 0 ? n : 0] = '\0';
+		return txn_fail(error, TXN_INVALID, 0,
+				"target '%s' is a symlink (to '%s'); name the subvolume itself", path, to);
+	}
 	if (!realpath(path, t.path))
 		return txn_fail(error, errno == ENOENT ? TXN_INVALID : TXN_ABORTED, errno,
 				"target '%s'", path);
@@ -318,9 +383,13 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 {
 	_cleanup_close_ int fd =
 		openat(t->state_fd, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	char lock_path[PATH_MAX + 8];
+	snprintf(lock_path, sizeof(lock_path), "%s/%s", t->state_path, LOCK_NAME);
 	if (fd < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "cannot open lock '%s/%s'", t->state_path,
-				LOCK_NAME);
+		return state_open_error(t->state_fd, LOCK_NAME, "lock", lock_path, error);
+	int r = check_state_entry(fd, "lock", lock_path, error);
+	if (r < 0)
+		return r;
 	if (lock_held_by_caller(fd))
 		return txn_fail(error, TXN_LOCKED, 0,
 				"'%s' is locked by the transaction that runs this command: called "
