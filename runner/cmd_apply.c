@@ -5,19 +5,22 @@
  */
 #include "engine.h"
 #include "spec_load.h"
+#include "spec_trust.h"
 #include "watchdog.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_TARGET = OPT_COMMAND_BASE, OPT_METHOD, OPT_DRY_RUN, OPT_KEEP, OPT_TRANS_TIMEOUT };
+enum { OPT_TARGET = OPT_COMMAND_BASE, OPT_METHOD, OPT_DRY_RUN, OPT_KEEP, OPT_TRANS_TIMEOUT,
+       OPT_ALLOW_INSECURE_SPEC };
 
 struct apply_args {
 	const char *spec_path;
 	const char *target;
 	const char *method;
 	bool dry_run;
+	bool allow_insecure_spec;
 	bool has_keep;
 	unsigned keep;
 	bool has_trans_timeout;
@@ -32,6 +35,7 @@ static int parse_args(int argc, char **argv, const struct command *self, struct 
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "trans-timeout", required_argument, NULL, OPT_TRANS_TIMEOUT },
+		{ "allow-insecure-spec", no_argument, NULL, OPT_ALLOW_INSECURE_SPEC },
 		ENGINE_LONG_OPTIONS,
 		CLI_COMMON_LONG,
 		{ 0 },
@@ -59,6 +63,9 @@ static int parse_args(int argc, char **argv, const struct command *self, struct 
 			break;
 		case OPT_DRY_RUN:
 			a->dry_run = true;
+			break;
+		case OPT_ALLOW_INSECURE_SPEC:
+			a->allow_insecure_spec = true;
 			break;
 		case OPT_KEEP:
 			if (!parse_unsigned(optarg, 10000, &v) || v == 0) {
@@ -186,6 +193,12 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	if (code >= 0)
 		return code;
 
+	/* Before reading it: a spec others could have changed must not run as root. */
+	char untrusted[2048];
+	if (!a.allow_insecure_spec && spec_check_trust(a.spec_path, untrusted, sizeof(untrusted)) < 0) {
+		fprintf(stderr, "%s\n", untrusted);
+		return EXIT_USAGE;
+	}
 	struct txn_batch batch = { 0 };
 	struct spec_error spec_error;
 	if (spec_load_file(a.spec_path, &batch, &spec_error) < 0) {

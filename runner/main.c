@@ -15,7 +15,9 @@ static const struct command commands[] = {
 	  "  SPEC may be '-' to read standard input.\n" },
 	{ "plan", cmd_plan, "[OPTIONS] SPEC",
 	  "show what apply would change against the live target; writes nothing",
-	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n" },
+	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n"
+	  "  --allow-insecure-spec\n"
+	  "                       as root, read a spec others than its owner could have written\n" },
 	{ "apply", cmd_apply, "[OPTIONS] SPEC", "apply a spec atomically (SPEC may be '-' for stdin)",
 	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n"
 	  "  --method METHOD      snapshot (default) or trans (kernels before 4.17 only)\n"
@@ -26,7 +28,9 @@ static const struct command commands[] = {
 	  "  --no-wait            exit 3 at once when the target is locked\n"
 	  "  --trans-timeout SECONDS\n"
 	  "                       trans method: how long the Btrfs transaction may stay open\n"
-	  "                       before a watchdog ends it (default 30)\n" },
+	  "                       before a watchdog ends it (default 30)\n"
+	  "  --allow-insecure-spec\n"
+	  "                       as root, read a spec others than its owner could have written\n" },
 	{ "run", cmd_run, "[OPTIONS] TARGET -- COMMAND [ARGS...]",
 	  "run COMMAND on a snapshot of TARGET and swap it in if COMMAND exits 0",
 	  "  --description TEXT   for the history (default: 'run: COMMAND ARGS')\n"
