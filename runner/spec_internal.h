@@ -32,6 +32,20 @@
 /* Largest verify.timeout in seconds (one day): a hook that needs longer is not a check. */
 #define SPEC_VERIFY_TIMEOUT_MAX 86400
 
+/* Most ops in one spec. A real deployment has tens or thousands; a million keeps a
+ * generated spec possible while bounding the memory a hostile one can make us take
+ * (each op costs a few hundred bytes once loaded, besides its content). */
+#define SPEC_OPS_MAX 1000000
+
+/* Most preconditions: each may hash a file, with the lock held. */
+#define SPEC_PRECONDITIONS_MAX 100000
+
+/* Most verify.argv entries, and their total length in bytes: the kernel refuses an
+ * argument list much above this (ARG_MAX, 2 MiB with the environment) anyway, and a
+ * clear error here beats an E2BIG from execve after the ops ran. */
+#define SPEC_VERIFY_ARGV_MAX 4096
+#define SPEC_VERIFY_ARGV_BYTES_MAX (1024u * 1024)
+
 /* Longest owner or group name (LOGIN_NAME_MAX on Linux, with room to spare). */
 #define SPEC_ID_NAME_MAX 256
 

@@ -256,6 +256,11 @@ static int load_verify(struct spec_loader *l, json_t *object, struct txn_verify 
 	if (json_array_size(value) == 0)
 		return spec_fail(l->error, "/verify/argv",
 				 "argv is empty; give the command and its arguments");
+	if (json_array_size(value) > SPEC_VERIFY_ARGV_MAX)
+		return spec_fail(l->error, "/verify/argv",
+				 "argv has %zu entries, more than the limit of %d",
+				 json_array_size(value), SPEC_VERIFY_ARGV_MAX);
+	size_t argv_bytes = 0;
 
 	verify->argv = calloc(json_array_size(value) + 1, sizeof(char *));
 	if (!verify->argv)
@@ -269,6 +274,11 @@ static int load_verify(struct spec_loader *l, json_t *object, struct txn_verify 
 		if (r < 0)
 			return r;
 		verify->argc++;
+		argv_bytes += strlen(verify->argv[i]) + 1;
+		if (argv_bytes > SPEC_VERIFY_ARGV_BYTES_MAX)
+			return spec_fail(l->error, member,
+					 "argv is longer than the limit of %u KiB in total",
+					 SPEC_VERIFY_ARGV_BYTES_MAX >> 10);
 	}
 
 	value = json_object_get(object, "timeout");
@@ -352,6 +362,10 @@ static int load_top(struct spec_loader *l, json_t *root, struct txn_batch *batch
 		r = spec_expect_type(l, value, JSON_ARRAY, "/preconditions");
 		if (r < 0)
 			return r;
+		if (json_array_size(value) > SPEC_PRECONDITIONS_MAX)
+			return spec_fail(l->error, "/preconditions",
+					 "%zu preconditions, more than the limit of %d",
+					 json_array_size(value), SPEC_PRECONDITIONS_MAX);
 		batch->preconditions = calloc(json_array_size(value) + 1,
 					      sizeof(*batch->preconditions));
 		if (!batch->preconditions)
@@ -375,6 +389,9 @@ static int load_top(struct spec_loader *l, json_t *root, struct txn_batch *batch
 		return r;
 	if (json_array_size(value) == 0)
 		return spec_fail(l->error, "/ops", "ops is empty; a spec must change something");
+	if (json_array_size(value) > SPEC_OPS_MAX)
+		return spec_fail(l->error, "/ops", "%zu ops, more than the limit of %d; split the change",
+				 json_array_size(value), SPEC_OPS_MAX);
 	batch->ops = calloc(json_array_size(value), sizeof(*batch->ops));
 	if (!batch->ops)
 		return -ENOMEM;
@@ -427,8 +444,15 @@ int spec_load_buffer(const char *name, const char *data, size_t len,
 	if (!root) {
 		error.line = json_error.line > 0 ? (unsigned)json_error.line : 1;
 		error.column = json_error.column > 0 ? (unsigned)json_error.column : 1;
-		snprintf(error.message, sizeof(error.message), "invalid JSON: %s",
-			 json_error.text);
+		/* jansson stops at JSON_PARSER_MAX_DEPTH levels of nesting (2048); a spec
+		 * needs 4, so name the limit rather than leave "maximum parsing depth". */
+		if (strstr(json_error.text, "maximum parsing depth"))
+			snprintf(error.message, sizeof(error.message),
+				 "invalid JSON: nested deeper than the limit of %d levels",
+				 JSON_PARSER_MAX_DEPTH);
+		else
+			snprintf(error.message, sizeof(error.message), "invalid JSON: %s",
+				 json_error.text);
 		*ret_error = error;
 		return -EINVAL;
 	}
