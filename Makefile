@@ -145,4 +145,5 @@ clean:
 	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/.flags $(BIN) $(LIBTXN) $(LIBRUNNER)
 
 -include $(wildcard vmtests/*.mk bench/*.mk)
+-include $(wildcard fuzz/*.mk)
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

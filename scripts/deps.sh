@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages btrfs-txn needs, only those missing.
-# Usage: scripts/deps.sh [build|check|vm|bench|all]...   (default: all)
+# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|all]...   (default: all)
 # Quick when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
 build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev libssl-dev)
-check=(libcmocka-dev btrfs-progs util-linux perl)
+check=(libcmocka-dev btrfs-progs util-linux perl clang libclang-rt-14-dev)
+# libFuzzer targets (fuzz/): clang and its runtime, which holds libFuzzer.
+fuzz=(clang libclang-rt-14-dev)
 vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
 bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils)
 
@@ -15,10 +17,11 @@ for group in "$@"; do
 	case "$group" in
 	build) wanted+=("${build[@]}") ;;
 	check) wanted+=("${build[@]}" "${check[@]}") ;;
+	fuzz) wanted+=("${build[@]}" "${fuzz[@]}") ;;
 	vm) wanted+=("${build[@]}" "${vm[@]}") ;;
 	bench) wanted+=("${build[@]}" "${bench[@]}") ;;
-	all) wanted+=("${build[@]}" "${check[@]}" "${vm[@]}" "${bench[@]}") ;;
-	*) echo "deps.sh: unknown group '$group' (build, check, vm, bench, all)" >&2; exit 2 ;;
+	all) wanted+=("${build[@]}" "${check[@]}" "${fuzz[@]}" "${vm[@]}" "${bench[@]}") ;;
+	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, all)" >&2; exit 2 ;;
 	esac
 done
 
