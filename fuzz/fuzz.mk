@@ -31,7 +31,7 @@ fuzz-build: $(FUZZ_BINS)
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
 	@mkdir -p $(dir $@)
@@ -48,3 +48,6 @@ fuzz: $(FUZZ_BINS)
 
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
+
+# Rebuild an object when a header it includes changes.
+-include $(FUZZ_OBJS:.o=.d)
