@@ -79,6 +79,24 @@ btrfs subvolume create "$MNT/real-parent/u" >/dev/null
 ok "a symlinked ancestor is resolved (only the last component must be real)" \
 	"$BTRFS_TXN" apply --target "$MNT/parent-link/u" "$TEST_TMP/s.json"
 ok "  state kept beside the real subvolume" test -d "$MNT/real-parent/.btrfs-txn/u"
+# --- boundaries inside the tree: a subvolume a user made, a bind mount root made
+N=$(new_target n)
+btrfs subvolume create "$N/nested" >/dev/null && echo inner >"$N/nested/f"
+expect_abort 1 "delete --recursive of a nested subvolume is refused" "$N" apply_ops "$N" \
+	'[{"op": "delete", "path": "nested", "recursive": true}]'
+output_has "  says why" "delete 'nested': is a subvolume or mount point, not removed"
+expect_abort 1 "a write into a nested subvolume is refused (the snapshot does not hold it)" "$N" apply_ops "$N" \
+	'[{"op": "write", "path": "nested/g", "content": "y"}]'
+ok "  the nested subvolume keeps its data" test "$(cat "$N/nested/f")" = inner
+# The mount stays on the old tree's dentry, which the exchange moves into the state
+# directory: unmount it wherever it went.
+umount_bm() { findmnt -rn -o TARGET | grep "^$MNT/.*/bm\$" | xargs -r -n1 umount; }
+mkdir "$N/bm" && mount --bind "$MNT/outside" "$N/bm" && at_cleanup umount_bm
+ok "delete --recursive of a bind mount point works on the tree, not the mount" apply_ops "$N" \
+	'[{"op": "write", "path": "bm/x-escape", "content": "x"}, {"op": "delete", "path": "bm", "recursive": true}]'
+ok "  the mount went with the old tree" sh -c "findmnt -rn -o TARGET | grep -q '^$(state_dir "$N")/gen-.*/bm\$'"
+umount_bm
+ok "  nothing written or removed through the mount" canaries_intact
 ok "canaries intact at the end" canaries_intact
 
 done_testing
