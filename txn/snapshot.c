@@ -513,8 +513,9 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	r = skip_sync ? 0 : sync_fs(t->parent_fd);
 	if (r < 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
-				"'%s' was switched to the new tree, but the sync that makes it durable "
-				"failed; run 'btrfs-txn recover %s' once the filesystem is healthy",
+				"'%s' may have been switched to the new tree, but the sync that makes "
+				"the switch durable failed, so either tree may be there after a "
+				"remount; run 'btrfs-txn recover %s' once the filesystem is healthy",
 				t->path, t->path);
 	txn_step("synced");
 	tm->sync = txn_now() - mark;
