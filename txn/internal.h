@@ -81,6 +81,16 @@ int chmod_fd(int path_fd, mode_t mode);
 
 /* ops.c */
 int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error);
+struct stat;
+/* Opens a copy source for reading: not a symlink (-ELOOP), a regular file (-EINVAL),
+ * the very inode looked at (-EAGAIN); fills @ret_st. Return: the fd or -errno. */
+int copy_source_open(const char *source, struct stat *ret_st);
+/* The words for copy_source_open()'s own refusals ("is a symlink; ..."), else NULL. */
+const char *copy_source_problem(int r);
+/* chmod the inode @fd holds (O_PATH, not a symlink), found as @name in @parent_fd,
+ * whose fstat is @st: through /proc, else by a checked open. Return: 0 or -errno,
+ * -EOPNOTSUPP for a special file without /proc. */
+int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode);
 int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 		   const char *display_path);
 

@@ -73,39 +73,57 @@ static int copy_data(int src_fd, int dst_fd, off_t size)
  * held with O_PATH, which opens nothing, so a fifo cannot block us and a device's
  * open has no side effect; only then is that same inode opened to read.
  */
-static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct txn_error *error)
+int copy_source_open(const char *source, struct stat *ret_st)
 {
-	_cleanup_close_ int path_fd = open(op->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int path_fd = open(source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (path_fd < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot open source '%s'",
-				op->path, op->source);
+		return -errno;
 	struct stat st;
 	if (fstat(path_fd, &st) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "copy '%s': cannot stat source '%s'",
-				op->path, op->source);
+		return -errno;
 	if (S_ISLNK(st.st_mode))
-		return txn_fail(error, TXN_ABORTED, ELOOP,
-				"copy '%s': source '%s' is a symlink; name the file itself", op->path,
-				op->source);
+		return -ELOOP;
 	if (!S_ISREG(st.st_mode))
-		return txn_fail(error, TXN_ABORTED, EINVAL,
-				"copy '%s': source '%s' is not a regular file", op->path, op->source);
+		return -EINVAL;
 	int fd = reopen_fd(path_fd, O_RDONLY | O_NONBLOCK);
 	if (fd == -ENOENT) {
 		/* No /proc: open by name again, still without following a final link. */
-		fd = open(op->source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		fd = open(source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0)
 			fd = -errno;
 	}
 	if (fd < 0)
-		return txn_fail(error, TXN_ABORTED, fd, "copy '%s': cannot open source '%s'", op->path,
-				op->source);
+		return fd;
 	if (fstat(fd, ret_st) < 0 || ret_st->st_dev != st.st_dev || ret_st->st_ino != st.st_ino) {
 		close(fd);
-		return txn_fail(error, TXN_ABORTED, EAGAIN,
-				"copy '%s': source '%s' was replaced while being opened", op->path,
-				op->source);
+		return -EAGAIN;
 	}
+	return fd;
+}
+
+const char *copy_source_problem(int r)
+{
+	switch (r) {
+	case -ELOOP:
+		return "is a symlink; name the file itself";
+	case -EINVAL:
+		return "is not a regular file";
+	case -EAGAIN:
+		return "was replaced while being opened";
+	}
+	return NULL;
+}
+
+static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct txn_error *error)
+{
+	int fd = copy_source_open(op->source, ret_st);
+	const char *problem = copy_source_problem(fd);
+	if (problem)
+		return txn_fail(error, TXN_ABORTED, fd == -ELOOP || fd == -EINVAL ? 0 : fd,
+				"copy '%s': source '%s' %s", op->path, op->source, problem);
+	if (fd < 0)
+		return txn_fail(error, TXN_ABORTED, fd, "copy '%s': cannot open source '%s'", op->path,
+				op->source);
 	return fd;
 }
 
@@ -404,7 +422,7 @@ static int rename_path(int root_fd, const struct txn_op *op, struct txn_error *e
  * is refused rather than chmod'ed by name, where a racing swap for a symlink would
  * make fchmodat() follow it.
  */
-static int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode)
+int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode)
 {
 	int r = chmod_fd(fd, mode);
 	if (r != -ENOENT)

@@ -53,6 +53,8 @@ struct staged_file {
 	char name[64];      /* in T's root; "" for ops that stage nothing */
 	bool present;       /* exists and is ours to remove */
 	mode_t source_mode; /* copy: the source's permission bits */
+	dev_t dev;          /* the staged file's identity: T's root is writable by the */
+	ino_t ino;          /* tree's users, who may swap the name before it is placed */
 };
 
 /* Fills @error for a failed TRANS_START; the probe and the window share this. */
@@ -451,17 +453,16 @@ static int stage_one(int root_fd, size_t index, const struct txn_op *op, struct 
 	_cleanup_close_ int src_fd = -EBADF;
 	struct stat src;
 	if (op->kind == TXN_OP_COPY) {
-		src_fd = open(op->source, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		/* The same rule as the snapshot method's copy (ops.c). */
+		src_fd = copy_source_open(op->source, &src);
+		const char *problem = copy_source_problem(src_fd);
+		if (problem)
+			return txn_fail(error, TXN_ABORTED, src_fd == -EAGAIN ? src_fd : 0,
+					"op %zu (copy '%s'): source '%s' %s", index, op->path,
+					op->source, problem);
 		if (src_fd < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "op %zu (copy '%s'): cannot open source '%s'",
+			return txn_fail(error, TXN_ABORTED, src_fd, "op %zu (copy '%s'): cannot open source '%s'",
 					index, op->path, op->source);
-		if (fstat(src_fd, &src) < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "op %zu (copy '%s'): cannot stat source '%s'",
-					index, op->path, op->source);
-		if (!S_ISREG(src.st_mode))
-			return txn_fail(error, TXN_ABORTED, EINVAL,
-					"op %zu (copy '%s'): source '%s' is not a regular file", index,
-					op->path, op->source);
 		s->source_mode = src.st_mode & 0777;
 	}
 	snprintf(s->name, sizeof(s->name), TRANS_TEMP_PREFIX "%d.%u", (int)getpid(), counter++);
@@ -471,6 +472,12 @@ static int stage_one(int root_fd, size_t index, const struct txn_op *op, struct 
 		return txn_fail(error, TXN_ABORTED, errno, "op %zu (%s '%s'): cannot create staged file '%s'",
 				index, kind, op->path, s->name);
 	s->present = true;
+	struct stat staged_st;
+	if (fstat(fd, &staged_st) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "op %zu (%s '%s'): staged file '%s'", index,
+				kind, op->path, s->name);
+	s->dev = staged_st.st_dev;
+	s->ino = staged_st.st_ino;
 	int r = op->kind == TXN_OP_COPY ? copy_content(src_fd, fd, src.st_size)
 					: write_all(fd, op->content, op->content_len);
 	/* Durable now, outside the window, where an fsync is allowed. */
@@ -515,12 +522,25 @@ static int place_staged(int root_fd, const struct txn_op *op, struct staged_file
 		mode = old.st_mode & 07777;
 	else if (op->kind == TXN_OP_COPY)
 		mode = s->source_mode;
+	/* The staged name lies in T's root, which the tree's users may write: hold it by
+	 * O_PATH and check it is still our file, so that a symlink swapped in cannot turn
+	 * the chmod below into a chmod of whatever it points to (fchmodat follows). */
+	_cleanup_close_ int staged_fd = openat(root_fd, s->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat now;
+	if (staged_fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': staged file '%s'", kind, op->path,
+				s->name);
+	if (fstat(staged_fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_dev != s->dev ||
+	    now.st_ino != s->ino)
+		return txn_fail(error, TXN_ABORTED, EAGAIN, "%s '%s': staged file '%s' was replaced",
+				kind, op->path, s->name);
 	if (have_old && S_ISREG(old.st_mode) &&
-	    fchownat(root_fd, s->name, old.st_uid, old.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+	    fchownat(staged_fd, "", old.st_uid, old.st_gid, AT_EMPTY_PATH) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': chown", kind, op->path);
 	/* After chown, which clears set-id bits. */
-	if (fchmodat(root_fd, s->name, mode, 0) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': chmod", kind, op->path);
+	int r = chmod_held(root_fd, s->name, staged_fd, &now, mode);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "%s '%s': chmod", kind, op->path);
 	if (renameat(root_fd, s->name, parent_fd, name) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': rename into place", kind,
 				op->path);

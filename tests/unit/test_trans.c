@@ -62,6 +62,8 @@ static struct {
 	const char *stuck_rename; /* a rename to this name hangs until a TRANS_END */
 	bool interrupt_at_first_fsync;
 	bool interrupt_at_window_start;
+	const char *swap_staged_for_link; /* at the window's start, staged files become
+					   * symlinks to this path (a tree user's race) */
 	bool no_openat2;          /* openat2 answers ENOSYS, as before Linux 5.6 */
 
 	pthread_mutex_t lock;
@@ -115,6 +117,7 @@ static const char *fd_name(int fd, char *buf, size_t size)
 }
 
 static int count_staged(void);
+static void swap_staged(const char *link_to);
 static void read_small(const char *name, char *buf, size_t size);
 static bool marker_exists(char *text, size_t size);
 
@@ -161,6 +164,8 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 			mock.marker_at_start = marker_exists(mock.marker_text, sizeof(mock.marker_text));
 			if (mock.interrupt_at_window_start)
 				txn_interrupted = SIGINT;
+			if (mock.swap_staged_for_link)
+				swap_staged(mock.swap_staged_for_link);
 		}
 		mock.held[fd] = true;
 		__atomic_add_fetch(&mock.held_count, 1, __ATOMIC_SEQ_CST);
@@ -336,6 +341,27 @@ static int count_staged(void)
 	return n;
 }
 
+/* Each staged file in T's root renamed to NAME.real, NAME made a symlink to @link_to. */
+static void swap_staged(const char *link_to)
+{
+	DIR *dir = opendir(target);
+	struct dirent *e;
+	char names[16][256];
+	int n = 0;
+	while (dir && (e = readdir(dir)) && n < 16)
+		if (strncmp(e->d_name, STAGED_PREFIX, strlen(STAGED_PREFIX)) == 0 && !strstr(e->d_name, ".real"))
+			snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+	if (dir)
+		closedir(dir);
+	for (int i = 0; i < n; i++) {
+		char from[600], to[608];
+		snprintf(from, sizeof(from), "%.299s/%.255s", target, names[i]);
+		snprintf(to, sizeof(to), "%.555s.real", from);
+		assert_int_equal(rename(from, to), 0);
+		assert_int_equal(symlink(link_to, from), 0);
+	}
+}
+
 static bool state_dir_exists(void)
 {
 	char path[400];
@@ -402,6 +428,7 @@ static void mock_reset(void)
 	mock.sync_error = 0;
 	mock.stuck_rename = NULL;
 	mock.interrupt_at_first_fsync = mock.interrupt_at_window_start = false;
+	mock.swap_staged_for_link = NULL;
 	mock.no_openat2 = false;
 	mock.start_calls = mock.end_calls = mock.end_without_transaction = 0;
 	mock.held_count = 0;
@@ -741,6 +768,34 @@ static void test_op_fails_in_window(void **state)
 	assert_true(event_index("btrfs_sync:", 0) > event_index("END", 1));
 }
 
+/* T's root is writable by the tree's users, and staged files wait there until the
+ * window: one swapped for a symlink to a file outside must not have that file
+ * chmod'ed (fchmodat follows links) or moved into place. */
+static void test_staged_file_swapped_for_link(void **state)
+{
+	(void)state;
+	char outside[320];
+	snprintf(outside, sizeof(outside), "%s/outside", tmp_dir);
+	FILE *f = fopen(outside, "w");
+	assert_non_null(f);
+	fputs("secret\n", f);
+	fclose(f);
+	assert_int_equal(chmod(outside, 0600), 0);
+	mock.swap_staged_for_link = outside;
+	struct txn_op ops[1];
+	op_write(&ops[0], "a", "new a\n");
+	ops[0].has_mode = true;
+	ops[0].mode = 0644;
+	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_error error;
+	assert_true(apply(&batch, 30, &error) < 0);
+	assert_non_null(strstr(error.message, "was replaced"));
+	struct stat st;
+	assert_int_equal(stat(outside, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_string_equal(content_of("a"), "old a\n");
+}
+
 /* What can be known to fail is refused before the window, with nothing staged. */
 static void test_preflight_refuses(void **state)
 {
@@ -1033,6 +1088,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watchdog_ends_stuck_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchdog_quiet_when_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_op_fails_in_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_staged_file_swapped_for_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preflight_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_before_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_inside_window_finishes, setup, teardown),
