@@ -131,6 +131,32 @@ static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct
  * write and copy: create the new file under a temporary name next to the old one,
  * fill it, set mode and owner, and rename it over the old name.
  */
+/*
+ * The snapshot method's staging tree is private until the commit, so a regular file
+ * with a single link is rewritten in place: it keeps its inode, owner, extended
+ * attributes, ACLs and security label, and its directory is left alone, which on a
+ * fresh snapshot spares copying the directory's shared tree blocks (measured with
+ * make bench: the create-and-rename dominated the ops). Returns -EAGAIN when the
+ * entry turned out not to be that file, for the caller to replace it instead.
+ */
+static int rewrite_in_place(int parent_fd, const char *name, const struct stat *old,
+			    const struct txn_op *op, int src_fd, const struct stat *src, mode_t mode)
+{
+	_cleanup_close_ int fd = openat(parent_fd, name,
+					O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != old->st_dev ||
+	    st.st_ino != old->st_ino || st.st_nlink != 1)
+		return -EAGAIN;
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
+	int r = op->kind == TXN_OP_COPY ? copy_data(src_fd, fd, src->st_size)
+					: write_all(fd, op->content, op->content_len);
+	if (r == 0 && (st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
+		r = -errno;
+	return r;
+}
+
 static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	const char *name;
@@ -165,6 +191,17 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 	else if (op->kind == TXN_OP_COPY)
 		mode = src.st_mode & 0777;
 
+	int r;
+	if (have_old && S_ISREG(old.st_mode) && old.st_nlink == 1) {
+		r = rewrite_in_place(parent_fd, name, &old, op, src_fd, &src, mode);
+		if (r != -EAGAIN) {
+			if (r < 0)
+				return txn_fail(error, TXN_ABORTED, r, "%s '%s'",
+						txn_op_kind_name(op->kind), op->path);
+			return 0;
+		}
+	}
+
 	char tmp[64];
 	temp_name(tmp, sizeof(tmp));
 	_cleanup_close_ int fd =
@@ -173,7 +210,6 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot create",
 				txn_op_kind_name(op->kind), op->path);
 
-	int r;
 	if (op->kind == TXN_OP_COPY)
 		r = copy_data(src_fd, fd, src.st_size);
 	else

@@ -140,4 +140,22 @@ ok "the renamed-away and deleted names are gone" test ! -e "$T/app/conf.d/x.conf
 ok "no temporary files left in the tree" sh -c "! find '$T' -name '.btrfs-txn-tmp*' | grep -q ."
 ok "no staging left" no_staging "$T"
 
+# A write over a regular file with one link rewrites that file (staging is private):
+# extended attributes, owner and mode stay; a file with two links is replaced, so
+# its other name keeps the old content.
+T=$(new_target inplace)
+printf 'old\n' >"$T/conf" && printf 'shared\n' >"$T/a" && ln "$T/a" "$T/b"
+chown 1:2 "$T/conf" && chmod 0640 "$T/conf"
+xattr() { python3 -c 'import os, sys
+if len(sys.argv) > 3: os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())
+else: print(os.getxattr(sys.argv[1], sys.argv[2]).decode())' "$@"; }
+ok "set a user xattr" xattr "$T/conf" user.origin deploy
+ok "write over a file with one link, and one with two" apply_ops "$T" \
+	'[{"op": "write", "path": "conf", "content": "new\n"}, {"op": "write", "path": "a", "content": "mine\n"}]'
+ok "  the content is new" test "$(cat "$T/conf")" = new
+ok "  its xattr, owner and mode are kept" \
+	test "$(xattr "$T/conf" user.origin) $(stat -c '%a %u:%g' "$T/conf")" = "deploy 640 1:2"
+ok "  the hard-linked file was replaced, its other name is unchanged" \
+	test "$(cat "$T/a") $(cat "$T/b") $(stat -c %h "$T/b")" = "mine shared 1"
+
 done_testing
