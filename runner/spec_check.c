@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,34 +42,92 @@ struct node {
 	size_t removed_by_precondition; /* when removed_at == 0 */
 };
 
+/*
+ * The paths seen, as a tree of components: a node is found by its parent's index and
+ * its own name. A path of N components costs N lookups of one name each, and memory
+ * grows with the number of distinct components. (Keyed by whole prefixes instead, a
+ * 12 MB spec of deep paths took a minute and 12 GB: every prefix of every path was
+ * hashed and stored in full.)
+ */
 struct model {
-	json_t *map; /* path -> integer index into nodes */
+	json_t *map; /* "PARENT/NAME" -> index into nodes; PARENT 0 is the root */
 	struct node *nodes;
 	size_t n_nodes, capacity;
 	const struct txn_batch *batch;
 	struct spec_error *error;
 };
 
-/* The node of the first @len bytes of @path, created on first use; NULL: ENOMEM. */
-static struct node *node_get(struct model *m, const char *path, size_t len)
+#define NODE_MISSING (-1L)
+#define NODE_NO_MEMORY (-2L)
+
+/* The child @name (@len bytes) of node @parent (-1: the root), made when @create. */
+static long node_child(struct model *m, long parent, const char *name, size_t len, bool create)
 {
-	json_t *index = json_object_getn(m->map, path, len);
+	char key[24 + NAME_MAX];
+	if (len > NAME_MAX)
+		len = NAME_MAX; /* txn_path_check() refused longer names already */
+	int n = snprintf(key, 24, "%lx/", (unsigned long)(parent + 1));
+	memcpy(key + n, name, len);
+	json_t *index = json_object_getn(m->map, key, (size_t)n + len);
 	if (index)
-		return &m->nodes[json_integer_value(index)];
+		return (long)json_integer_value(index);
+	if (!create)
+		return NODE_MISSING;
 	if (m->n_nodes == m->capacity) {
 		size_t capacity = m->capacity ? m->capacity * 2 : 64;
 		struct node *bigger = realloc(m->nodes, capacity * sizeof(*bigger));
 		if (!bigger)
-			return NULL;
+			return NODE_NO_MEMORY;
 		m->nodes = bigger;
 		m->capacity = capacity;
 	}
-	if (json_object_setn_new_nocheck(m->map, path, len,
+	if (json_object_setn_new_nocheck(m->map, key, (size_t)n + len,
 					 json_integer((json_int_t)m->n_nodes)) < 0)
+		return NODE_NO_MEMORY;
+	m->nodes[m->n_nodes] = (struct node){ .present_at = NEVER, .removed_at = NEVER,
+					      .filled_at = NEVER };
+	return (long)m->n_nodes++;
+}
+
+/*
+ * Walks the first @len bytes of @path from the top, one component at a time: on
+ * return, @ret_indices[k] is the node of the k-th prefix and *@ret_depth how many
+ * were found (all of them when @create). @ret_ends[k] is that prefix's length.
+ * Return: 0 or -ENOMEM.
+ */
+static int node_walk(struct model *m, const char *path, size_t len, bool create, long *ret_indices,
+		     size_t *ret_ends, size_t *ret_depth)
+{
+	long node = -1;
+	size_t depth = 0;
+	for (size_t start = 0; start < len;) {
+		const char *slash = memchr(path + start, '/', len - start);
+		size_t end = slash ? (size_t)(slash - path) : len;
+		node = node_child(m, node, path + start, end - start, create);
+		if (node == NODE_NO_MEMORY)
+			return -ENOMEM;
+		if (node == NODE_MISSING)
+			break;
+		ret_indices[depth] = node;
+		ret_ends[depth++] = end;
+		start = end + 1;
+	}
+	*ret_depth = depth;
+	return 0;
+}
+
+/* At most PATH_MAX / 2 components: every one but the last is followed by a '/'. */
+#define MAX_DEPTH (PATH_MAX / 2 + 1)
+
+/* The node of the first @len bytes of @path, made with its ancestors on first use;
+ * NULL: ENOMEM. */
+static struct node *node_get(struct model *m, const char *path, size_t len)
+{
+	long indices[MAX_DEPTH];
+	size_t ends[MAX_DEPTH], depth;
+	if (len == 0 || node_walk(m, path, len, true, indices, ends, &depth) < 0 || depth == 0)
 		return NULL;
-	struct node *node = &m->nodes[m->n_nodes++];
-	*node = (struct node){ .present_at = NEVER, .removed_at = NEVER, .filled_at = NEVER };
-	return node;
+	return &m->nodes[indices[depth - 1]];
 }
 
 /* Length of the parent of the first @len bytes of @path; 0 for a top-level name. */
@@ -82,12 +141,12 @@ static size_t parent_len(const char *path, size_t len)
 /* @path (its first @len bytes) and every directory above it exist after @event. */
 static int mark_present(struct model *m, const char *path, size_t len, long event)
 {
-	for (; len > 0; len = parent_len(path, len)) {
-		struct node *node = node_get(m, path, len);
-		if (!node)
-			return -ENOMEM;
-		node->present_at = event;
-	}
+	long indices[MAX_DEPTH];
+	size_t ends[MAX_DEPTH], depth;
+	if (node_walk(m, path, len, true, indices, ends, &depth) < 0)
+		return -ENOMEM;
+	for (size_t k = 0; k < depth; k++)
+		m->nodes[indices[k]].present_at = event;
 	return 0;
 }
 
@@ -127,18 +186,20 @@ static int require(struct model *m, const char *path, size_t len, size_t op_inde
 		return 0; /* the target's root always exists */
 	long removed = NEVER, present = NEVER;
 	size_t removed_len = 0, removed_by_precondition = 0;
-	for (size_t prefix = len; prefix > 0; prefix = parent_len(path, prefix)) {
-		json_t *index = json_object_getn(m->map, path, prefix);
-		if (!index)
-			continue;
-		const struct node *node = &m->nodes[json_integer_value(index)];
-		if (prefix == len && node->present_at > present)
+	long indices[MAX_DEPTH];
+	size_t ends[MAX_DEPTH], depth;
+	if (node_walk(m, path, len, false, indices, ends, &depth) < 0)
+		return -ENOMEM;
+	/* From the top down; on equal events the deepest removal is the one named. */
+	for (size_t k = 0; k < depth; k++) {
+		const struct node *node = &m->nodes[indices[k]];
+		if (ends[k] == len && node->present_at > present)
 			present = node->present_at;
 		if (node->filled_at > present)
 			present = node->filled_at;
-		if (node->removed_at > removed) {
+		if (node->removed_at != NEVER && node->removed_at >= removed) {
 			removed = node->removed_at;
-			removed_len = prefix;
+			removed_len = ends[k];
 			removed_by_precondition = node->removed_by_precondition;
 		}
 	}

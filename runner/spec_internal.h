@@ -37,6 +37,11 @@
  * (each op costs a few hundred bytes once loaded, besides its content). */
 #define SPEC_OPS_MAX 1000000
 
+/* Most path components in all the paths of a spec (a million ops five deep). The
+ * contradiction checks model every distinct component; without a bound, 64 MiB of
+ * "a/a/a/..." paths would cost them several GB. */
+#define SPEC_PATH_COMPONENTS_MAX 5000000
+
 /* Most preconditions: each may hash a file, with the lock held. */
 #define SPEC_PRECONDITIONS_MAX 100000
 
@@ -97,6 +102,7 @@ int spec_check_contradictions(const struct txn_batch *batch, struct spec_error *
 struct spec_loader {
 	struct spec_error *error;
 	bool at_key; /* the error names a key (unknown key), not a value */
+	size_t path_components; /* in every path loaded so far (SPEC_PATH_COMPONENTS_MAX) */
 };
 
 /*

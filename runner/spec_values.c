@@ -133,7 +133,17 @@ int spec_get_path(struct spec_loader *l, json_t *value, const char *pointer, cha
 		txn_path_check(json_string_value(value), json_string_length(value));
 	if (problem != TXN_PATH_OK)
 		return spec_fail(l->error, pointer, "%s", txn_path_problem_str(problem));
-	return spec_copy_bytes(json_string_value(value), json_string_length(value), ret);
+	/* The contradiction checks keep a node per distinct component: bound them all. */
+	const char *text = json_string_value(value);
+	size_t components = 1;
+	for (const char *slash = text; (slash = strchr(slash, '/')); slash++)
+		components++;
+	l->path_components += components;
+	if (l->path_components > SPEC_PATH_COMPONENTS_MAX)
+		return spec_fail(l->error, pointer,
+				 "the spec's paths have more than %d components in all; split the change",
+				 SPEC_PATH_COMPONENTS_MAX);
+	return spec_copy_bytes(text, json_string_length(value), ret);
 }
 
 /* A path on the host (target, copy source): absolute, no NUL, shorter than PATH_MAX. */

@@ -57,19 +57,24 @@ spec("verify-argv-too-many", '"verify": {"argv": ["x"' + ', ""' * 4096 + ']}, "o
 spec("verify-argv-too-long", '"verify": {"argv": ["x", "' + "a" * 600000 + '", "' + "b" * 600000 + '"]}, "ops": [' + op + ']')
 content = "x" * (48 << 20)
 spec("content-large", '"ops": [{"op": "write", "path": "big", "content": "' + content + '"}]')
+with open("components.json", "w") as f:
+    deep = "/".join(["a"] * 2000)
+    f.write('{"version": 1, "ops": [\n' + ",\n".join(
+        ['{"op": "chmod", "mode": "0644", "path": "%s"}' % deep] * 2501) + "]}\n")
 with open("too-large.json", "w") as f:
     f.write('{"version": 1, "description": "' + "x" * (64 << 20) + '"}')
 with open("nesting-deep.json", "w") as f:
     f.write('{"version": 1,\n"ops": [' + "[" * 5000 + "]" * 5000 + "]}")
 PY
 
-echo "1..9"
+echo "1..10"
 accept ops-at-limit
 expect ops-too-many "ops-too-many.json:2:8: /ops: 1000001 ops, more than the limit of 1000000; split the change"
 expect preconditions-too-many "preconditions-too-many.json:2:18: /preconditions: 100001 preconditions, more than the limit of 100000"
 expect verify-argv-too-many "verify-argv-too-many.json:2:20: /verify/argv: argv has 4097 entries, more than the limit of 4096"
 expect verify-argv-too-long "verify-argv-too-long.json:2:600030: /verify/argv/2: argv is longer than the limit of 1024 KiB in total"
 accept content-large
+expect components "components.json:2502:41: /ops/2500/path: the spec's paths have more than 5000000 components in all; split the change"
 expect too-large "too-large.json: spec is larger than the limit of 64 MiB"
 expect nesting-deep "nesting-deep.json:2:2055: invalid JSON: nested deeper than the limit of 2048 levels"
 # Standard input is bounded the same way (one byte past the limit is read, no more).
