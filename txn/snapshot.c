@@ -586,25 +586,23 @@ fail:
 	return r;
 }
 
-int txn_apply(const char *path, const struct txn_batch *batch, const struct txn_options *options,
-	      struct txn_result *ret_result, struct txn_error *error)
+/* What apply, rollback and run do once the target is locked and recovered. */
+typedef int (*locked_body_fn)(struct target *t, const void *ctx, const struct txn_options *options,
+			      struct txn_result *result, struct txn_error *error);
+
+/* The frame the three share: begin, the body, a note when the filesystem went
+ * read-only, timing, and the result handed out only on success. */
+static int with_lock(const char *path, unsigned keep, locked_body_fn body, const void *ctx,
+		     const struct txn_options *options, struct txn_result *ret_result,
+		     struct txn_error *error)
 {
 	struct txn_result result = { 0 };
 	struct target t;
 	double start = txn_now();
-	int r = begin(path, 0, options, keep_of(options, batch), &t, &result.recovered_first,
-		      &result.timing, error);
+	int r = begin(path, 0, options, keep, &t, &result.recovered_first, &result.timing, error);
 	if (r < 0)
 		return r;
-
-	double mark = txn_now();
-	r = txn_preconditions_check(t.fd, batch, error);
-	result.timing.preconditions = txn_now() - mark;
-	txn_step("preconditions");
-	if (r == 0) {
-		struct source src = { .batch = batch };
-		r = transact(&t, "apply", &src, options, &result, error);
-	}
+	r = body(&t, ctx, options, &result, error);
 	if (r < 0)
 		target_note_read_only(&t, error);
 	target_close(&t);
@@ -612,67 +610,78 @@ int txn_apply(const char *path, const struct txn_batch *batch, const struct txn_
 	if (r == 0 && ret_result)
 		*ret_result = result;
 	return r;
+}
+
+static int apply_locked(struct target *t, const void *ctx, const struct txn_options *options,
+			struct txn_result *result, struct txn_error *error)
+{
+	const struct txn_batch *batch = ctx;
+	double mark = txn_now();
+	int r = txn_preconditions_check(t->fd, batch, error);
+	result->timing.preconditions = txn_now() - mark;
+	txn_step("preconditions");
+	if (r < 0)
+		return r;
+	struct source src = { .batch = batch };
+	return transact(t, "apply", &src, options, result, error);
+}
+
+int txn_apply(const char *path, const struct txn_batch *batch, const struct txn_options *options,
+	      struct txn_result *ret_result, struct txn_error *error)
+{
+	return with_lock(path, keep_of(options, batch), apply_locked, batch, options, ret_result,
+			 error);
+}
+
+static int rollback_locked(struct target *t, const void *ctx, const struct txn_options *options,
+			   struct txn_result *result, struct txn_error *error)
+{
+	uint64_t to = *(const uint64_t *)ctx;
+	uint64_t current = generation_current(t->state_fd);
+	if (to == TXN_ROLLBACK_PREVIOUS)
+		to = current ? current - 1 : 0;
+	char gen_name[32];
+	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)to);
+	if (current == 0)
+		return txn_fail(error, TXN_INVALID, 0, "'%s' has no earlier generation to roll back to",
+				t->path);
+	if (to >= current)
+		return txn_fail(error, TXN_INVALID, 0,
+				"generation %llu is not an earlier one ('%s' is at generation %llu)",
+				(unsigned long long)to, t->path, (unsigned long long)current);
+	if (!exists_at(t->state_fd, gen_name))
+		return txn_fail(error, TXN_INVALID, 0,
+				"generation %llu of '%s' is not kept ('btrfs-txn status' lists those that are)",
+				(unsigned long long)to, t->path);
+	struct source src = { .rollback = true, .rollback_to = to };
+	return transact(t, "rollback", &src, options, result, error);
 }
 
 int txn_rollback(const char *path, uint64_t to, const struct txn_options *options,
 		 struct txn_result *ret_result, struct txn_error *error)
 {
-	struct txn_result result = { 0 };
-	struct target t;
-	double start = txn_now();
-	int r = begin(path, 0, options, keep_of(options, NULL), &t, &result.recovered_first,
-		      &result.timing, error);
-	if (r < 0)
-		return r;
+	return with_lock(path, keep_of(options, NULL), rollback_locked, &to, options, ret_result,
+			 error);
+}
 
-	uint64_t current = generation_current(t.state_fd);
-	if (to == TXN_ROLLBACK_PREVIOUS)
-		to = current ? current - 1 : 0;
-	char gen_name[32];
-	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)to);
-	if (current == 0) {
-		r = txn_fail(error, TXN_INVALID, 0, "'%s' has no earlier generation to roll back to",
-			     t.path);
-	} else if (to >= current) {
-		r = txn_fail(error, TXN_INVALID, 0,
-			     "generation %llu is not an earlier one ('%s' is at generation %llu)",
-			     (unsigned long long)to, t.path, (unsigned long long)current);
-	} else if (!exists_at(t.state_fd, gen_name)) {
-		r = txn_fail(error, TXN_INVALID, 0,
-			     "generation %llu of '%s' is not kept ('btrfs-txn status' lists those that are)",
-			     (unsigned long long)to, t.path);
-	} else {
-		struct source src = { .rollback = true, .rollback_to = to };
-		r = transact(&t, "rollback", &src, options, &result, error);
-	}
-	if (r < 0)
-		target_note_read_only(&t, error);
-	target_close(&t);
-	result.timing.total = txn_now() - start;
-	if (r == 0 && ret_result)
-		*ret_result = result;
-	return r;
+struct run_ctx {
+	txn_stage_fn stage;
+	void *ctx;
+};
+
+static int run_locked(struct target *t, const void *ctx, const struct txn_options *options,
+		      struct txn_result *result, struct txn_error *error)
+{
+	const struct run_ctx *run = ctx;
+	struct source src = { .stage = run->stage, .stage_ctx = run->ctx };
+	return transact(t, "run", &src, options, result, error);
 }
 
 int txn_run(const char *path, txn_stage_fn stage, void *ctx, const struct txn_options *options,
 	    struct txn_result *ret_result, struct txn_error *error)
 {
-	struct txn_result result = { 0 };
-	struct target t;
-	double start = txn_now();
-	int r = begin(path, 0, options, keep_of(options, NULL), &t, &result.recovered_first,
-		      &result.timing, error);
-	if (r < 0)
-		return r;
-	struct source src = { .stage = stage, .stage_ctx = ctx };
-	r = transact(&t, "run", &src, options, &result, error);
-	if (r < 0)
-		target_note_read_only(&t, error);
-	target_close(&t);
-	result.timing.total = txn_now() - start;
-	if (r == 0 && ret_result)
-		*ret_result = result;
-	return r;
+	struct run_ctx run = { .stage = stage, .ctx = ctx };
+	return with_lock(path, keep_of(options, NULL), run_locked, &run, options, ret_result, error);
 }
 
 int txn_recover(const char *path, const struct txn_options *options,
