@@ -70,10 +70,9 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	echo "| load average | $LOAD_START at start, $LOAD_END at the end |"
 	echo "| duration | $((ELAPSED / 60)) min $((ELAPSED % 60)) s |"
 	echo
-	echo "**Noise.** This machine is shared: other engineers were building and running tests on"
-	echo "its $(nproc) cores during the run (see the load average). Absolute times are therefore"
-	echo "noisy; the ratios compare medians taken in the same run, with the methods interleaved"
-	echo "run by run, so the noise falls on all of them alike."
+	echo "**Noise.** Absolute times move with whatever else runs on the machine (the load"
+	echo "average above says how busy it was); the ratios compare medians taken in the same"
+	echo "run, with the methods interleaved run by run, so noise falls on all of them alike."
 	echo
 	echo "## Latency per batch size"
 	echo
