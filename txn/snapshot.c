@@ -688,9 +688,17 @@ int txn_recover(const char *path, const struct txn_options *options,
 		struct txn_recover_result *ret_result, struct txn_error *error)
 {
 	struct target t;
-	int r = target_open(path, TARGET_CREATE_STATE | TARGET_ALLOW_PLAIN_DIR, &t, error);
+	int r = target_open(path, TARGET_ALLOW_PLAIN_DIR, &t, error);
 	if (r < 0)
 		return r;
+	/* No state directory: nothing was ever in flight here, and recovery (run at
+	 * boot over a list of targets) should not leave one behind. */
+	if (t.state_fd < 0) {
+		target_close(&t);
+		if (ret_result)
+			*ret_result = (struct txn_recover_result){ .action = TXN_RECOVERY_NONE };
+		return 0;
+	}
 	r = target_lock(&t, options, error);
 	if (r == 0) {
 		struct txn_recover_result result;

@@ -59,4 +59,9 @@ ok "  the tree is the one before" same_manifest "$TEST_TMP/m2" "$T"
 ok "  no staging left, nothing interrupted" sh -c "$(declare -f state_dir no_staging); no_staging '$T' && '$BTRFS_TXN' status --json '$T' | jq -e '.interrupted | not'"
 ok "and apply works again" apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v5\n"}]'
 
+# recover on a subvolume never managed (as the boot unit may run it) changes nothing.
+btrfs subvolume create "$MNT/plain-sub" >/dev/null
+ok "recover on a never-managed subvolume: nothing to do" "$BTRFS_TXN" recover "$MNT/plain-sub"
+ok "  and it leaves no state directory behind" test ! -e "$MNT/.btrfs-txn/plain-sub"
+
 done_testing
