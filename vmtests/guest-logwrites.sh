@@ -100,7 +100,8 @@ lw_run() {
 	printf '%s %s %s\n' "$name" "$kind" "${target#$MNT/}" >> /tmp/lw/workloads
 	lw_mark "$name:begin"
 	# Exported, not a prefix assignment: COMMAND may be a shell function.
-	export BTRFS_TXN_STEP_HOOK="dmsetup message lw 0 mark '$name:'\"\$1\""
+	# LW_EXTRA_HOOK (a self-test's own step action) runs after the mark.
+	export BTRFS_TXN_STEP_HOOK="dmsetup message lw 0 mark '$name:'\"\$1\"${LW_EXTRA_HOOK:+; $LW_EXTRA_HOOK}"
 	"$@" || rc=$?
 	unset BTRFS_TXN_STEP_HOOK
 	[ $rc -eq 0 ] || vm_fail "workload $name: '$*' exited $rc"

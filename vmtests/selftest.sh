@@ -48,14 +48,18 @@ check "a missing boot function fails and the suite goes on" has '^not ok [0-9]+ 
 check "the scenario after them still runs and passes" has '^ok [0-9]+ zz-alive$'
 # The protocol broken on purpose (BTRFS_TXN_UNSAFE_SKIP_FLUSH, see the two scenarios):
 # skipping only the step-7 flush leaves no bad state, as measured and explained in
-# crash-unsafe-flush.sh; skipping the step-10 sync as well must be caught.
+# crash-unsafe-flush.sh; skipping the step-10 sync as well must be caught, and so must
+# the missing flush once another process commits between the exchange and step 10
+# (crash-unsafe-flush-commit.sh).
 check "a missing step-7 flush alone leaves every crash state consistent" \
 	has '^ok [0-9]+ crash-unsafe-flush$'
 check "apply without its flush and sync fails the suite with violations" \
 	has '^not ok [0-9]+ crash-unsafe-sync # [0-9]+ violations in [0-9]+ crash states$'
 check "the violations name a torn or lost tree after 'returned'" \
 	has '^# crash-unsafe-sync: violation: state [0-9]+ \(apply-[0-9], .*\): the target is not the new tree'
-check "the summary line adds up" test "$(tail -n1 "$out")" = "2 passed, 6 failed, 1 skipped"
+check "without the step-7 flush, a commit by another process after the exchange is caught" \
+	has '^not ok [0-9]+ crash-unsafe-flush-commit # [0-9]+ violations in [0-9]+ crash states$'
+check "the summary line adds up" test "$(tail -n1 "$out")" = "2 passed, 7 failed, 1 skipped"
 echo "# selftest took $elapsed s"
 echo "$((n - bad)) passed, $bad failed, 0 skipped"
 [ $bad -eq 0 ]
