@@ -110,6 +110,33 @@ lw_run() {
 	echo "lw_run: $name done, $(wc -l < "/tmp/lw/$name.old") entries before, $(wc -l < "/tmp/lw/$name.new") after"
 }
 
+# lw_init_plain TARGET: a plain directory holding one file, made a subvolume by
+# `btrfs-txn init` as a recorded workload.
+lw_init_plain() {
+	mkdir -p "$1"
+	printf 'v0\n' > "$1/version"
+	lw_run init plain "$1" btrfs-txn init "$1"
+}
+
+# lw_small_applies TARGET DESCRIPTION: three recorded applies, each rewriting
+# `version` and adding a 4 KB file; the workload of the protocol-break scenarios.
+lw_small_applies() {
+	local target=$1 description=$2 i
+	for i in 1 2 3; do
+		cat > /tmp/r$i.json <<SPEC
+{
+  "version": 1,
+  "description": "$description r$i",
+  "ops": [
+    {"op": "write", "path": "version", "content": "v$i\\n"},
+    {"op": "write", "path": "data-$i.bin", "content": "$(head -c 3000 /dev/urandom | base64 | tr -d '\n')"}
+  ]
+}
+SPEC
+		lw_run apply-$i subvol "$target" btrfs-txn apply --target "$target" /tmp/r$i.json
+	done
+}
+
 # lw_finish: close the log, check it recorded everything, and leave the workload
 # list and manifests for the host at LW_META_MB on the log disk.
 lw_finish() {

@@ -17,22 +17,8 @@ T=$MNT/srv/app
 boot_1() {
 	vm_need_cmd init apply
 	lw_start
-	mkdir -p $T
-	printf 'v0\n' > $T/version
-	lw_run init plain $T btrfs-txn init $T
+	lw_init_plain $T
 	export BTRFS_TXN_UNSAFE_SKIP_FLUSH=1
-	for i in 1 2 3; do
-		cat > /tmp/r$i.json <<SPEC
-{
-  "version": 1,
-  "description": "unsafe r$i",
-  "ops": [
-    {"op": "write", "path": "version", "content": "v$i\\n"},
-    {"op": "write", "path": "data-$i.bin", "content": "$(head -c 3000 /dev/urandom | base64 | tr -d '\n')"}
-  ]
-}
-SPEC
-		lw_run apply-$i subvol $T btrfs-txn apply --target $T /tmp/r$i.json
-	done
+	lw_small_applies $T 'unsafe'
 	lw_finish
 }
