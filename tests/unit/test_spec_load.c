@@ -394,6 +394,29 @@ static void test_resolve_ids(void **state)
 	txn_batch_free(&b);
 }
 
+/* Names are placed in every chown op, whichever ops come between or after them. */
+static void test_id_positions(void **state)
+{
+	(void)state;
+	struct txn_batch b = { 0 };
+	struct spec_error error;
+
+	assert_int_equal(load("{\"version\":1,\"ops\":[\n"
+			      "{\"op\":\"write\",\"path\":\"a\",\"content\":\"x\"},\n"
+			      "{\"op\":\"chown\",\"path\":\"a\",\"owner\":\"u1\"},\n"
+			      "{\"op\":\"mkdir\",\"path\":\"d\"},\n"
+			      "{\"op\":\"chown\",\"path\":\"d\",\"group\":\"g2\", \"owner\":\"u2\"},\n"
+			      "{\"op\":\"delete\",\"path\":\"b\"}]}",
+			      &b, &error), 0);
+	assert_int_equal(b.ops[1].owner.spec_line, 3);
+	assert_int_equal(b.ops[1].owner.spec_column, 34);
+	assert_int_equal(b.ops[3].group.spec_line, 5);
+	assert_int_equal(b.ops[3].group.spec_column, 34);
+	assert_int_equal(b.ops[3].owner.spec_line, 5);
+	assert_int_equal(b.ops[3].owner.spec_column, 48);
+	txn_batch_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_resolve_ids),
+		cmocka_unit_test(test_id_positions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
