@@ -42,10 +42,24 @@ human() { case $1 in 1000000) echo 1M ;; 100000) echo 100k ;; 10000) echo 10k ;;
 
 declare -A LABEL=(
 	[inplace]="in place + syncfs (floor)" [replace]="per-file temp+fsync+rename, syncfs"
-	[apply]="btrfs-txn apply" [rollback]="btrfs-txn rollback"
+	[apply]="btrfs-txn apply" [apply-copy]="btrfs-txn apply, \`copy\` ops" [rollback]="btrfs-txn rollback"
 	[reflink]="reflink copy + change + swap + syncfs" [copy]="plain copy + change + swap + syncfs"
+	[inplace-shared]="*diagnostic:* in place + syncfs on a just-snapshotted tree"
+	[inplace-fixed]="in place + syncfs (floor)" [apply-fixed]="btrfs-txn apply"
 )
-METHODS="inplace replace apply rollback reflink copy"
+METHODS="inplace replace apply apply-copy rollback reflink copy inplace-shared"
+
+# fmed METHOD TREE BATCH: the median for the fixed changed set; in the smallest tree
+# that holds the batch that set is the spread one, measured as inplace and apply.
+layout_of() {
+	local t
+	for t in $(printf '%s\n' $TREES | sort -n); do
+		[ "$t" -ge "$1" ] && { echo "$t"; return; }
+	done
+}
+fmed() {
+	if [ "$2" = "$(layout_of "$3")" ]; then med "${1%-fixed}" "$2" "$3"; else med "$1" "$2" "$3"; fi
+}
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
@@ -65,7 +79,7 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	echo "| btrfs-txn | ${BUILD_ID:-unknown} |"
 	echo "| coreutils | $(cp --version | awk 'NR == 1 { print $NF }') |"
 	echo "| filesystem | Btrfs (mkfs.btrfs defaults) on a $IMAGE_SIZE sparse image on a loop device |"
-	echo "| files | ${FILE_SIZE} bytes each, 1,000 per directory; a batch of B changes every (N/B)-th file |"
+	echo "| files | ${FILE_SIZE} bytes each, 1,000 per directory; a batch of B changes every (N/B)-th file (the growth table: the same files in every tree) |"
 	echo "| runs | one warm-up, then up to $RUNS timed runs per method and cell, methods round-robin; medians |"
 	echo "| load average | $LOAD_START at start, $LOAD_END at the end |"
 	echo "| duration | $((ELAPSED / 60)) min $((ELAPSED % 60)) s |"
@@ -112,28 +126,63 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 		echo
 	fi
 
+	echo "## The same changed files in every tree"
+	echo
+	echo "Above, a batch of B changes every (N/B)-th file, so the 100 changes fall in one"
+	echo "directory of the 1k tree and in 100 directories of the 100k tree. Here the batch"
+	echo "changes the same files in every tree (those it changes in the smallest tree that holds"
+	echo "it), so only the tree grows. Median ms (ratio to this table's floor); *growth* is the"
+	echo "largest tree against the smallest."
+	for b in $BATCHES; do
+		trees=$(for n in $TREES; do [ "$b" -le "$n" ] && echo "$n"; done)
+		[ "$(echo "$trees" | wc -w)" -ge 2 ] || continue
+		first=$(echo "$trees" | head -1) last=$(echo "$trees" | tail -1)
+		echo
+		echo "### Batch of $b changed file$([ "$b" = 1 ] || echo s), the same in every tree"
+		echo
+		header="| method |" sep="| --- |"
+		for n in $trees; do header="$header $(human "$n") files |" sep="$sep ---: |"; done
+		echo "$header growth |"
+		echo "$sep ---: |"
+		for m in inplace-fixed apply-fixed; do
+			row="| ${LABEL[$m]} |"
+			for n in $trees; do
+				v=$(fmed "$m" "$n" "$b") floor=$(fmed inplace-fixed "$n" "$b")
+				row="$row $([ -n "$v" ] && echo "$(ms "$v") ($(ratio "$v" "$floor")x)" || echo skipped) |"
+			done
+			a=$(fmed "$m" "$first" "$b") z=$(fmed "$m" "$last" "$b")
+			g=$([ -n "$a" ] && [ -n "$z" ] && awk -v a="$a" -v z="$z" 'BEGIN { printf "%+.0f%%", (z / a - 1) * 100 }')
+			echo "$row ${g:-?} |"
+		done
+	done
+	echo
+
 	echo "## Where apply spends its time"
 	echo
 	echo "Medians of the \`timing\` object of \`btrfs-txn apply --json\` over the same runs, in"
 	echo "milliseconds. *wall* is the process as timed from outside; *outside engine* is wall"
 	echo "minus the engine's total: process start, reading and validating the spec, exit."
-	echo "*other* is lock + recover + preconditions + journal + verify + check."
+	echo "*other* is lock + recover + preconditions + journal + verify + check. *contents* says"
+	echo "where the contents came from: \`write\` (inline in the spec) or \`copy\` (source files)."
 	echo
-	echo "| tree | batch | snapshot | ops | flush | swap | sync | archive | other | engine total | outside engine | wall |"
-	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| tree | batch | contents | snapshot | ops | flush | swap | sync | archive | other | engine total | outside engine | wall |"
+	echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for n in $TREES; do
 		for b in $BATCHES; do
 			[ "$b" -le "$n" ] || continue
-			total=$(tmed apply "$n" "$b" total)
-			[ -n "$total" ] || continue
-			other=$(for f in lock recover preconditions journal verify check; do tmed apply "$n" "$b" "$f"; done |
-				awk '{ s += $1 } END { printf "%.6f", s }')
-			wall=$(med apply "$n" "$b")
-			outside=$(awk -v w="$wall" -v t="$total" 'BEGIN { printf "%.6f", w - t }')
-			echo "| $(human "$n") | $b | $(ms "$(tmed apply "$n" "$b" snapshot)") | $(ms "$(tmed apply "$n" "$b" ops)") |" \
-				"$(ms "$(tmed apply "$n" "$b" flush)") | $(ms "$(tmed apply "$n" "$b" swap)") |" \
-				"$(ms "$(tmed apply "$n" "$b" sync)") | $(ms "$(tmed apply "$n" "$b" archive)") |" \
-				"$(ms "$other") | $(ms "$total") | $(ms "$outside") | $(ms "$wall") |"
+			for k in apply apply-copy; do
+				total=$(tmed "$k" "$n" "$b" total)
+				[ -n "$total" ] || continue
+				other=$(for f in lock recover preconditions journal verify check; do tmed "$k" "$n" "$b" "$f"; done |
+					awk '{ s += $1 } END { printf "%.6f", s }')
+				wall=$(med "$k" "$n" "$b")
+				outside=$(awk -v w="$wall" -v t="$total" 'BEGIN { printf "%.6f", w - t }')
+				echo "| $(human "$n") | $b | $([ "$k" = apply ] && echo write || echo copy) |" \
+					"$(ms "$(tmed "$k" "$n" "$b" snapshot)") | $(ms "$(tmed "$k" "$n" "$b" ops)") |" \
+					"$(ms "$(tmed "$k" "$n" "$b" flush)") | $(ms "$(tmed "$k" "$n" "$b" swap)") |" \
+					"$(ms "$(tmed "$k" "$n" "$b" sync)") | $(ms "$(tmed "$k" "$n" "$b" archive)") |" \
+					"$(ms "$other") | $(ms "$total") | $(ms "$outside") | $(ms "$wall") |"
+			done
 		done
 	done
 	echo
@@ -174,7 +223,7 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	echo "## Targets of issue 7"
 	echo
 	a100=$(med apply 100000 100) f100=$(med inplace 100000 100) r100=$(med reflink 100000 100)
-	a1k=$(med apply 1000 100) a1k1=$(med apply 1000 1) a100k1=$(med apply 100000 1)
+	s100=$(med inplace-shared 100000 100)
 	verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN {
 		ok = dir == "le" ? v <= lim : v >= lim
 		if (ok) print "**met**"; else if (dir == "le") printf "**missed** by %.0f%%", (v / lim - 1) * 100
@@ -182,21 +231,33 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	if [ -n "$a100" ] && [ -n "$f100" ]; then
 		v=$(ratio "$a100" "$f100")
 		echo "- 100-file batch on the 100k tree, apply within 2.5x of the floor: ${v}x ($(ms "$a100") ms vs $(ms "$f100") ms): $(verdict "$v" 2.5 le)."
+		if [ -n "$s100" ]; then
+			echo "  For scale: the same in-place writes on a just-snapshotted tree (the diagnostic row)"
+			echo "  take $(ms "$s100") ms, $(ratio "$s100" "$f100")x the floor, with no btrfs-txn involved."
+		fi
 	fi
 	if [ -n "$a100" ] && [ -n "$r100" ]; then
 		v=$(ratio "$r100" "$a100")
 		echo "- same cell, apply at least 50x faster than the reflink copy: ${v}x ($(ms "$r100") ms vs $(ms "$a100") ms): $(verdict "$v" 50 ge)."
 	fi
-	if [ -n "$a100" ] && [ -n "$a1k" ]; then
-		v=$(awk -v a="$a100" -v b="$a1k" 'BEGIN { printf "%.0f", (a / b - 1) * 100 }')
-		v1=$( [ -n "$a100k1" ] && [ -n "$a1k1" ] && awk -v a="$a100k1" -v b="$a1k1" 'BEGIN { printf "%.0f", (a / b - 1) * 100 }')
-		echo "- apply grows by less than 20% from the 1k to the 100k tree: ${v}% at batch 100 ($(ms "$a1k") -> $(ms "$a100") ms)${v1:+, ${v1}% at batch 1 ($(ms "$a1k1") -> $(ms "$a100k1") ms)}: $(verdict "$v" 20 le)."
-	fi
+	for b in 1 100; do
+		a=$(fmed apply-fixed 1000 "$b") z=$(fmed apply-fixed 100000 "$b")
+		[ -n "$a" ] && [ -n "$z" ] || continue
+		v=$(awk -v a="$z" -v b="$a" 'BEGIN { printf "%.0f", (a / b - 1) * 100 }')
+		sa=$(med apply 1000 "$b") sz=$(med apply 100000 "$b")
+		echo "- apply grows by less than 20% from the 1k to the 100k tree, batch of $b (the same files in every tree): ${v}% ($(ms "$a") -> $(ms "$z") ms): $(verdict "$v" 20 le)."
+		if [ "$b" != 1 ] && [ -n "$sa" ] && [ -n "$sz" ]; then
+			echo "  With the batch spread over the tree instead (first tables) it is $(awk -v a="$sz" -v b="$sa" 'BEGIN { printf "%+.0f", (a / b - 1) * 100 }')% ($(ms "$sa") -> $(ms "$sz") ms), and the floor $(awk -v a="$(med inplace 100000 "$b")" -v b="$(med inplace 1000 "$b")" 'BEGIN { printf "%+.0f", (a / b - 1) * 100 }')%: a spread batch changes more directories."
+		fi
+	done
 	for n in $TREES; do
-		a=$(med apply "$n" 10000) f=$(med inplace "$n" 10000)
-		[ -n "$a" ] && [ -n "$f" ] || continue
-		v=$(ratio "$a" "$f")
-		echo "- 10,000-file batch on the $(human "$n") tree within 1.5x of the floor: ${v}x ($(ms "$a") ms vs $(ms "$f") ms): $(verdict "$v" 1.5 le)."
+		f=$(med inplace "$n" 10000)
+		for k in apply apply-copy; do
+			a=$(med "$k" "$n" 10000)
+			[ -n "$a" ] && [ -n "$f" ] || continue
+			v=$(ratio "$a" "$f")
+			echo "- 10,000-file batch on the $(human "$n") tree within 1.5x of the floor, $([ "$k" = apply ] && echo "contents inline (\`write\`)" || echo "contents from \`copy\` sources"): ${v}x ($(ms "$a") ms vs $(ms "$f") ms): $(verdict "$v" 1.5 le)."
+		done
 	done
 	if [ -s "$MEMORY" ]; then
 		rss=$(awk -F'\t' '$1 == "copy" && $3 > m { m = $3 } END { printf "%.1f", m / 1024 }' "$MEMORY")
@@ -221,7 +282,7 @@ for b in $BATCHES; do
 	for n in $TREES; do
 		[ "$b" -le "$n" ] || continue
 		line=$n
-		for m in $METHODS; do
+		for m in inplace replace apply rollback reflink copy apply-copy; do
 			v=$(med "$m" "$n" "$b")
 			line="$line $([ -n "$v" ] && awk -v s="$v" 'BEGIN { printf "%.3f", s * 1000 }' || echo '?')"
 		done
@@ -235,7 +296,8 @@ plot '$data' using 1:2 with linespoints lw 2 pt 7 title 'in place + syncfs (floo
      '' using 1:4 with linespoints lw 3 pt 9 title 'btrfs-txn apply', \\
      '' using 1:5 with linespoints lw 2 pt 11 dt 2 title 'btrfs-txn rollback', \\
      '' using 1:6 with linespoints lw 2 pt 13 title 'reflink copy + swap', \\
-     '' using 1:7 with linespoints lw 2 pt 15 title 'plain copy + swap'"
+     '' using 1:7 with linespoints lw 2 pt 15 title 'plain copy + swap', \\
+     '' using 1:8 with linespoints lw 2 pt 9 dt 3 title 'btrfs-txn apply, copy ops'"
 done
 gnuplot <<EOF
 set terminal pngcairo size $((560 * nb)),520 noenhanced font ',10'

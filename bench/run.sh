@@ -8,9 +8,19 @@
 #   inplace   write the files in place, then one syncfs (the floor, not atomic)
 #   replace   per file: temp file, fsync, rename; then syncfs (atomic per file only)
 #   apply     btrfs-txn apply of a spec of `write` ops (snapshot method, as shipped)
-#   rollback  btrfs-txn rollback, right after that apply
+#   apply-copy  the same changes as `copy` ops from source files on the same
+#             filesystem (made untimed before each run): the spec is 12x smaller
+#   rollback  btrfs-txn rollback, right after those applies
 #   reflink   cp -a --reflink=always of the tree, change, RENAME_EXCHANGE, syncfs
 #   copy      cp -a --reflink=never of the tree, change, RENAME_EXCHANGE, syncfs
+#   inplace-shared  a diagnostic, not an alternative: inplace on a subvolume that
+#             has just been snapshotted (untimed), so every block it changes is
+#             shared, as the staging tree's are: Btrfs's own price of a snapshot
+# A batch of B changes every (N/B)-th file of the tree of N, so it spreads over more
+# directories as the tree grows. For the growth target the same changed files are
+# measured in every tree as well: inplace-fixed and apply-fixed change the files that
+# batch B changes in the smallest tree that holds it (in that tree they are the same
+# as inplace and apply, which stand in for them there).
 # Each run is timed from outside (process start to exit), after the Btrfs cleaner has
 # finished (`btrfs subvolume sync`) and everything earlier is on disk (syncfs). Old
 # generations are dropped (gc) and old copies removed between runs, untimed.
@@ -38,7 +48,7 @@ TREES=${BENCH_TREES:-"1000 10000 100000"}
 [ "$LARGE" = 1 ] && [ -z "${BENCH_TREES:-}" ] && TREES="$TREES 1000000"
 BATCHES=${BENCH_BATCHES:-"1 100 10000"}
 IMAGE_SIZE=${BENCH_IMAGE_SIZE:-$([ "$LARGE" = 1 ] && echo 48G || echo 8G)}
-METHODS="inplace replace apply rollback reflink copy"
+METHODS="inplace replace apply apply-copy rollback reflink copy inplace-shared inplace-fixed apply-fixed"
 # A method whose warm-up took longer than this many seconds gets 3 timed runs, and
 # longer than the second number, 1 timed run; a copy method slower than the third
 # is skipped at the other batch sizes of that tree (its cost is the tree, not the batch).
@@ -109,16 +119,42 @@ record_timing() {
 		"$SCRATCH/out" >>"$TIMING" || die "no timing in the --json output of $1"
 }
 
+# layout_of BATCH: the smallest tree of this run that holds the batch; the fixed
+# changed set of batch B is the one batch B changes in that tree.
+layout_of() {
+	local t
+	for t in $(printf '%s\n' $TREES | sort -n); do
+		[ "$t" -ge "$1" ] && { echo "$t"; return; }
+	done
+}
+
 # run_method METHOD TREE BATCH RUN
 run_method() {
-	local method=$1 n=$2 b=$3 run=$4 tag="r$run-b$3-$1"
+	local method=$1 n=$2 b=$3 run=$4 tag="r$run-b$3-$1" fixed
+	fixed=$(layout_of "$b")
 	case $method in
 	inplace) measure "$@" "$U" inplace "$DIR/tree" "$n" "$b" "$tag" ;;
+	inplace-fixed) measure "$@" "$U" inplace "$DIR/tree" "$fixed" "$b" "$tag" ;;
 	replace) measure "$@" "$U" replace "$DIR/tree" "$n" "$b" "$tag" ;;
-	apply)
-		"$U" spec "$T" "$n" "$b" "$tag" >"$SCRATCH/spec.json" || die "cannot make a spec"
+	apply | apply-fixed)
+		"$U" spec "$T" "$([ "$method" = apply ] && echo "$n" || echo "$fixed")" "$b" "$tag" \
+			>"$SCRATCH/spec.json" || die "cannot make a spec"
 		measure "$@" "$BTRFS_TXN" apply --json "$SCRATCH/spec.json"
-		record_timing apply "$n" "$b" "$run"
+		record_timing "$method" "$n" "$b" "$run"
+		;;
+	apply-copy)
+		"$U" sources "$MNT/sources" "$b" "$FILE_SIZE" "$tag" &&
+			"$U" spec "$T" "$n" "$b" "$tag" "$MNT/sources" >"$SCRATCH/spec.json" ||
+			die "cannot make copy sources and their spec"
+		measure "$@" "$BTRFS_TXN" apply --json "$SCRATCH/spec.json"
+		record_timing "$method" "$n" "$b" "$run"
+		rm -rf "$MNT/sources" || die "cannot remove $MNT/sources"
+		;;
+	inplace-shared)
+		btrfs subvolume snapshot "$SHARED" "$SHARED.snap" >/dev/null ||
+			die "cannot snapshot $SHARED"
+		measure "$@" "$U" inplace "$SHARED" "$n" "$b" "$tag"
+		btrfs subvolume delete "$SHARED.snap" >/dev/null || die "cannot delete $SHARED.snap"
 		;;
 	rollback)
 		measure "$@" "$BTRFS_TXN" rollback --json "$T"
@@ -136,18 +172,23 @@ run_method() {
 
 setup_tree() {
 	local n=$1
-	T=$MNT/txn-$n DIR=$MNT/dir-$n
+	T=$MNT/txn-$n DIR=$MNT/dir-$n SHARED=$MNT/shared-$n
 	log "tree of $n files: creating"
 	btrfs subvolume create "$T" >/dev/null || die "cannot create subvolume $T"
 	"$U" mktree "$T" "$n" "$FILE_SIZE" || die "cannot fill $T"
 	"$BTRFS_TXN" init "$T" >/dev/null || die "btrfs-txn init $T failed"
 	mkdir -p "$DIR" && "$U" mktree "$DIR/tree" "$n" "$FILE_SIZE" || die "cannot fill $DIR"
+	if [[ " $METHODS " == *" inplace-shared "* ]]; then
+		btrfs subvolume create "$SHARED" >/dev/null &&
+			"$U" mktree "$SHARED" "$n" "$FILE_SIZE" || die "cannot fill $SHARED"
+	fi
 	settle
 }
 
 teardown_tree() {
 	"$BTRFS_TXN" gc --keep 0 "$T" >/dev/null &&
 		btrfs subvolume delete "$T" >/dev/null &&
+		{ [ ! -d "$SHARED" ] || btrfs subvolume delete "$SHARED" >/dev/null; } &&
 		rm -rf "$DIR" || die "cannot remove the tree of $1 files"
 }
 
@@ -187,6 +228,9 @@ for n in $TREES; do
 		declare -A runs_for=()
 		for ((run = 0; run <= RUNS; run++)); do
 			for method in $METHODS; do
+				# In the smallest tree that holds the batch, the fixed set is the
+				# spread one: inplace and apply stand for their -fixed twins there.
+				case $method in *-fixed) [ "$n" != "$(layout_of "$b")" ] || continue ;; esac
 				if [ -n "${skip_tree[$method $n]:-}" ]; then
 					[ "$run" -eq 0 ] && printf '%s\t%s\t%s\tskipped: %s\n' "$method" "$n" "$b" \
 						"${skip_tree[$method $n]}" >>"$NOTES"
