@@ -5,7 +5,12 @@
  *
  * The journal is replaced whole (temporary file, fsync, rename, fsync of the
  * directory), so it is never torn; a leftover temporary file means a crash during
- * the write and is ignored. history.jsonl only grows by whole lines; a line torn by
+ * the write and is ignored. The staging UUID, known only once the snapshot exists,
+ * goes to a file of its own ("staged") that is not synced: an fsync of the state
+ * directory right after a snapshot was made in it costs a whole Btrfs commit, and
+ * the step-7 commit makes the record durable anyway before the exchange. A record
+ * that is missing, torn, or of another transaction therefore means the exchange
+ * cannot have happened. history.jsonl only grows by whole lines; a line torn by
  * a crash is cut off before the next append and skipped by readers. Both are JSON,
  * written with jansson (the engine's only JSON: its own state files).
  */
@@ -56,6 +61,44 @@ int journal_write(int state_fd, const struct journal *j)
 	return r;
 }
 
+int journal_write_staged(int state_fd, const struct journal *j)
+{
+	json_t *obj = json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid", j->staging_uuid);
+	if (!obj)
+		return -ENOMEM;
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!text)
+		return -ENOMEM;
+	int r = 0;
+	_cleanup_close_ int fd = openat(state_fd, STAGED_NAME,
+					O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	if (r == 0)
+		r = write_all(fd, text, strlen(text));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	free(text);
+	return r;
+}
+
+/* The staged record of transaction @txid into @out (36 characters), else "". */
+static void read_staged(int state_fd, const char *txid, char out[37])
+{
+	out[0] = '\0';
+	_cleanup_close_ int fd = openat(state_fd, STAGED_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	json_error_t jerr;
+	json_t *obj = json_loadfd(fd, 0, &jerr);
+	const char *id = json_string_value(json_object_get(obj, "txid"));
+	const char *uuid = json_string_value(json_object_get(obj, "staging_uuid"));
+	if (id && uuid && strcmp(id, txid) == 0 && strlen(uuid) == 36)
+		memcpy(out, uuid, 37);
+	json_decref(obj);
+}
+
 static void copy_string(json_t *obj, const char *key, char *out, size_t size)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
@@ -95,6 +138,8 @@ int journal_read(int state_fd, struct journal *ret)
 	json_decref(obj);
 	if (!j.staging[0] || strchr(j.staging, '/'))
 		return -EBADMSG;
+	if (!j.staging_uuid[0])
+		read_staged(state_fd, j.txid, j.staging_uuid);
 	*ret = j;
 	return 1;
 }
@@ -110,6 +155,10 @@ int journal_remove(int state_fd)
 	/* Not fsynced on purpose: a journal that comes back after a crash is finished
 	 * again by recovery, which is idempotent. */
 	if (unlinkat(state_fd, JOURNAL_NAME, 0) < 0 && errno != ENOENT)
+		return -errno;
+	/* After the journal: a staged record without a journal is ignored, but a
+	 * journal without its record would read as "never exchanged". */
+	if (unlinkat(state_fd, STAGED_NAME, 0) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }

@@ -5,7 +5,7 @@
  *
  * One transaction (DESIGN.md, "The snapshot method"):
  *   lock -> recover -> preconditions -> journal -> snapshot to staging-TXID ->
- *   journal the staging UUID -> ops -> verify -> BTRFS_IOC_SYNC -> T unchanged? ->
+ *   record the staging UUID (made durable by the flush) -> ops -> verify -> BTRFS_IOC_SYNC -> T unchanged? ->
  *   renameat2(RENAME_EXCHANGE) (the commit point) -> BTRFS_IOC_SYNC -> staging (now
  *   the old tree) becomes read-only gen-N -> history -> journal removed -> gc.
  * Recovery decides by UUID: if the subvolume at T is the journaled staging one, the
@@ -390,10 +390,10 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
 		goto abort;
 	}
-	r = journal_write(t->state_fd, &j);
+	r = journal_write_staged(t->state_fd, &j);
 	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path,
-			     JOURNAL_NAME);
+		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path,
+			     STAGED_NAME);
 		goto abort;
 	}
 	txn_step("staged");

@@ -13,6 +13,7 @@
 
 #define STATE_DIR_NAME ".btrfs-txn"
 #define JOURNAL_NAME "journal"
+#define STAGED_NAME "staged"
 #define HISTORY_NAME "history.jsonl"
 #define LOCK_NAME "lock"
 
@@ -64,8 +65,14 @@ struct journal {
 
 /* Writes the journal: temporary file, fsync, rename, fsync of the directory. */
 int journal_write(int state_fd, const struct journal *journal);
-/* Reads it: 1 when found, 0 when absent, -EBADMSG when unreadable. */
+/* Records the staging UUID of @journal's transaction in its own file, without an
+ * fsync: the step-7 commit makes it durable before the exchange can happen. */
+int journal_write_staged(int state_fd, const struct journal *journal);
+/* Reads it: 1 when found, 0 when absent, -EBADMSG when unreadable. The staging
+ * UUID comes from the journal or, for the same transaction, from the staged
+ * record; "" when neither has it (then the exchange cannot have happened). */
 int journal_read(int state_fd, struct journal *ret_journal);
+/* Removes the journal, then the staged record. */
 int journal_remove(int state_fd);
 /* Removes a temporary journal left by a crash during journal_write(). */
 void journal_discard_partial(int state_fd);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t0135: recovery from hand-damaged state, with the exact expected outcome: a torn
 # temporary journal is discarded, a stray staging subvolume no journal speaks of is
-# removed, and what recovery cannot judge (an unreadable journal, a target that is
+# removed, a missing, torn or foreign staged record rolls back, and what recovery cannot judge (an unreadable journal, a target that is
 # neither the old tree nor the staged one) exits 5 and leaves everything in place.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
@@ -58,6 +58,35 @@ ok "with the real tree back in place, recover rolls back" "$BTRFS_TXN" recover "
 ok "  the tree is the one before" same_manifest "$TEST_TMP/m2" "$T"
 ok "  no staging left, nothing interrupted" sh -c "$(declare -f state_dir no_staging); no_staging '$T' && '$BTRFS_TXN' status --json '$T' | jq -e '.interrupted | not'"
 ok "and apply works again" apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v5\n"}]'
+
+# The staged record (the staging UUID, written without an fsync of its own and made
+# durable by the step-7 flush): missing, torn, or another transaction's, it means the
+# exchange cannot have happened, and recovery rolls back.
+manifest "$T" >"$TEST_TMP/m5"
+for damage in missing torn other; do
+	expect_exit 137 "apply killed at 'applied', then the staged record $damage" \
+		with_fault applied apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v6\n"}]'
+	ok "  the record names this transaction's staging" sh -c \
+		"test \"\$(jq -r .txid '$SD/staged')\" = \"\$(jq -r .txid '$SD/journal')\" &&
+		 test \"\$(jq -r .staging_uuid '$SD/staged')\" = \"\$(btrfs subvolume show \$(ls -d '$SD'/staging-*) | awk '/^\tUUID:/ { print \$2 }')\""
+	case $damage in
+	missing) rm "$SD/staged" ;;
+	torn) printf '{"txid": "%s", "stag' "$(jq -r .txid "$SD/staged")" >"$SD/staged" ;;
+	other) jq -c '.txid = "20200101T000000Z-000000"' "$SD/staged" >"$TEST_TMP/staged" &&
+		cp "$TEST_TMP/staged" "$SD/staged" ;;
+	esac
+	ok "  recover rolls back" "$BTRFS_TXN" recover "$T"
+	ok "  the tree is the one before" same_manifest "$TEST_TMP/m5" "$T"
+	ok "  no staging, journal or record left" sh -c \
+		"$(declare -f state_dir no_staging); no_staging '$T' && test ! -e '$SD/journal' -a ! -e '$SD/staged'"
+done
+# After the exchange, the record is what says the commit happened.
+expect_exit 137 "apply killed at 'exchanged'" \
+	with_fault exchanged apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v7\n"}]'
+ok "recover rolls forward" "$BTRFS_TXN" recover "$T"
+ok "  the tree is the new one" sh -c "test \"\$(cat '$T/conf')\" = v7"
+ok "  no staging, journal or record left" sh -c \
+	"$(declare -f state_dir no_staging); no_staging '$T' && test ! -e '$SD/journal' -a ! -e '$SD/staged'"
 
 # recover on a subvolume never managed (as the boot unit may run it) changes nothing.
 btrfs subvolume create "$MNT/plain-sub" >/dev/null
