@@ -16,9 +16,9 @@ BUILD     ?= build
 endif
 
 CC        ?= cc
-PKGS      := jansson libbtrfsutil libcrypto
+PKGS      := jansson libbtrfsutil nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lbtrfsutil -lcrypto)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lbtrfsutil -lnettle)
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \

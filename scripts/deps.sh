@@ -4,7 +4,7 @@
 # Quick when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
-build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev libssl-dev)
+build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev nettle-dev)
 check=(libcmocka-dev btrfs-progs util-linux e2fsprogs perl jq python3 python3-jsonschema clang libclang-rt-14-dev)
 # libFuzzer targets (fuzz/): clang and its runtime, which holds libFuzzer.
 fuzz=(clang libclang-rt-14-dev)

@@ -99,7 +99,12 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
  * a release archive, and a bound on how long a tree writer can make a precondition
  * (and so the lock) last by planting a huge sparse file. */
 #define TXN_SHA256_MAX_SIZE (16ULL << 30)
+/* The SHA-256 of what @fd reads to its end (at most TXN_SHA256_MAX_SIZE bytes).
+ * Return: 0, -EFBIG past the bound, -EINTR when txn_interrupted, or -errno of read(2);
+ * @ret_digest is written only on success. */
 int sha256_fd(int fd, unsigned char ret_digest[32]);
+/* The SHA-256 of @len bytes at @data. Cannot fail. */
+void sha256_bytes(const void *data, size_t len, unsigned char ret_digest[32]);
 int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
 			    struct txn_error *error);
 

@@ -7,7 +7,6 @@
 #include "state.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -39,9 +38,7 @@ static bool same_content(int root_fd, const struct txn_op *op, const struct stat
 	unsigned char have[32], want[32];
 	if (fd < 0 || sha256_fd(fd, have) < 0)
 		return false;
-	unsigned int len;
-	if (EVP_Digest(op->content, op->content_len, want, &len, EVP_sha256(), NULL) != 1)
-		return false;
+	sha256_bytes(op->content, op->content_len, want);
 	return memcmp(have, want, 32) == 0 && (!op->has_mode || (st->st_mode & 07777) == op->mode);
 }
 

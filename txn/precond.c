@@ -6,51 +6,48 @@
 #include "internal.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <string.h>
 #include <sys/stat.h>
 
+_Static_assert(SHA256_DIGEST_SIZE == 32, "digests are held in 32-byte arrays");
+
+void sha256_bytes(const void *data, size_t len, unsigned char ret_digest[32])
+{
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, SHA256_DIGEST_SIZE, ret_digest);
+}
+
 int sha256_fd(int fd, unsigned char ret_digest[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	int r = 0;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		r = -EIO;
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
 	unsigned char buf[65536];
 	uint64_t total = 0;
-	while (r == 0) {
+	for (;;) {
 		/* Hashing a huge file takes a while with the lock held: let SIGINT and
 		 * SIGTERM end it, as they end the rest of an apply before the commit. */
-		if (txn_interrupted) {
-			r = -EINTR;
-			break;
-		}
+		if (txn_interrupted)
+			return -EINTR;
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			break;
+			return -errno;
 		}
 		if (n == 0)
 			break;
 		/* The file may grow while we read it (its writer is not us): stop at the
 		 * bound rather than read without end. */
 		total += (uint64_t)n;
-		if (total > TXN_SHA256_MAX_SIZE) {
-			r = -EFBIG;
-			break;
-		}
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			r = -EIO;
+		if (total > TXN_SHA256_MAX_SIZE)
+			return -EFBIG;
+		sha256_update(&ctx, (size_t)n, buf);
 	}
-	unsigned int len = 0;
-	if (r == 0 && EVP_DigestFinal_ex(ctx, ret_digest, &len) != 1)
-		r = -EIO;
-	EVP_MD_CTX_free(ctx);
-	return r;
+	sha256_digest(&ctx, SHA256_DIGEST_SIZE, ret_digest);
+	return 0;
 }
 
 static void hex(const unsigned char *bytes, size_t n, char *out)
