@@ -161,12 +161,13 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	echo
 	echo "Medians of the \`timing\` object of \`btrfs-txn apply --json\` over the same runs, in"
 	echo "milliseconds. *wall* is the process as timed from outside; *outside engine* is wall"
-	echo "minus the engine's total: process start, reading and validating the spec, exit."
+	echo "minus the engine's total: process start, reading and validating the spec, exit;"
+	echo "*validate alone* times \`btrfs-txn validate\` of the same spec, which does just that."
 	echo "*other* is lock + recover + preconditions + journal + verify + check. *contents* says"
 	echo "where the contents came from: \`write\` (inline in the spec) or \`copy\` (source files)."
 	echo
-	echo "| tree | batch | contents | snapshot | ops | flush | swap | sync | archive | other | engine total | outside engine | wall |"
-	echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| tree | batch | contents | snapshot | ops | flush | swap | sync | archive | other | engine total | outside engine | validate alone | wall |"
+	echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for n in $TREES; do
 		for b in $BATCHES; do
 			[ "$b" -le "$n" ] || continue
@@ -181,7 +182,8 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 					"$(ms "$(tmed "$k" "$n" "$b" snapshot)") | $(ms "$(tmed "$k" "$n" "$b" ops)") |" \
 					"$(ms "$(tmed "$k" "$n" "$b" flush)") | $(ms "$(tmed "$k" "$n" "$b" swap)") |" \
 					"$(ms "$(tmed "$k" "$n" "$b" sync)") | $(ms "$(tmed "$k" "$n" "$b" archive)") |" \
-					"$(ms "$other") | $(ms "$total") | $(ms "$outside") | $(ms "$wall") |"
+					"$(ms "$other") | $(ms "$total") | $(ms "$outside") |" \
+					"$([ "$k" = apply ] && ms "$(med validate "$n" "$b")") | $(ms "$wall") |"
 			done
 		done
 	done

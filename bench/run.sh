@@ -10,6 +10,8 @@
 #   apply     btrfs-txn apply of a spec of `write` ops (snapshot method, as shipped)
 #   apply-copy  the same changes as `copy` ops from source files on the same
 #             filesystem (made untimed before each run): the spec is 12x smaller
+#   validate  btrfs-txn validate of apply's spec: process start, reading, parsing and
+#             checking the spec, exit; no target access (for the breakdown only)
 #   rollback  btrfs-txn rollback, right after those applies
 #   reflink   cp -a --reflink=always of the tree, change, RENAME_EXCHANGE, syncfs
 #   copy      cp -a --reflink=never of the tree, change, RENAME_EXCHANGE, syncfs
@@ -48,7 +50,7 @@ TREES=${BENCH_TREES:-"1000 10000 100000"}
 [ "$LARGE" = 1 ] && [ -z "${BENCH_TREES:-}" ] && TREES="$TREES 1000000"
 BATCHES=${BENCH_BATCHES:-"1 100 10000"}
 IMAGE_SIZE=${BENCH_IMAGE_SIZE:-$([ "$LARGE" = 1 ] && echo 48G || echo 8G)}
-METHODS="inplace replace apply apply-copy rollback reflink copy inplace-shared inplace-fixed apply-fixed"
+METHODS="inplace replace apply validate apply-copy rollback reflink copy inplace-shared inplace-fixed apply-fixed"
 # A method whose warm-up took longer than this many seconds gets 3 timed runs, and
 # longer than the second number, 1 timed run; a copy method slower than the third
 # is skipped at the other batch sizes of that tree (its cost is the tree, not the batch).
@@ -141,6 +143,10 @@ run_method() {
 			>"$SCRATCH/spec.json" || die "cannot make a spec"
 		measure "$@" "$BTRFS_TXN" apply --json "$SCRATCH/spec.json"
 		record_timing "$method" "$n" "$b" "$run"
+		;;
+	validate)
+		"$U" spec "$T" "$n" "$b" "$tag" >"$SCRATCH/spec.json" || die "cannot make a spec"
+		measure "$@" "$BTRFS_TXN" validate -q "$SCRATCH/spec.json"
 		;;
 	apply-copy)
 		"$U" sources "$MNT/sources" "$b" "$FILE_SIZE" "$tag" &&
