@@ -6,8 +6,9 @@
  * One transaction (DESIGN.md, "The snapshot method"):
  *   lock -> recover -> preconditions -> journal -> snapshot to staging-TXID ->
  *   record the staging UUID (made durable by the flush) -> ops -> verify -> BTRFS_IOC_SYNC -> T unchanged? ->
- *   renameat2(RENAME_EXCHANGE) (the commit point) -> BTRFS_IOC_SYNC -> staging (now
- *   the old tree) becomes read-only gen-N -> history -> journal removed -> gc.
+ *   renameat2(RENAME_EXCHANGE) (the commit point) -> staging (now the old tree)
+ *   becomes read-only gen-N, which commits -> BTRFS_IOC_SYNC -> history -> journal
+ *   removed -> gc.
  * Recovery decides by UUID: if the subvolume at T is the journaled staging one, the
  * commit happened and the tail is finished; otherwise the staging is deleted.
  * Every step of the tail is idempotent, so recovery may itself be interrupted.
@@ -98,9 +99,9 @@ int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed)
 	return r;
 }
 
-/* The tail after the commit point: staging (the old tree) becomes read-only gen-N,
- * the history gets its line, the journal goes. Idempotent. */
-static int finish_committed(struct target *t, const struct journal *j, bool recovered,
+/* After the commit point, first half: staging (the old tree) becomes read-only
+ * gen-N. Idempotent. Setting the flag commits a Btrfs transaction by itself. */
+static int archive_old_tree(struct target *t, const struct journal *j, bool recovered,
 			    struct txn_error *error)
 {
 	char gen_name[32];
@@ -124,6 +125,13 @@ static int finish_committed(struct target *t, const struct journal *j, bool reco
 			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot make '%s/%s' read-only",
 					t->state_path, gen_name);
 	}
+	return 0;
+}
+
+/* Second half: the history gets its line, the journal goes. Idempotent. */
+static int record_committed(struct target *t, const struct journal *j, bool recovered,
+			    struct txn_error *error)
+{
 	if (!history_has(t->state_fd, j->txid)) {
 		struct history_entry e = {
 			.txid = j->txid, .kind = j->kind,
@@ -143,6 +151,14 @@ static int finish_committed(struct target *t, const struct journal *j, bool reco
 		return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot remove '%s/%s'", t->state_path,
 				JOURNAL_NAME);
 	return 0;
+}
+
+/* The whole tail after the commit point, as recovery finishes it. */
+static int finish_committed(struct target *t, const struct journal *j, bool recovered,
+			    struct txn_error *error)
+{
+	int r = archive_old_tree(t, j, recovered, error);
+	return r < 0 ? r : record_committed(t, j, recovered, error);
 }
 
 /* Undo before the commit point: the staging goes, then the journal. Never deletes
@@ -509,7 +525,20 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	tm->swap = txn_now() - mark;
 	mark = txn_now();
 
-	/* Step 10: the exchange itself must be on disk before we say it is done. */
+	/* The old tree becomes read-only gen-N before step 10, not after it as DESIGN.md
+	 * lists them: setting the flag commits a Btrfs transaction by itself, and that
+	 * commit carries the exchange too, so step 10 below finds (nearly) nothing left
+	 * to commit. In DESIGN.md's order these were two commits back to back. Both
+	 * orders leave the same states to recovery, which finishes the tail either way. */
+	close(TAKE_FD(staging_fd));
+	struct txn_error archive_error = { 0 };
+	int archive_r = archive_old_tree(t, &j, false, &archive_error);
+	tm->archive = txn_now() - mark;
+	mark = txn_now();
+
+	/* Step 10: the exchange itself must be on disk before we say it is done. This
+	 * does not rely on the commit of the read-only flag (which a failed archive
+	 * would skip); when that commit happened, this one is cheap. */
 	r = skip_sync ? 0 : sync_fs(t->parent_fd);
 	if (r < 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
@@ -520,14 +549,17 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	txn_step("synced");
 	tm->sync = txn_now() - mark;
 	mark = txn_now();
+	if (archive_r < 0) {
+		*error = archive_error;
+		return archive_r;
+	}
 
-	close(TAKE_FD(staging_fd));
-	r = finish_committed(t, &j, false, error);
+	r = record_committed(t, &j, false, error);
 	if (r < 0)
 		return r;
 	drop_generations(t->state_fd, keep_of(options, batch), &result->dropped);
 	txn_step("done");
-	tm->archive = txn_now() - mark;
+	tm->archive += txn_now() - mark;
 	result->generation = j.to_generation;
 	result->previous = j.from_generation;
 	return 0;

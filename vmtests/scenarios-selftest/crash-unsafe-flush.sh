@@ -3,12 +3,13 @@
 # boots: 1
 #
 # The protocol broken on purpose, to see what the crash-state replay makes of it.
-# Skipping only the flush before the exchange is NOT caught, and cannot be: nothing
-# commits between the exchange and the step-10 sync, which writes the staged data
-# back and commits it with the exchange in one transaction, so every state shows
-# the old or the whole new tree (measured: 0 violations). selftest.sh checks that
-# this scenario passes, as a record of that fact; crash-unsafe-sync is the break
-# that must be caught.
+# Right after the exchange, setting the old tree read-only commits by itself, and a
+# commit does not write back file data: without the flush before the exchange that
+# commit carries the exchange but not the staged files' data, and the replay must
+# find torn trees and fail the scenario; selftest.sh checks that it does. (When
+# step 10's sync, which does write data back, was the first commit after the
+# exchange, this break was invisible without a foreign commit in between, which
+# crash-unsafe-flush-commit still provokes.)
 
 . /vmtest/guest-logwrites.sh
 

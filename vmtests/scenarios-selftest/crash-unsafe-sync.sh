@@ -2,10 +2,11 @@
 # timeout: 400
 # boots: 1
 #
-# BTRFS_TXN_UNSAFE_SKIP_FLUSH=2: apply reports success with the new tree still only
-# in memory. The replay must find states at or after "returned" holding the old tree
-# (a durability violation), or states where the exchange is committed before the
-# new files' data (a torn tree), and fail the scenario; selftest.sh checks that it does.
+# BTRFS_TXN_UNSAFE_SKIP_FLUSH=2: apply skips both of its own syncs. The commit that
+# setting the old tree read-only makes (before step 10) then carries the exchange
+# without the new files' data, which nothing wrote back: the replay must find states
+# at or after "returned" whose target is a torn tree (or, were that commit ever to go,
+# the old tree), and fail the scenario; selftest.sh checks that it does.
 
 . /vmtest/guest-logwrites.sh
 

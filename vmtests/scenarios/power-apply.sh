@@ -6,7 +6,7 @@
 # on each, apply stops itself at its step (BTRFS_TXN_FAULT=STEP:stop), then one power
 # cut takes them all. After the reboot each must recover to exactly the old tree
 # (before the commit point), the new tree (from 'synced' on), or either (at
-# 'exchanged', whose sync had not run), with btrfs check clean, no staging left, and
+# 'exchanged' and 'renamed', before the first commit after the exchange), with btrfs check clean, no staging left, and
 # a fresh apply working. See gf_power_stop in guest-faults.sh.
 
 . /vmtest/guest-faults.sh
