@@ -88,6 +88,23 @@ ok "  the tree is the new one" sh -c "test \"\$(cat '$T/conf')\" = v7"
 ok "  no staging, journal or record left" sh -c \
 	"$(declare -f state_dir no_staging); no_staging '$T' && test ! -e '$SD/journal' -a ! -e '$SD/staged'"
 
+# The old tree cannot become gen-N (a directory of that name appears right after the
+# exchange): the exchange was synced all the same, so apply exits 5 with the new
+# tree in place, and recover finishes the tail once the obstacle is gone.
+gen=$("$BTRFS_TXN" status --json "$T" | jq -r .generation)
+expect_exit 5 "apply with gen-$gen in the way after the exchange" \
+	with_hook "[ \"\$1\" != exchanged ] || mkdir '$SD/gen-$gen'" \
+	apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v8\n"}]'
+output_has "  says the old tree cannot be kept" "cannot keep the old tree of .* as '$SD/gen-$gen'"
+ok "  the target is the new tree" sh -c "test \"\$(cat '$T/conf')\" = v8"
+ok "  the journal stays for recover" test -e "$SD/journal"
+rmdir "$SD/gen-$gen"
+ok "recover finishes the tail" "$BTRFS_TXN" recover "$T"
+ok "  gen-$gen is the old tree, read-only" sh -c \
+	"test \"\$(cat '$SD/gen-$gen/conf')\" = v7 && btrfs property get '$SD/gen-$gen' ro | grep -qx ro=true"
+ok "  no staging, journal or record left" sh -c \
+	"$(declare -f state_dir no_staging); no_staging '$T' && test ! -e '$SD/journal' -a ! -e '$SD/staged'"
+
 # recover on a subvolume never managed (as the boot unit may run it) changes nothing.
 btrfs subvolume create "$MNT/plain-sub" >/dev/null
 ok "recover on a never-managed subvolume: nothing to do" "$BTRFS_TXN" recover "$MNT/plain-sub"
