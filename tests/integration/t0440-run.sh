@@ -48,10 +48,13 @@ ok "--json on failure: error, exit 1, command_status 1" jq -e '.exit == 1 and .c
 manifest "$T" >"$TEST_TMP/before"
 "$B" run "$T" -- sh -c 'printf bad >"$BTRFS_TXN_STAGING/a"; sleep 30 & echo $! >"'"$TEST_TMP"'/sleeper"; touch "'"$TEST_TMP"'/started"; wait' >"$TEST_TMP/term.out" 2>&1 &
 pid=$!
+# Killed mid-way, this test must not leave the run (and its sleep) holding the mount.
+at_cleanup "[ -n \"\${term_waited:-}\" ] || { kill \$(cat '$TEST_TMP/sleeper'); kill -TERM $pid; wait $pid; }"
 for _ in $(seq 100); do [ -e "$TEST_TMP/started" ] && break; sleep 0.1; done
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
+term_waited=1
 ok "SIGTERM during the command aborts with exit 1" test "$rc" = 1
 ok "  the target is unchanged" same_manifest "$TEST_TMP/before" "$T"
 ok "  no staging left" no_staging "$T"
