@@ -137,7 +137,7 @@ run_method() {
 	case $method in
 	inplace) measure "$@" "$U" inplace "$DIR/tree" "$n" "$b" "$tag" ;;
 	inplace-fixed) measure "$@" "$U" inplace "$DIR/tree" "$fixed" "$b" "$tag" ;;
-	replace) measure "$@" "$U" replace "$DIR/tree" "$n" "$b" "$tag" ;;
+	replace) measure "$@" "$U" replace "$DIR/rtree" "$n" "$b" "$tag" ;;
 	apply | apply-fixed)
 		"$U" spec "$T" "$([ "$method" = apply ] && echo "$n" || echo "$fixed")" "$b" "$tag" \
 			>"$SCRATCH/spec.json" || die "cannot make a spec"
@@ -183,7 +183,11 @@ setup_tree() {
 	btrfs subvolume create "$T" >/dev/null || die "cannot create subvolume $T"
 	"$U" mktree "$T" "$n" "$FILE_SIZE" || die "cannot fill $T"
 	"$BTRFS_TXN" init "$T" >/dev/null || die "btrfs-txn init $T failed"
-	mkdir -p "$DIR" && "$U" mktree "$DIR/tree" "$n" "$FILE_SIZE" || die "cannot fill $DIR"
+	# replace gets a tree of its own: it gives every file it changes a new inode, and
+	# those new inodes sit together in a few leaves, which would make the floor's next
+	# in-place writes of the same files touch a handful of leaves instead of B.
+	mkdir -p "$DIR" && "$U" mktree "$DIR/tree" "$n" "$FILE_SIZE" &&
+		"$U" mktree "$DIR/rtree" "$n" "$FILE_SIZE" || die "cannot fill $DIR"
 	if [[ " $METHODS " == *" inplace-shared "* ]]; then
 		btrfs subvolume create "$SHARED" >/dev/null &&
 			"$U" mktree "$SHARED" "$n" "$FILE_SIZE" || die "cannot fill $SHARED"
