@@ -229,7 +229,7 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN {
 		ok = dir == "le" ? v <= lim : v >= lim
 		if (ok) print "**met**"; else if (dir == "le") printf "**missed** by %.0f%%", (v / lim - 1) * 100
-		else printf "**missed** (%.1fx short)", lim / v }'; }
+		else printf "**missed** by %.0f%%", (1 - v / lim) * 100 }'; }
 	if [ -n "$a100" ] && [ -n "$f100" ]; then
 		v=$(ratio "$a100" "$f100")
 		echo "- 100-file batch on the 100k tree, apply within 2.5x of the floor: ${v}x ($(ms "$a100") ms vs $(ms "$f100") ms): $(verdict "$v" 2.5 le)."

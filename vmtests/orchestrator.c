@@ -29,6 +29,7 @@ struct options {
 	const char *kernel;
 	const char *modules;
 	const char *run_dir;
+	const char *report_dir;
 	const char *qemu;
 	const char *accel;
 	const char *mkimage;
@@ -62,6 +63,7 @@ static void usage(FILE *out)
 		"  --scenarios DIR      where scenario files live (default vmtests/scenarios);\n"
 		"                       may be given more than once\n"
 		"  --run-dir DIR        disks and console logs (default DIR/run of --image)\n"
+		"  --report-dir DIR     report.json and report.md (default vmtests/ beside --image)\n"
 		"  --accel auto|kvm|tcg auto probes KVM with a short boot and falls back to TCG\n"
 		"  --qemu PATH          QEMU binary (default qemu-system-x86_64)\n"
 		"  --memory MB          guest memory (default 512)\n"
@@ -270,6 +272,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "modules", required_argument, NULL, 'm' },
 		{ "scenarios", required_argument, NULL, 's' },
 		{ "run-dir", required_argument, NULL, 'r' },
+		{ "report-dir", required_argument, NULL, 'R' },
 		{ "accel", required_argument, NULL, 'a' },
 		{ "qemu", required_argument, NULL, 'q' },
 		{ "memory", required_argument, NULL, 'M' },
@@ -289,6 +292,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'k': o->kernel = optarg; break;
 		case 'm': o->modules = optarg; break;
 		case 'r': o->run_dir = optarg; break;
+		case 'R': o->report_dir = optarg; break;
 		case 'a': o->accel = optarg; break;
 		case 'q': o->qemu = optarg; break;
 		case 'b': o->mkimage = optarg; break;
@@ -496,14 +500,18 @@ int main(int argc, char **argv)
 		}
 		printf("# totals: %d crash states checked, %d violations, %d faults injected\n",
 		       states, violations, faults);
-		if (ran && image_copy && asprintf(&report_dir, "%s/vmtests", dirname(image_copy)) >= 0) {
+		if (o.report_dir)
+			report_dir = strdup(o.report_dir);
+		else if (image_copy && asprintf(&report_dir, "%s/vmtests", dirname(image_copy)) < 0)
+			report_dir = NULL;
+		if (ran && report_dir) {
 			r = report_write(report_dir, scenarios, results, ran, scenario_count, config.accel);
 			if (r < 0)
 				printf("# cannot write the report in %s: %s\n", report_dir, strerror(-r));
 			else
 				printf("# report: %s/report.json, %s/report.md\n", report_dir, report_dir);
-			free(report_dir);
 		}
+		free(report_dir);
 		free(image_copy);
 		free(ran);
 	}
