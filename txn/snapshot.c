@@ -5,10 +5,10 @@
  *
  * One transaction (DESIGN.md, "The snapshot method"):
  *   lock -> recover -> preconditions -> journal -> snapshot to staging-TXID ->
- *   record the staging UUID (made durable by the flush) -> ops -> verify -> BTRFS_IOC_SYNC -> T unchanged? ->
- *   renameat2(RENAME_EXCHANGE) (the commit point) -> staging (now the old tree)
- *   becomes read-only gen-N, which commits -> BTRFS_IOC_SYNC -> history -> journal
- *   removed -> gc.
+ *   record the staging UUID (made durable by the flush) -> ops -> verify ->
+ *   BTRFS_IOC_SYNC -> T unchanged? -> renameat2(RENAME_EXCHANGE) (the commit point)
+ *   -> staging (now the old tree) becomes read-only gen-N, which commits ->
+ *   BTRFS_IOC_SYNC -> history -> journal removed -> gc.
  * Recovery decides by UUID: if the subvolume at T is the journaled staging one, the
  * commit happened and the tail is finished; otherwise the staging is deleted.
  * Every step of the tail is idempotent, so recovery may itself be interrupted.
