@@ -312,7 +312,7 @@ set format x '%.0s%c'
 set grid
 set key top left font ',9'
 set xrange [500:$(( $(echo $TREES | tr ' ' '\n' | sort -n | tail -1) * 2 ))]
-set multiplot layout 1,$nb title 'btrfs-txn vs alternatives on loop-backed Btrfs (${FILE_SIZE}-byte files, medians)'
+set multiplot layout 1,$nb title "btrfs-txn vs alternatives on loop-backed Btrfs (${FILE_SIZE}-byte files, medians)\\n$(uname -sr), ${cpu//\"/}, $(nproc) cores, $STARTED"
 $plot_cmds
 unset multiplot
 EOF
