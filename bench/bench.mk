@@ -1,7 +1,7 @@
 # bench.mk: `make bench`, included by the top Makefile. See bench/README.md.
 #
 #   make bench                 trees of 1k, 10k, 100k files (about 5-6 minutes)
-#   make bench BENCH_LARGE=1   adds a tree of 1M files (much longer)
+#   make bench BENCH_LARGE=1   adds a tree of 1M files (about 20 minutes; results-large.md)
 #   make bench BENCH_RUNS=7    timed runs per method and cell (after one warm-up)
 
 BENCH_LARGE ?= 0

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# report.sh: turn the raw samples of bench/run.sh into results.md and latency.png.
+# report.sh: turn the raw samples of bench/run.sh into results.md and latency.png
+# (with NAME_SUFFIX=-large: results-large.md, latency-large.png, and the hand-written
+# analysis-large.md instead of analysis.md).
 #
 # Called by run.sh with its scratch files in the environment (SAMPLES, TIMING, NOTES,
 # MEMORY, SCRATCH, OUT, ...); can be rerun by hand on an old scratch directory by
@@ -266,14 +268,14 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 		echo "- peak memory of a 10,000-op apply from copy sources under 32 MiB: ${rss} MiB (highest of 3): $(verdict "$rss" 32 le)."
 	fi
 	echo
-	if [ -f "$TOP/bench/analysis.md" ]; then
-		cat "$TOP/bench/analysis.md"
+	if [ -f "$TOP/bench/analysis${NAME_SUFFIX:-}.md" ]; then
+		cat "$TOP/bench/analysis${NAME_SUFFIX:-}.md"
 		echo
 	fi
 	echo "## Plot"
 	echo
-	echo "![latency against tree size](latency.png)"
-} >"$OUT/results.md"
+	echo "![latency against tree size](latency${NAME_SUFFIX:-}.png)"
+} >"$OUT/results${NAME_SUFFIX:-}.md"
 
 # One data file per batch size: tree, then each method's median in ms ("?" = none).
 plot_cmds=
@@ -303,7 +305,7 @@ plot '$data' using 1:2 with linespoints lw 2 pt 7 title 'in place + syncfs (floo
 done
 gnuplot <<EOF
 set terminal pngcairo size $((560 * nb)),520 noenhanced font ',10'
-set output '$OUT/latency.png'
+set output '$OUT/latency${NAME_SUFFIX:-}.png'
 set datafile missing '?'
 set logscale xy
 set xlabel 'files in the tree'

@@ -27,7 +27,8 @@
 # finished (`btrfs subvolume sync`) and everything earlier is on disk (syncfs). Old
 # generations are dropped (gc) and old copies removed between runs, untimed.
 #
-# Writes bench/results.md and bench/latency.png (BENCH_OUT to put them elsewhere);
+# Writes bench/results.md and bench/latency.png, or with BENCH_LARGE=1 results-large.md
+# and latency-large.png, so that the two runs keep their own (BENCH_OUT to put them elsewhere);
 # raw samples stay under build/bench/. Needs root, loop devices and Btrfs. The loop
 # device, mount and image come from tests/integration/lib.sh, which undoes them in a
 # trap on exit, error and Ctrl-C.
@@ -283,8 +284,9 @@ fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$((SECONDS - T0))
 
-log "writing $OUT/results.md and $OUT/latency.png"
-export SAMPLES TIMING NOTES MEMORY SCRATCH OUT TREES BATCHES RUNS STARTED LOAD_START LOAD_END \
+NAME_SUFFIX=$([ "$LARGE" = 1 ] && echo -large)
+log "writing $OUT/results$NAME_SUFFIX.md and $OUT/latency$NAME_SUFFIX.png"
+export NAME_SUFFIX SAMPLES TIMING NOTES MEMORY SCRATCH OUT TREES BATCHES RUNS STARTED LOAD_START LOAD_END \
 	ELAPSED IMAGE_SIZE FILE_SIZE mem_tree BUILD_ID
 "$TOP/bench/report.sh" || die "report failed"
 log "done in $((ELAPSED / 60)) min $((ELAPSED % 60)) s; raw samples in $SCRATCH"
