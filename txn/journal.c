@@ -26,6 +26,31 @@
 
 #define JOURNAL_TMP_NAME "journal.tmp"
 
+/* Writes @obj, whose reference it takes, as one line replacing the contents of @name
+ * in @state_fd; with @sync, fsyncs the file too. */
+static int write_json_file(int state_fd, const char *name, json_t *obj, bool sync)
+{
+	if (!obj)
+		return -ENOMEM;
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!text)
+		return -ENOMEM;
+	int r = 0;
+	_cleanup_close_ int fd = openat(state_fd, name,
+					O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	if (r == 0)
+		r = write_all(fd, text, strlen(text));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	if (r == 0 && sync)
+		r = fsync_fd(fd);
+	free(text);
+	return r;
+}
+
 int journal_write(int state_fd, const struct journal *j)
 {
 	json_t *obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}",
@@ -35,52 +60,20 @@ int journal_write(int state_fd, const struct journal *j)
 				"to_generation", (json_int_t)j->to_generation, "rollback_to",
 				(json_int_t)j->rollback_to, "ops", (json_int_t)j->n_ops,
 				"description", j->description, "started", j->started);
-	if (!obj)
-		return -ENOMEM;
-	char *text = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	if (!text)
-		return -ENOMEM;
-
-	int r = 0;
-	_cleanup_close_ int fd = openat(state_fd, JOURNAL_TMP_NAME,
-					O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		r = -errno;
-	if (r == 0)
-		r = write_all(fd, text, strlen(text));
-	if (r == 0)
-		r = write_all(fd, "\n", 1);
-	if (r == 0)
-		r = fsync_fd(fd);
+	int r = write_json_file(state_fd, JOURNAL_TMP_NAME, obj, true);
 	if (r == 0 && renameat(state_fd, JOURNAL_TMP_NAME, state_fd, JOURNAL_NAME) < 0)
 		r = -errno;
 	if (r == 0)
 		r = fsync_fd(state_fd);
-	free(text);
 	return r;
 }
 
 int journal_write_staged(int state_fd, const struct journal *j)
 {
-	json_t *obj = json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid", j->staging_uuid);
-	if (!obj)
-		return -ENOMEM;
-	char *text = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	if (!text)
-		return -ENOMEM;
-	int r = 0;
-	_cleanup_close_ int fd = openat(state_fd, STAGED_NAME,
-					O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		r = -errno;
-	if (r == 0)
-		r = write_all(fd, text, strlen(text));
-	if (r == 0)
-		r = write_all(fd, "\n", 1);
-	free(text);
-	return r;
+	return write_json_file(state_fd, STAGED_NAME,
+			       json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid",
+					 j->staging_uuid),
+			       false);
 }
 
 /* The staged record of transaction @txid into @out (36 characters), else "". */
