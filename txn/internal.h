@@ -85,6 +85,10 @@ struct stat;
 /* Opens a copy source for reading: not a symlink (-ELOOP), a regular file (-EINVAL),
  * the very inode looked at (-EAGAIN); fills @ret_st. Return: the fd or -errno. */
 int copy_source_open(const char *source, struct stat *ret_st);
+/* Copies @size bytes from @src_fd to @dst_fd, both at offset 0 and read from or
+ * written to at their file offsets: a reflink where the filesystem allows, else
+ * copy_file_range, else sendfile. -EIO when the source shrank meanwhile. */
+int copy_file_data(int src_fd, int dst_fd, off_t size);
 /* The words for copy_source_open()'s own refusals ("is a symlink; ..."), else NULL. */
 const char *copy_source_problem(int r);
 /* chmod the inode @fd holds (O_PATH, not a symlink), found as @name in @parent_fd,

@@ -31,7 +31,7 @@ static void temp_name(char *buf, size_t size)
 	snprintf(buf, size, ".btrfs-txn-tmp.%d.%u", (int)getpid(), counter++);
 }
 
-static int copy_data(int src_fd, int dst_fd, off_t size)
+int copy_file_data(int src_fd, int dst_fd, off_t size)
 {
 	/* A reflink shares the extents: O(1) in the file size on the same filesystem. */
 	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
@@ -150,7 +150,7 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 		return -EAGAIN;
 	if (ftruncate(fd, 0) < 0)
 		return -errno;
-	int r = op->kind == TXN_OP_COPY ? copy_data(src_fd, fd, src->st_size)
+	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src->st_size)
 					: write_all(fd, op->content, op->content_len);
 	if (r == 0 && (st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
 		r = -errno;
@@ -211,7 +211,7 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 				txn_op_kind_name(op->kind), op->path);
 
 	if (op->kind == TXN_OP_COPY)
-		r = copy_data(src_fd, fd, src.st_size);
+		r = copy_file_data(src_fd, fd, src.st_size);
 	else
 		r = write_all(fd, op->content, op->content_len);
 	if (r == 0 && have_old && S_ISREG(old.st_mode) && fchown(fd, old.st_uid, old.st_gid) < 0)

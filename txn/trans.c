@@ -388,62 +388,6 @@ static int preflight(int root_fd, const struct txn_batch *batch, struct txn_erro
 	return 0;
 }
 
-static int pwrite_all(int fd, const char *buf, size_t len, off_t offset)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, offset);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-		offset += n;
-	}
-	return 0;
-}
-
-/* Copies @size bytes: a reflink where the filesystem allows, else copy_file_range,
- * else plain reads and writes (e.g. a source on another filesystem type). */
-static int copy_content(int src_fd, int dst_fd, off_t size)
-{
-	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
-		return 0;
-	off_t done = 0;
-	while (done < size) {
-		off_t in = done, out = done;
-		ssize_t n = copy_file_range(src_fd, &in, dst_fd, &out, (size_t)(size - done), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)
-				break;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO; /* the source shrank under us */
-		done += n;
-	}
-	char buf[65536];
-	while (done < size) {
-		size_t want = (size_t)(size - done) < sizeof(buf) ? (size_t)(size - done) : sizeof(buf);
-		ssize_t n = pread(src_fd, buf, want, done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		int r = pwrite_all(dst_fd, buf, (size_t)n, done);
-		if (r < 0)
-			return r;
-		done += n;
-	}
-	return 0;
-}
-
 /* Writes one op's new content to a staged file in T's root and fsyncs it. */
 static int stage_one(int root_fd, size_t index, const struct txn_op *op, struct staged_file *s,
 		     struct txn_error *error)
@@ -478,7 +422,7 @@ static int stage_one(int root_fd, size_t index, const struct txn_op *op, struct 
 				kind, op->path, s->name);
 	s->dev = staged_st.st_dev;
 	s->ino = staged_st.st_ino;
-	int r = op->kind == TXN_OP_COPY ? copy_content(src_fd, fd, src.st_size)
+	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src.st_size)
 					: write_all(fd, op->content, op->content_len);
 	/* Durable now, outside the window, where an fsync is allowed. */
 	if (r == 0)
