@@ -283,8 +283,12 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 		json_object_set_new(doc, "recovered_first", json_boolean(result.recovered_first));
 		json_object_set_new(doc, "dropped_generations", json_integer(result.dropped));
 		json_object_set_new(doc, "timing", timing_json(&result.timing));
+		report_concurrent("apply", target, &result, doc);
 		json_print(doc);
 	}
+	if (!doc)
+		report_concurrent("apply", target, &result, NULL);
+	free(result.concurrent);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("applied %zu ops to %s: generation %llu (generation %llu kept as gen-%llu), %.3f s",

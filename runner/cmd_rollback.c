@@ -47,8 +47,12 @@ int cmd_rollback(int argc, char **argv)
 		json_object_set_new(doc, "generation", json_integer((json_int_t)result.generation));
 		json_object_set_new(doc, "previous", json_integer((json_int_t)result.previous));
 		json_object_set_new(doc, "timing", timing_json(&result.timing));
+		report_concurrent("rollback", target, &result, doc);
 		json_print(doc);
 	}
+	if (!doc)
+		report_concurrent("rollback", target, &result, NULL);
+	free(result.concurrent);
 	report_info("rolled %s back: generation %llu now holds the tree of gen-%llu "
 		    "(generation %llu kept as gen-%llu)",
 		    target, (unsigned long long)result.generation,

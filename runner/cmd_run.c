@@ -341,8 +341,12 @@ int cmd_run(int argc, char **argv)
 		json_object_set_new(doc, "recovered_first", json_boolean(result.recovered_first));
 		json_object_set_new(doc, "dropped_generations", json_integer(result.dropped));
 		json_object_set_new(doc, "timing", timing_json(&result.timing));
+		report_concurrent("run", target, &result, doc);
 		json_print(doc);
 	}
+	if (!doc)
+		report_concurrent("run", target, &result, NULL);
+	free(result.concurrent);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("'%s' succeeded; %s is now generation %llu (generation %llu kept as gen-%llu), %.3f s",

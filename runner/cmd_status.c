@@ -22,9 +22,11 @@ int cmd_status(int argc, char **argv)
 	if (cli.json) {
 		json_t *kept = json_array();
 		for (size_t i = 0; i < s.n_kept; i++)
-			json_array_append_new(kept, json_pack("{s:I, s:I}", "generation",
+			json_array_append_new(kept, json_pack("{s:I, s:I, s:b, s:b}", "generation",
 							      (json_int_t)s.kept[i].number, "created",
-							      (json_int_t)s.kept[i].otime));
+							      (json_int_t)s.kept[i].otime, "pinned",
+							      s.kept[i].pinned, "mounted",
+							      s.kept[i].mounted));
 		json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:o, s:b, s:b}", "command", "status",
 					"target", s.target, "state_dir", s.state_dir, "uuid",
 					s.uuid[0] ? s.uuid : NULL, "generation",
@@ -47,7 +49,9 @@ int cmd_status(int argc, char **argv)
 		if (!s.n_kept)
 			printf(" none");
 		for (size_t i = 0; i < s.n_kept; i++)
-			printf(" gen-%llu", (unsigned long long)s.kept[i].number);
+			printf(" gen-%llu%s%s", (unsigned long long)s.kept[i].number,
+			       s.kept[i].pinned ? " (pinned: holds writes of other processes)" : "",
+			       s.kept[i].mounted ? " (mounted)" : "");
 		printf("\nstate:       %s\n", s.state_dir);
 		if (s.journal_present)
 			printf("interrupted: %s transaction %s; 'btrfs-txn recover %s' finishes or undoes it\n",
@@ -55,6 +59,13 @@ int cmd_status(int argc, char **argv)
 		if (s.trans_interrupted)
 			printf("interrupted: trans window cut short; ops may be partially applied: see "
 			       "'%s/trans-inflight', check its paths, then delete it\n", s.state_dir);
+		for (size_t i = 0; i < s.n_kept; i++)
+			if (s.kept[i].pinned)
+				printf("pinned:      gen-%llu holds writes other processes made during a "
+				       "transaction ('btrfs-txn history' names them); 'btrfs-txn gc %s "
+				       "--release %llu' lets gc drop it\n",
+				       (unsigned long long)s.kept[i].number, target,
+				       (unsigned long long)s.kept[i].number);
 		if (s.locked)
 			printf("locked:      by %s\n", s.lock_holder[0] ? s.lock_holder : "another process");
 	}

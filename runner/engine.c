@@ -140,3 +140,56 @@ int parse_one_arg(int argc, char **argv, const struct command *self, const struc
 	*ret_arg = argv[optind];
 	return -1;
 }
+
+void report_concurrent(const char *command, const char *target, struct txn_result *result,
+		       json_t *doc)
+{
+	const struct txn_concurrent *c = result->concurrent;
+	if (doc) {
+		json_t *paths = json_array();
+		json_t *writers = json_array();
+		for (size_t i = 0; c && i < c->n_paths; i++)
+			json_array_append_new(paths, json_string(c->paths[i]));
+		for (size_t i = 0; c && i < c->n_holders; i++) {
+			json_array_append_new(paths, json_string(c->holders[i].path));
+			json_array_append_new(writers,
+					      json_pack("{s:i, s:s, s:s, s:s}", "pid", c->holders[i].pid,
+							"command", c->holders[i].command, "what",
+							c->holders[i].what, "path", c->holders[i].path));
+		}
+		json_object_set_new(doc, "concurrent_writes", paths);
+		json_object_set_new(doc, "concurrent_since",
+				    json_real((double)result->concurrent_since.tv_sec +
+					      result->concurrent_since.tv_nsec / 1e9));
+		if (c) {
+			json_object_set_new(doc, "concurrent_writers", writers);
+			json_object_set_new(doc, "concurrent_count", json_integer((json_int_t)c->count));
+			json_object_set_new(doc, "pinned_generation", json_integer((json_int_t)c->pinned));
+		} else {
+			json_decref(writers);
+		}
+	}
+	if (!c)
+		return;
+	/* One line, never silenced by -q: these writes are not in the live tree. */
+	char paths[1024] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < c->n_paths && used < sizeof(paths) - 1; i++)
+		used += (size_t)snprintf(paths + used, sizeof(paths) - used, "%s'%s'", i ? ", " : "",
+					 c->paths[i]);
+	if (c->count > c->n_paths && used < sizeof(paths) - 1)
+		snprintf(paths + used, sizeof(paths) - used, ", ...");
+	char writers[1024] = "";
+	used = 0;
+	for (size_t i = 0; i < c->n_holders && used < sizeof(writers) - 1; i++)
+		used += (size_t)snprintf(writers + used, sizeof(writers) - used,
+					 "%s%s pid %d (%s) on '%s'", i ? ", " : "; still open for writing there: ",
+					 c->holders[i].what, c->holders[i].pid, c->holders[i].command,
+					 c->holders[i].path);
+	report_error("%s: %s: other processes wrote during the transaction and the new tree does "
+		     "not hold it: %zu changed file%s%s%s%s%s; gen-%llu holds them and is pinned until "
+		     "'btrfs-txn gc %s --release %llu'",
+		     command, target, c->count, c->count == 1 ? "" : "s", c->n_paths ? " (" : "",
+		     paths, c->n_paths ? ")" : "", writers, (unsigned long long)c->pinned, target,
+		     (unsigned long long)c->pinned);
+}

@@ -38,6 +38,10 @@ bool parse_unsigned(const char *text, unsigned long long max, unsigned long long
 /* Prints @doc on stdout (indented, one document) and releases it. */
 void json_print(json_t *doc);
 json_t *timing_json(const struct txn_timing *timing);
+/* Writes by other processes that the new tree does not hold: "concurrent_writes"
+ * (always, [] when none) and friends into @doc, one line on stderr when any. */
+void report_concurrent(const char *command, const char *target, struct txn_result *result,
+		       json_t *doc);
 
 /*
  * Parses a command of the form `NAME [OPTIONS] ARG`: the common options, --timeout

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -39,6 +40,14 @@ static inline int take_fd(int *fd)
 	return r;
 }
 #define TAKE_FD(fd) take_fd(&(fd))
+static inline void *take_ptr(void *p)
+{
+	void **pp = p;
+	void *r = *pp;
+	*pp = NULL;
+	return r;
+}
+#define TAKE_PTR(p) take_ptr(&(p))
 
 /*
  * Fill @error (may be NULL) and return -@errnum, so that a failure reads
@@ -112,11 +121,47 @@ void sha256_bytes(const void *data, size_t len, unsigned char ret_digest[32]);
 int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
 			    struct txn_error *error);
 
-/* modified.c: whether an inode of the subvolume at @fd changed (ctime at or after
- * @since) in tree blocks written after @generation. */
-struct timespec;
-int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *since,
-			    bool *ret_changed);
+/* modified.c: the inodes of a subvolume changed since a mark taken before its
+ * snapshot (see the file's header for what counts as a change). */
+struct tree_mark {
+	uint64_t generation;        /* the subvolume's root generation */
+	struct timespec since;      /* CLOCK_REALTIME_COARSE, read after it */
+	unsigned root_mode, root_uid, root_gid; /* its root directory then */
+};
+#define TREE_CHANGES_MAX 64
+struct tree_changes {
+	size_t count;               /* changed inodes found */
+	size_t n_inodes;            /* the first of them, up to TREE_CHANGES_MAX */
+	uint64_t inodes[TREE_CHANGES_MAX];
+};
+int tree_mark_take(int fd, struct tree_mark *ret_mark);
+/* Only what a commit has written is seen: call it after one. */
+int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret);
+/* One path of inode @ino relative to the subvolume's root ("." for its root);
+ * -ENOENT when it has none left. */
+int tree_inode_path(int fd, uint64_t ino, char *buf, size_t size);
+
+/* concurrent.c: other writers during a transaction (see its header). */
+/* 1 and the first nested subvolume's path below the subvolume at @fd; 0 if none. */
+int nested_subvolume_find(int fd, char *ret_path, size_t size);
+/* Adds the processes holding a writable descriptor or shared mapping on the
+ * subvolume at @fd (its st_dev) to @report. */
+int concurrent_holders(int fd, struct txn_concurrent *report);
+/* Fills @report's count and paths with the inodes changed since @mark. */
+int concurrent_changes(int fd, const struct tree_mark *mark, struct txn_concurrent *report);
+bool pin_exists(int state_fd, uint64_t generation);
+int pin_write(int state_fd, uint64_t generation, const char *txid,
+	      const struct txn_concurrent *report);
+int pin_release(int state_fd, uint64_t generation);
+/* 1 and a mount point (in this mount namespace) showing the subvolume at @fd or
+ * a directory in it; 0 when none does. */
+int mount_of_subvolume(int fd, char *ret_path, size_t size);
+struct target;
+/* Fails with @status naming the first nested subvolume of the target, if any. */
+int refuse_nested(const struct target *t, enum txn_status status, struct txn_error *error);
+/* Step 8: TXN_ABORTED when T changed since @mark (or holds a nested subvolume). */
+int concurrent_check_before(const struct target *t, const struct tree_mark *mark,
+			    struct txn_error *error);
 
 /* target.c: the locks this process holds, "DEV:INO DEV:INO" (of their lock files),
  * for the verify hook's environment variable LOCKED_TARGETS_ENV. */

@@ -261,6 +261,16 @@ int history_append(int state_fd, const struct history_entry *e)
 		json_object_set_new(obj, "tag", json_string(e->tag));
 		json_object_set_new(obj, "pair", e->pair ? json_string(e->pair) : json_null());
 	}
+	if (e->concurrent) {
+		/* Other processes' writes the new tree does not hold (concurrent.c). */
+		json_t *paths = json_array();
+		for (size_t i = 0; i < e->concurrent->n_paths; i++)
+			json_array_append_new(paths, json_string(e->concurrent->paths[i]));
+		for (size_t i = 0; i < e->concurrent->n_holders; i++)
+			json_array_append_new(paths, json_string(e->concurrent->holders[i].path));
+		json_object_set_new(obj, "concurrent_writes", paths);
+		json_object_set_new(obj, "pinned", json_integer((json_int_t)e->concurrent->pinned));
+	}
 	char *text = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
 	if (!text)
@@ -331,6 +341,8 @@ int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret
 		}
 		list[n].number = number;
 		list[n].otime = 0;
+		list[n].pinned = pin_exists(dirfd(dir), number);
+		list[n].mounted = false;
 		_cleanup_close_ int gen_fd = openat(dirfd(dir), entry->d_name,
 						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		struct btrfs_util_subvolume_info info;

@@ -1,20 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * modified.c: did anyone really change a subvolume since a snapshot of it?
+ * modified.c: which inodes of a subvolume did anyone change since a moment?
  *
- * The root generation of the target moves whenever any of its tree blocks is
- * written, and a reader alone does that: with relatime (the default) reading a
- * file whose atime is older than its mtime updates the atime. So a moved generation
- * only says "look closer". Looking closer: a tree search over the blocks written
- * after the snapshot's generation (the kernel skips older blocks, so the cost follows
- * the amount changed, not the tree), reading every inode item found there. A real
- * change (data written, mode, owner, links, names: a directory entry changes its
- * directory's inode) moves the inode's ctime; an atime update does not. An inode
- * whose ctime is at or after the moment just before the snapshot counts as changed.
- * Writes that landed just before the snapshot can be counted too; that errs towards
- * aborting, never towards losing a write.
+ * A transaction remembers the subvolume's root generation G and a moment S, both
+ * read before its snapshot. Any tree block written after that carries a generation
+ * above G, so a tree search with min_transid G+1 visits only blocks written since
+ * (the kernel skips older subtrees: the cost follows the amount changed, not the
+ * tree). Such a block also holds neighbours that did not change, and a reader alone
+ * rewrites an inode item (relatime), so each inode item found is judged by its
+ * ctime: a real change (data, mode, owner, links, names: a directory entry changes
+ * its directory's inode) moves ctime to at least S; an atime update does not. The
+ * kernel stamps ctime from the coarse clock S was read from (or a finer one, which
+ * reads the same or later), so a change after S cannot carry an earlier stamp; a
+ * change in the same tick before S counts too, which errs towards reporting.
+ *
+ * The subvolume's own root directory (inode 256) is the exception: renaming the
+ * subvolume, which every commit does, moves its ctime. For it, mtime (entries added
+ * or removed) and its mode and owner as seen before the snapshot decide.
+ *
+ * The search sees only what is in the B-tree: a change still held in memory
+ * (delayed inode items, dirty pages) reaches it with the next commit, so callers
+ * search after a commit (BTRFS_IOC_SYNC) that follows every change they must see.
+ * The root item's generation alone is no gate: it moves only when a commit writes
+ * the root, and was seen unchanged across a sync while a file grew.
  */
 #include "internal.h"
+#include "state.h"
 
 #include <btrfsutil.h>
 #include <endian.h>
@@ -22,6 +33,7 @@
 #include <linux/btrfs_tree.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 static bool at_or_after(const struct btrfs_timespec *ts, const struct timespec *since)
 {
@@ -30,14 +42,45 @@ static bool at_or_after(const struct btrfs_timespec *ts, const struct timespec *
 	return sec > since->tv_sec || (sec == since->tv_sec && nsec >= since->tv_nsec);
 }
 
-int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *since,
-			    bool *ret_changed)
+static bool inode_changed(uint64_t ino, const struct btrfs_inode_item *item,
+			  const struct tree_mark *mark)
+{
+	if (ino != BTRFS_FIRST_FREE_OBJECTID)
+		return at_or_after(&item->ctime, &mark->since);
+	return at_or_after(&item->mtime, &mark->since) ||
+	       le32toh(item->mode) != (uint32_t)mark->root_mode ||
+	       le32toh(item->uid) != (uint32_t)mark->root_uid ||
+	       le32toh(item->gid) != (uint32_t)mark->root_gid;
+}
+
+int tree_mark_take(int fd, struct tree_mark *ret_mark)
+{
+	struct tree_mark mark;
+	struct stat st;
+	int r = subvolume_identity(fd, NULL, &mark.generation, NULL);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	mark.root_mode = st.st_mode;
+	mark.root_uid = st.st_uid;
+	mark.root_gid = st.st_gid;
+	/* Read after the generation: a change between the two reads lies in a block
+	 * above G with a ctime before S, so it is skipped, rightly: the snapshot, taken
+	 * later, holds it. */
+	clock_gettime(CLOCK_REALTIME_COARSE, &mark.since);
+	*ret_mark = mark;
+	return 0;
+}
+
+int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret)
 {
 	uint64_t subvol_id;
 	errno = 0;
 	if (btrfs_util_subvolume_id_fd(fd, &subvol_id) != BTRFS_UTIL_OK)
 		return errno ? -errno : -EIO;
 
+	struct tree_changes found = { 0 };
 	struct btrfs_ioctl_search_args args;
 	memset(&args, 0, sizeof(args));
 	struct btrfs_ioctl_search_key *key = &args.key;
@@ -48,7 +91,7 @@ int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *
 	key->max_type = BTRFS_INODE_ITEM_KEY;
 	key->min_offset = 0;
 	key->max_offset = UINT64_MAX;
-	key->min_transid = generation + 1;
+	key->min_transid = mark->generation + 1;
 	key->max_transid = UINT64_MAX;
 
 	for (;;) {
@@ -66,9 +109,10 @@ int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *
 			    header.len >= sizeof(struct btrfs_inode_item)) {
 				struct btrfs_inode_item item;
 				memcpy(&item, args.buf + off, sizeof(item));
-				if (at_or_after(&item.ctime, since)) {
-					*ret_changed = true;
-					return 0;
+				if (inode_changed(header.objectid, &item, mark)) {
+					if (found.n_inodes < TREE_CHANGES_MAX)
+						found.inodes[found.n_inodes++] = header.objectid;
+					found.count++;
 				}
 			}
 			off += header.len;
@@ -94,6 +138,38 @@ int subvolume_changed_since(int fd, uint64_t generation, const struct timespec *
 			key->min_offset = 0;
 		}
 	}
-	*ret_changed = false;
+	*ret = found;
+	return 0;
+}
+
+int tree_inode_path(int fd, uint64_t ino, char *buf, size_t size)
+{
+	if (ino == BTRFS_FIRST_FREE_OBJECTID) {
+		snprintf(buf, size, ".");
+		return 0;
+	}
+	/* BTRFS_IOC_INO_PATHS fills a struct btrfs_data_container: counts, then
+	 * offsets (relative to val[]) of NUL-terminated paths, relative to the
+	 * subvolume's root. One path is enough to name the file. */
+	union {
+		struct btrfs_data_container container;
+		char bytes[8192];
+	} out;
+	memset(&out, 0, sizeof(out.container));
+	struct btrfs_ioctl_ino_path_args args = {
+		.inum = ino,
+		.size = sizeof(out),
+		.fspath = (uintptr_t)&out,
+	};
+	if (ioctl(fd, BTRFS_IOC_INO_PATHS, &args) < 0)
+		return -errno;
+	if (out.container.elem_cnt == 0)
+		return -ENOENT;
+	uint64_t offset = out.container.val[0];
+	const char *base = (const char *)out.container.val;
+	if (offset >= sizeof(out) - offsetof(struct btrfs_data_container, val))
+		return -EOVERFLOW;
+	size_t room = sizeof(out) - offsetof(struct btrfs_data_container, val) - offset;
+	snprintf(buf, size, "%.*s", (int)strnlen(base + offset, room), base + offset);
 	return 0;
 }

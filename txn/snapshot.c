@@ -73,30 +73,63 @@ static unsigned keep_of(const struct txn_options *options, const struct txn_batc
 	return TXN_DEFAULT_KEEP;
 }
 
-/* Deletes gen-N beyond the newest @keep. Errors are returned, not fatal to callers
- * that already committed. A pre snapshot whose post stays is kept too (one more
- * than @keep), since half a pair cannot be diffed or rolled back to as a pair. */
-int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed)
+/* Deletes gen-N beyond the newest @keep, going on past one it cannot delete, so
+ * that a stuck generation never keeps all the others. Never deleted: a pinned one
+ * (it holds concurrent writes), one mounted somewhere, and a pre snapshot whose
+ * post stays (half a pair cannot be diffed or rolled back to as a pair; it costs
+ * one more than @keep). Each kept or failed one beyond @keep is passed to
+ * @skipped (may be NULL) with the reason; the first error is returned, after
+ * trying them all. */
+int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
+		     const struct txn_gc_notes *skipped)
 {
 	struct txn_generation *list = NULL;
 	size_t n = 0;
 	unsigned removed = 0;
+	int first_error = 0;
 	int r = generations_list(state_fd, &list, &n);
+	if (r < 0)
+		first_error = r;
 	for (size_t i = 0; r == 0 && i + keep < n; i++) {
 		uint64_t post;
-		if (keep > 0 && tag_pair_post(state_fd, list[i].number, &post) &&
+		uint64_t number = list[i].number;
+		if (keep > 0 && tag_pair_post(state_fd, number, &post) &&
 		    post >= list[n - keep].number)
 			continue;
+		if (pin_exists(state_fd, number)) {
+			if (skipped)
+				skipped->fn(number, 0, "pinned: it holds writes of other processes "
+						       "('gc --release N' releases it)", skipped->ctx);
+			continue;
+		}
 		char name[32];
-		snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)list[i].number);
-		r = delete_subvolume_at(state_fd, name);
-		if (r == 0)
+		snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)number);
+		char mount[PATH_MAX];
+		_cleanup_close_ int gen_fd =
+			openat(state_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (gen_fd >= 0 && mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0) {
+			char why[PATH_MAX + 64];
+			snprintf(why, sizeof(why), "mounted at '%s' (unmount it first)", mount);
+			if (skipped)
+				skipped->fn(number, 0, why, skipped->ctx);
+			continue;
+		}
+		if (gen_fd >= 0)
+			close(TAKE_FD(gen_fd));
+		int d = delete_subvolume_at(state_fd, name);
+		if (d == 0) {
 			removed++;
+			continue;
+		}
+		if (!first_error)
+			first_error = d;
+		if (skipped)
+			skipped->fn(number, d, "cannot delete it", skipped->ctx);
 	}
 	free(list);
 	if (ret_removed)
 		*ret_removed = removed;
-	return r;
+	return first_error;
 }
 
 /* After the commit point, first half: staging (the old tree) becomes read-only
@@ -130,7 +163,7 @@ static int archive_old_tree(struct target *t, const struct journal *j, bool reco
 
 /* Second half: the history gets its line, the journal goes. Idempotent. */
 static int record_committed(struct target *t, const struct journal *j, bool recovered,
-			    struct txn_error *error)
+			    const struct txn_concurrent *concurrent, struct txn_error *error)
 {
 	if (!history_has(t->state_fd, j->txid)) {
 		struct history_entry e = {
@@ -139,6 +172,7 @@ static int record_committed(struct target *t, const struct journal *j, bool reco
 			.result = "committed", .generation = j->to_generation,
 			.previous = j->from_generation, .rollback_to = j->rollback_to,
 			.n_ops = j->n_ops, .recovered = recovered, .started = j->started,
+			.concurrent = concurrent,
 		};
 		int r = history_append(t->state_fd, &e);
 		if (r < 0)
@@ -158,7 +192,7 @@ static int finish_committed(struct target *t, const struct journal *j, bool reco
 			    struct txn_error *error)
 {
 	int r = archive_old_tree(t, j, recovered, error);
-	return r < 0 ? r : record_committed(t, j, recovered, error);
+	return r < 0 ? r : record_committed(t, j, recovered, NULL, error);
 }
 
 /* Undo before the commit point: the staging goes, then the journal. Never deletes
@@ -296,7 +330,7 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 	if (r < 0)
 		return r;
 	if (result.action == TXN_RECOVERY_ROLLED_FORWARD)
-		drop_generations(t->state_fd, keep, NULL);
+		drop_generations(t->state_fd, keep, NULL, NULL);
 	txn_step("recover-done");
 	result.generation = generation_current(t->state_fd);
 	if (ret)
@@ -353,6 +387,21 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	r = subvolume_identity(t->fd, j.target_uuid, NULL, NULL);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot read the UUID of '%s'", t->path);
+	r = refuse_nested(t, TXN_UNSUPPORTED, error);
+	if (r < 0)
+		return r;
+	/* What T looked like before: the checks before and after the exchange count
+	 * the inodes changed since (modified.c). Apply and run take it just before
+	 * the snapshot, which carries every earlier write into the new tree. A
+	 * rollback replaces T with an older tree, so the writes that count as
+	 * concurrent are those since it holds the lock: it takes the mark now. */
+	struct tree_mark before;
+	if (src->rollback) {
+		r = tree_mark_take(t->fd, &before);
+		if (r < 0)
+			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
+					t->path);
+	}
 
 	r = journal_write(t->state_fd, &j);
 	if (r < 0)
@@ -363,6 +412,7 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	mark = txn_now();
 
 	bool staging_made = false;
+	_cleanup_free_ struct txn_concurrent *report = NULL;
 	_cleanup_close_ int source_fd = -EBADF;
 	_cleanup_close_ int staging_fd = -EBADF;
 	if (src->rollback) {
@@ -375,13 +425,11 @@ static int transact(struct target *t, const char *kind, const struct source *src
 			goto abort;
 		}
 	}
-	/* Step 8 counts an inode whose ctime is at or after this moment as changed. The
-	 * kernel stamps ctime from this same coarse clock (or a finer one, which reads
-	 * the same or later), so a change made after the snapshot cannot carry an
-	 * earlier stamp; a change within the same clock tick before it counts too,
-	 * which errs towards aborting. */
-	struct timespec snapshot_started;
-	clock_gettime(CLOCK_REALTIME_COARSE, &snapshot_started);
+	r = src->rollback ? 0 : tree_mark_take(t->fd, &before);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
+		goto abort;
+	}
 	errno = 0;
 	r = btrfs_error(btrfs_util_create_snapshot_fd2(src->rollback ? source_fd : t->fd,
 						       t->state_fd, j.staging, 0, NULL, NULL));
@@ -392,7 +440,6 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	}
 	staging_made = true;
 	txn_step("snapshotted");
-	uint64_t generation_at_snapshot;
 	staging_fd = openat(t->state_fd, j.staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (staging_fd < 0) {
 		r = txn_fail(error, TXN_ABORTED, errno, "cannot open staging '%s/%s'", t->state_path,
@@ -400,8 +447,6 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		goto abort;
 	}
 	r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL);
-	if (r == 0)
-		r = subvolume_identity(t->fd, NULL, &generation_at_snapshot, NULL);
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
 		goto abort;
@@ -481,35 +526,12 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	tm->flush = txn_now() - mark;
 	mark = txn_now();
 
-	/* Step 8: a write to T since the snapshot would be lost by the exchange. */
-	uint64_t generation_now;
-	r = subvolume_identity(t->fd, NULL, &generation_now, NULL);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
+	/* Step 8: a write to T since the snapshot would be lost by the exchange. The
+	 * step-7 commit put every change made before it into the tree this searches;
+	 * one made after it is caught by the check after the exchange. */
+	r = concurrent_check_before(t, &before, error);
+	if (r < 0)
 		goto abort;
-	}
-	/* The generation also moves for atime updates by mere readers; then look at
-	 * the inodes written since (modified.c) before calling it a writer. */
-	bool changed = false;
-	if (generation_now != generation_at_snapshot) {
-		r = subvolume_changed_since(t->fd, generation_at_snapshot, &snapshot_started, &changed);
-		if (r < 0) {
-			r = txn_fail(error, TXN_ABORTED, r,
-				     "'%s' changed during the transaction (generation %llu, now %llu) "
-				     "and the tree search telling a reader from a writer failed",
-				     t->path, (unsigned long long)generation_at_snapshot,
-				     (unsigned long long)generation_now);
-			goto abort;
-		}
-	}
-	if (changed) {
-		r = txn_fail(error, TXN_ABORTED, 0,
-			     "'%s' was modified by another writer during the transaction "
-			     "(generation %llu, now %llu); nothing was changed",
-			     t->path, (unsigned long long)generation_at_snapshot,
-			     (unsigned long long)generation_now);
-		goto abort;
-	}
 	txn_step("checked");
 	tm->check = txn_now() - mark;
 	CHECK_INTERRUPT(abort);
@@ -533,6 +555,12 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	close(TAKE_FD(staging_fd));
 	struct txn_error archive_error = { 0 };
 	int archive_r = archive_old_tree(t, &j, false, &archive_error);
+	/* The old tree is read-only now: only descriptors opened before can still
+	 * write to it. Look for them before the step-10 commit, so that a write
+	 * through one closed since is in that commit. */
+	report = calloc(1, sizeof(*report));
+	if (report)
+		concurrent_holders(t->fd, report);
 	tm->archive = txn_now() - mark;
 	mark = txn_now();
 
@@ -549,19 +577,42 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	txn_step("synced");
 	tm->sync = txn_now() - mark;
 	mark = txn_now();
+
+	/* The last check: every write to the old tree before the step-10 commit is
+	 * in the tree now. Anything found is reported and its generation pinned. */
+	r = report ? concurrent_changes(t->fd, &before, report) : -ENOMEM;
+	if (r < 0 && archive_r == 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, r,
+				"'%s' was switched to the new tree, but the check for writes by other "
+				"processes to the replaced tree (gen-%llu) failed; compare it with the "
+				"live tree before dropping it",
+				t->path, (unsigned long long)j.from_generation);
+	bool concurrent = report && (report->count > 0 || report->n_holders > 0);
+	if (concurrent) {
+		report->pinned = j.from_generation;
+		r = pin_write(t->state_fd, j.from_generation, j.txid, report);
+		if (r < 0 && archive_r == 0)
+			return txn_fail(error, TXN_NEEDS_PERSON, r,
+					"other processes wrote to '%s' during the transaction and "
+					"gen-%llu holds their writes, but it could not be pinned",
+					t->path, (unsigned long long)j.from_generation);
+	}
 	if (archive_r < 0) {
 		*error = archive_error;
 		return archive_r;
 	}
 
-	r = record_committed(t, &j, false, error);
+	r = record_committed(t, &j, false, concurrent ? report : NULL, error);
 	if (r < 0)
 		return r;
-	drop_generations(t->state_fd, keep_of(options, batch), &result->dropped);
+	drop_generations(t->state_fd, keep_of(options, batch), &result->dropped, NULL);
 	txn_step("done");
 	tm->archive += txn_now() - mark;
 	result->generation = j.to_generation;
 	result->previous = j.from_generation;
+	if (concurrent)
+		result->concurrent = TAKE_PTR(report);
+	result->concurrent_since = before.since;
 	return 0;
 
 abort:;
@@ -743,19 +794,38 @@ int txn_recover(const char *path, const struct txn_options *options,
 }
 
 int txn_gc(const char *path, unsigned keep, const struct txn_options *options,
-	   unsigned *ret_removed, struct txn_error *error)
+	   const struct txn_gc_notes *notes, unsigned *ret_removed, struct txn_error *error)
 {
 	struct target t;
 	int r = begin(path, 0, options, keep, &t, NULL, NULL, error);
 	if (r < 0)
 		return r;
 	unsigned removed = 0;
-	r = drop_generations(t.state_fd, keep, &removed);
+	r = drop_generations(t.state_fd, keep, &removed, notes);
 	if (r < 0)
-		r = txn_fail(error, TXN_ABORTED, r, "cannot delete old generations in '%s'",
-			     t.state_path);
-	else if (ret_removed)
+		r = txn_fail(error, TXN_ABORTED, r,
+			     "some old generations in '%s' could not be deleted (each is named above); "
+			     "the others were", t.state_path);
+	if (ret_removed)
 		*ret_removed = removed;
+	target_close(&t);
+	return r;
+}
+
+int txn_gc_release(const char *path, uint64_t generation, const struct txn_options *options,
+		   struct txn_error *error)
+{
+	struct target t;
+	int r = begin(path, 0, options, 0, &t, NULL, NULL, error);
+	if (r < 0)
+		return r;
+	r = pin_release(t.state_fd, generation);
+	if (r == -ENOENT)
+		r = txn_fail(error, TXN_INVALID, 0, "generation %llu of '%s' is not pinned",
+			     (unsigned long long)generation, t.path);
+	else if (r < 0)
+		r = txn_fail(error, TXN_ABORTED, r, "cannot release the pin of gen-%llu in '%s'",
+			     (unsigned long long)generation, t.state_path);
 	target_close(&t);
 	return r;
 }
@@ -777,6 +847,14 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 		if (r < 0) {
 			target_close(&t);
 			return txn_fail(error, TXN_ABORTED, r, "cannot list '%s'", t.state_path);
+		}
+		for (size_t i = 0; i < s.n_kept; i++) {
+			char name[32], mount[PATH_MAX];
+			snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)s.kept[i].number);
+			_cleanup_close_ int gen_fd = openat(t.state_fd, name, O_RDONLY | O_DIRECTORY |
+								      O_NOFOLLOW | O_CLOEXEC);
+			s.kept[i].mounted = gen_fd >= 0 &&
+					    mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0;
 		}
 		struct journal j;
 		if (journal_read(t.state_fd, &j) != 0) {

@@ -91,6 +91,7 @@ struct history_entry {
 	const char *started;
 	const char *tag;            /* kind "snapshot": "pre" or "post" (tag.c) */
 	const char *pair;           /* kind "snapshot": the pre's txid; NULL for an unpaired post */
+	const struct txn_concurrent *concurrent; /* committed with writes of others left behind */
 };
 
 /* Appends one line; a torn last line left by a crash is cut off first. */
@@ -118,7 +119,8 @@ int sync_fs(int fd);
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
 		   struct txn_error *error);
 /* Deletes gen-N beyond the newest @keep, never the pre of a pair whose post stays. */
-int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed);
+int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
+		     const struct txn_gc_notes *skipped);
 /* Tagged snapshots (tag.c): the generation of the post paired with the pre snapshot
  * kept as gen-@pre_generation; false when it has none. */
 bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation);

@@ -186,7 +186,7 @@ static int tag_locked(struct target *t, enum txn_tag tag, const struct txn_optio
 	txn_step("tag-history");
 	result->snapshot = current;
 	result->generation = current + 1;
-	drop_generations(t->state_fd, keep_of(options), &result->dropped);
+	drop_generations(t->state_fd, keep_of(options), &result->dropped, NULL);
 	return 0;
 }
 

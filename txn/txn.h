@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include "batch.h"
@@ -71,6 +72,27 @@ struct txn_timing {
 		swap, sync, archive, total;
 };
 
+/* Writes by other processes that the new tree does not hold: they are in the
+ * replaced tree, kept as gen-PINNED, which gc keeps until released (protocol.md,
+ * "Concurrent writers"). */
+#define TXN_CONCURRENT_PATHS_MAX 64
+#define TXN_CONCURRENT_HOLDERS_MAX 16
+struct txn_concurrent_holder {
+	int pid;
+	char command[32];
+	char what[16];            /* "descriptor" or "mapping" */
+	char path[4096];          /* as /proc shows it */
+};
+struct txn_concurrent {
+	uint64_t pinned;          /* the generation that holds the writes */
+	size_t count;             /* changed inodes found in it */
+	size_t n_paths;           /* the first of them, relative to the tree */
+	char paths[TXN_CONCURRENT_PATHS_MAX][4096];
+	size_t n_holders;         /* processes still able to write there */
+	bool holders_more;        /* more than TXN_CONCURRENT_HOLDERS_MAX */
+	struct txn_concurrent_holder holders[TXN_CONCURRENT_HOLDERS_MAX];
+};
+
 struct txn_result {
 	uint64_t generation;      /* the target's generation afterwards */
 	uint64_t previous;        /* the generation it replaced (kept as gen-PREVIOUS) */
@@ -78,6 +100,10 @@ struct txn_result {
 	bool recovered_first;     /* an interrupted transaction was recovered first */
 	unsigned dropped;         /* generations removed beyond keep */
 	struct txn_timing timing;
+	/* NULL when no other process wrote; else the caller free()s it. */
+	struct txn_concurrent *concurrent;
+	/* Writes by others from this moment (CLOCK_REALTIME) on were watched for. */
+	struct timespec concurrent_since;
 };
 
 /**
@@ -233,9 +259,23 @@ struct txn_recover_result {
 int txn_recover(const char *target, const struct txn_options *options,
 		struct txn_recover_result *ret_result, struct txn_error *ret_error);
 
-/* Drops the oldest generations beyond @keep; *ret_removed counts them. */
+/* Told of each generation beyond keep that gc leaves: @errnum 0 when it is kept
+ * on purpose (pinned, mounted), else why deleting it failed; @reason says which. */
+struct txn_gc_notes {
+	void (*fn)(uint64_t generation, int errnum, const char *reason, void *ctx);
+	void *ctx;
+};
+
+/* Drops the oldest generations beyond @keep, never a pinned or mounted one, going
+ * on past one that cannot be deleted (each named through @notes, may be NULL);
+ * *ret_removed counts those dropped. Fails (TXN_ABORTED) when any deletion failed. */
 int txn_gc(const char *target, unsigned keep, const struct txn_options *options,
-	   unsigned *ret_removed, struct txn_error *ret_error);
+	   const struct txn_gc_notes *notes, unsigned *ret_removed, struct txn_error *ret_error);
+
+/* Releases the pin of @generation (kept for the concurrent writes it holds), so
+ * that gc may drop it like any other. TXN_INVALID when it is not pinned. */
+int txn_gc_release(const char *target, uint64_t generation, const struct txn_options *options,
+		   struct txn_error *ret_error);
 
 enum txn_init_action {
 	TXN_INIT_ALREADY,         /* already a subvolume; state directory ensured */
@@ -251,6 +291,8 @@ int txn_init(const char *path, const struct txn_options *options,
 struct txn_generation {
 	uint64_t number;
 	uint64_t otime;           /* creation time of the snapshot, seconds */
+	bool pinned;              /* holds concurrent writes: gc keeps it until released */
+	bool mounted;             /* mounted somewhere (status only): gc keeps it */
 };
 
 struct txn_state {
