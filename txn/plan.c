@@ -120,6 +120,12 @@ int txn_plan(const char *path, const struct txn_batch *batch,
 	int r = target_open(path, 0, &t, error);
 	if (r < 0)
 		return r;
+	/* apply would refuse it: say so now, with the same words and exit. */
+	r = refuse_nested(&t, TXN_UNSUPPORTED, error);
+	if (r < 0) {
+		target_close(&t);
+		return r;
+	}
 	memset(ret_precondition, 0, sizeof(*ret_precondition));
 	txn_preconditions_check(t.fd, batch, ret_precondition);
 	for (size_t i = 0; i < batch->n_ops; i++) {

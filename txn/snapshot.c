@@ -124,7 +124,7 @@ int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
 		if (!first_error)
 			first_error = d;
 		if (skipped)
-			skipped->fn(number, d, "cannot delete it", skipped->ctx);
+			skipped->fn(number, -d, "cannot delete it", skipped->ctx);
 	}
 	free(list);
 	if (ret_removed)
