@@ -121,13 +121,15 @@ static int refuse_holders(dev_t dev, struct init_tree *tree, const char *display
 			"run init again", display, who);
 }
 
-/* A process that still uses the tree to be deleted is named, never killed. */
+/* A process that still uses the tree to be deleted is named, never killed. For
+ * the old directory (@tree given), only what could write into it counts: a reader
+ * keeps reading the files it holds, as with any replaced file. */
 static int refuse_delete_in_use(dev_t dev, struct init_tree *tree, const char *display,
 				struct txn_error *error)
 {
 	struct holder *holders;
 	size_t n;
-	int r = holders_scan(dev, false, tree ? in_tree : NULL, tree, &holders, &n);
+	int r = holders_scan(dev, tree != NULL, tree ? in_tree : NULL, tree, &holders, &n);
 	if (r < 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
 				"cannot look in /proc for processes using '%s'", display);
