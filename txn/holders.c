@@ -118,6 +118,9 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 		bool writable = perms[1] == 'w' && perms[3] == 's';
 		if (list->writable_only && !writable)
 			continue;
+		/* The inode number in the line is the real one (its device is not). */
+		if (list->match && !list->match((ino_t)inode, list->ctx))
+			continue;
 		struct stat st;
 		if (map_files < 0 || fstatat(map_files, range, &st, 0) < 0 || !holder_matches(list, &st))
 			continue;

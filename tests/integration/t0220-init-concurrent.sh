@@ -44,6 +44,18 @@ ok "  and a rollback" "$BTRFS_TXN" rollback "$D"
 ok "  back to the converted content" same_manifest "$TEST_TMP/flags" "$D"
 ok "  gc drops the generation holding +i files" "$BTRFS_TXN" gc --keep 1 "$D"
 
+# An init cut short after the exchange: recover removes the old tree despite its +i.
+D="$MNT/flags-killed"
+mkdir -p "$D/etc" && echo frozen >"$D/etc/frozen.conf" && chattr +i "$D/etc/frozen.conf"
+echo log >"$D/log" && chattr +a "$D/log"
+manifest "$D" >"$TEST_TMP/killed"
+expect_exit 137 "init with +i/+a files killed after the exchange" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+ok "  recover finishes it" "$BTRFS_TXN" recover "$D"
+ok "  content identical" same_manifest "$TEST_TMP/killed" "$D"
+ok "  +i and +a kept on the live tree" sh -c "lsattr '$D/etc/frozen.conf' | cut -c1-8 | grep -q i && lsattr '$D/log' | cut -c1-8 | grep -q a"
+ok "  the old tree is gone" no_staging "$D"
+ok "  no journal" journal_gone "$D"
+
 D="$MNT/nocow-links"
 mkdir -p "$D" && touch "$D/a" && chattr +C "$D/a" && echo x >>"$D/a" && ln "$D/a" "$D/b"
 manifest "$D" >"$TEST_TMP/links"
