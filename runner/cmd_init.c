@@ -10,6 +10,9 @@ int cmd_init(int argc, char **argv)
 	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &path);
 	if (code >= 0)
 		return code;
+	/* SIGINT, SIGTERM, SIGHUP: before the exchange, stop cp and undo (exit 1);
+	 * after it, finish. */
+	install_interrupt_handlers();
 	progress_attach(&options);
 	enum txn_init_action action;
 	struct txn_error error = { 0 };

@@ -22,6 +22,9 @@
  *   shell's job control reaches it.
  * - SIGINT, SIGTERM or SIGHUP sent to btrfs-txn itself are passed on to the group as
  *   SIGTERM; if it has not exited 10 s later it is killed. Either way: abort.
+ * - If btrfs-txn dies anyway (SIGKILL), COMMAND dies with it (PR_SET_PDEATHSIG) and a
+ *   guard process kills COMMAND's group: nothing goes on writing into a staging tree
+ *   that recovery is about to delete.
  */
 #include "engine.h"
 
@@ -138,10 +141,12 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 		goto out;
 	}
 	fflush(NULL);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
 		if (own_group)
 			setpgid(0, 0);
+		txn_child_die_with_parent(parent);
 		if (terminal)
 			give_terminal(getpid());
 		/* Undo our handlers: the command reacts to signals as it normally would. */
@@ -166,6 +171,10 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	if (own_group)
 		setpgid(pid, pid); /* here too, so kill(-pid) works whoever runs first */
 	group = own_group ? -pid : pid;
+	/* What COMMAND starts in its group dies with us even if we are SIGKILLed. In our
+	 * own group (started in a shell's background) only COMMAND itself does. */
+	int guard_fd = -EBADF;
+	pid_t guard = own_group ? txn_child_guard_start(pid, &guard_fd) : -1;
 	if (terminal)
 		give_terminal(pid);
 	int exec_errno = 0;
@@ -213,6 +222,7 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	/* Whatever it left running in its group would go on changing the staging tree. */
 	if (own_group)
 		kill(-pid, SIGKILL);
+	txn_child_guard_end(guard, guard_fd);
 
 	if (r < 0) {
 		stage_fail(error, TXN_ABORTED, -r, "run: waiting for '%s'", argv[0]);

@@ -5,53 +5,142 @@
  * A missing path becomes an empty subvolume; a subvolume only gets its state
  * directory. A plain directory is converted atomically: a new subvolume is filled
  * with a reflink copy of the directory (`cp -a --reflink=always`, which keeps
- * owners, modes, times, xattrs and hard links), made durable, and exchanged with the
+ * owners, modes, times, xattrs and hard links; init_tree.c carries the inode flags
+ * and file capabilities cp does not), made durable, and exchanged with the
  * directory by renameat2(RENAME_EXCHANGE); the old directory is then removed. The
  * journal (kind "init") lets recovery finish or undo a conversion cut short.
+ *
+ * No write of a concurrent process may be lost. Before the copy, init refuses while
+ * a process holds the directory (cwd, root, a directory fd, a file open for writing,
+ * a shared writable mapping: holders.c). The tree is scanned before the copy, after
+ * it, and twice after the exchange (with a new look at /proc each time); any change
+ * (an inode's ctime, size, links, a name) aborts: before the exchange with the
+ * directory untouched, after it by exchanging back, which is safe as long as no one
+ * wrote into the new subvolume meanwhile (modified.c); if someone did, both trees
+ * hold writes, the old one is kept as saved-TXID and init says so (exit 5).
  */
 #define _XOPEN_SOURCE 700
+#include "init_tree.h"
 #include "internal.h"
 #include "state.h"
 
 #include <btrfsutil.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
-static dev_t walk_root_dev;
-static char walk_offender[PATH_MAX];
-static uint64_t walk_entries; /* counted for the caller's progress report */
-
-static int refuse_boundary(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int run_copy(const char *from, const char *to, const char *display, struct txn_error *error)
 {
-	(void)type;
-	if (ftw->level > 0)
-		walk_entries++;
-	/* A nested subvolume or mount would be copied as a plain tree and then removed
-	 * from the original: refuse rather than flatten it. */
-	if (ftw->level > 0 && (st->st_dev != walk_root_dev || (S_ISDIR(st->st_mode) && st->st_ino == 256))) {
-		snprintf(walk_offender, sizeof(walk_offender), "%s", path);
-		return 1;
-	}
-	return 0;
-}
-
-static int run_copy(const char *from, const char *to)
-{
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
-		return -errno;
+		return txn_fail(error, TXN_ABORTED, errno, "cannot start cp to copy '%s'", display);
 	if (pid == 0) {
+		/* Its own group, so that a Ctrl-C is ours to handle; and it dies with us. */
+		setpgid(0, 0);
+		txn_child_die_with_parent(parent);
 		execlp("cp", "cp", "-a", "--reflink=always", "--", from, to, (char *)NULL);
 		_exit(127);
 	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+	setpgid(pid, pid);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int status = 0;
+	bool interrupted = false;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			int saved = errno;
+			kill(pid, SIGKILL);
+			if (pidfd >= 0)
+				close(pidfd);
+			return txn_fail(error, TXN_ABORTED, saved, "cannot wait for cp copying '%s'",
+					display);
+		}
+		if (txn_interrupted && !interrupted) {
+			interrupted = true;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			continue;
+		}
+		if (pidfd >= 0) {
+			struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+			poll(&pfd, 1, 100);
+		} else {
+			usleep(10000);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (interrupted)
+		return txn_fail(error, TXN_ABORTED, EINTR,
+				"interrupted by signal %d while copying '%s'; it is unchanged",
+				(int)txn_interrupted, display);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return txn_fail(error, TXN_ABORTED, ENOENT, "cannot run cp to copy '%s'", display);
+	if (WIFEXITED(status))
+		return txn_fail(error, TXN_ABORTED, 0,
+				"cannot copy '%s' into a new subvolume: cp failed with exit status %d "
+				"(its message is above)", display, WEXITSTATUS(status));
+	return txn_fail(error, TXN_ABORTED, 0, "cannot copy '%s': cp was killed by signal %d",
+			display, WTERMSIG(status));
+}
+
+static bool in_tree(ino_t ino, void *ctx)
+{
+	return init_tree_has(ctx, ino);
+}
+
+/* Fails with @status when a live process could still change the inodes of @tree
+ * (on @dev): a working or root directory or a directory descriptor in it, a file
+ * open for writing, a shared writable mapping. Its writes would not be in the copy. */
+static int refuse_holders(dev_t dev, struct init_tree *tree, const char *display,
+			  enum txn_status status, struct txn_error *error)
+{
+	struct holder *holders;
+	size_t n;
+	int r = holders_scan(dev, true, in_tree, tree, &holders, &n);
+	if (r < 0)
+		return txn_fail(error, status, r, "cannot look in /proc for processes using '%s'",
+				display);
+	char who[700];
+	holders_describe(holders, n, who, sizeof(who));
+	free(holders);
+	if (n == 0)
+		return 0;
+	return txn_fail(error, status, EBUSY,
+			"'%s' is in use by %s: what it writes there would be lost; stop it and "
+			"run init again", display, who);
+}
+
+/* A process that still uses the tree to be deleted is named, never killed. For
+ * the old directory (@tree given), only what could write into it counts: a reader
+ * keeps reading the files it holds, as with any replaced file. */
+static int refuse_delete_in_use(dev_t dev, struct init_tree *tree, const char *display,
+				struct txn_error *error)
+{
+	struct holder *holders;
+	size_t n;
+	int r = holders_scan(dev, tree != NULL, tree ? in_tree : NULL, tree, &holders, &n);
+	if (r < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, r,
+				"cannot look in /proc for processes using '%s'", display);
+	char who[700];
+	holders_describe(holders, n, who, sizeof(who));
+	free(holders);
+	if (n == 0)
+		return 0;
+	return txn_fail(error, TXN_NEEDS_PERSON, EBUSY,
+			"'%s' is still used by %s; not deleted: stop it, then run 'btrfs-txn "
+			"recover'", display, who);
 }
 
 int init_recover(struct target *t, const struct journal *j, bool recovered,
@@ -62,18 +151,30 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 			 strcmp(uuid, j->staging_uuid) == 0;
 	struct stat st;
 	bool leftover = fstatat(t->state_fd, j->staging, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	char leftover_path[PATH_MAX + 80];
+	snprintf(leftover_path, sizeof(leftover_path), "%s/%s", t->state_path, j->staging);
 	int r = 0;
 	if (committed) {
-		/* The staging name now holds the old plain directory. */
-		if (leftover)
-			r = remove_tree_at(t->state_fd, j->staging, error, j->staging);
+		/* The staging name now holds the old plain directory: clear chattr +i/+a
+		 * (which the copy carries) so it can go. */
+		if (leftover) {
+			struct init_tree old = { 0 };
+			r = init_tree_scan(leftover_path, false, &old, error);
+			if (r == 0)
+				r = refuse_delete_in_use(st.st_dev, &old, leftover_path, error);
+			init_tree_free(&old);
+			if (r == 0)
+				r = init_tree_unprotect(leftover_path, error);
+			if (r == 0)
+				r = remove_tree_at(t->state_fd, j->staging, error, leftover_path);
+		}
 		ret->action = TXN_RECOVERY_ROLLED_FORWARD;
 	} else {
-		if (leftover && st.st_ino == 256)
-			r = delete_subvolume_at(t->state_fd, j->staging);
-		if (r < 0)
-			r = txn_fail(error, TXN_NEEDS_PERSON, r, "cannot delete '%s/%s'", t->state_path,
-				     j->staging);
+		if (leftover && st.st_ino == 256) {
+			r = refuse_delete_in_use(st.st_dev, NULL, leftover_path, error);
+			if (r == 0 && (r = delete_subvolume_at(t->state_fd, j->staging)) < 0)
+				r = txn_fail(error, TXN_NEEDS_PERSON, r, "cannot delete '%s'", leftover_path);
+		}
 		ret->action = TXN_RECOVERY_ROLLED_BACK;
 	}
 	if (r == 0 && !history_has(t->state_fd, j->txid)) {
@@ -85,24 +186,56 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 	if (r == 0)
 		r = journal_remove(t->state_fd);
 	snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
+	if (r < 0 && error->status != TXN_NEEDS_PERSON)
+		error->status = TXN_NEEDS_PERSON; /* the journal stays: recovery has to finish */
 	return r < 0 && error->status == TXN_OK ? txn_fail(error, TXN_NEEDS_PERSON, r, "init recovery") : r;
+}
+
+/*
+ * After the exchange: did anyone change the old directory while it was copied, or
+ * may still? Looked at twice, 0.1 s apart, so that a write already under way at the
+ * exchange has landed by the second look.
+ */
+static int check_after_exchange(struct target *t, dev_t dev, struct init_tree *before,
+				const char *old_path, struct txn_error *error)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		int r = refuse_holders(dev, before, t->path, TXN_ABORTED, error);
+		if (r < 0)
+			return r;
+		struct init_tree after = { 0 };
+		r = init_tree_scan(old_path, false, &after, error);
+		if (r < 0)
+			return r;
+		char what[PATH_MAX + 64];
+		bool same = init_tree_same(before, &after, what, sizeof(what));
+		init_tree_free(&after);
+		if (!same)
+			return txn_fail(error, TXN_ABORTED, 0,
+					"'%s' was changed during init (%s), the copy would miss it",
+					t->path, what);
+		if (pass == 0)
+			usleep(100000);
+	}
+	return 0;
 }
 
 static int convert(struct target *t, const struct txn_options *options, struct txn_error *error)
 {
-	walk_root_dev = 0;
 	struct stat root;
 	if (fstat(t->fd, &root) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "cannot stat '%s'", t->path);
-	walk_root_dev = root.st_dev;
-	walk_offender[0] = '\0';
-	walk_entries = 0;
-	if (nftw(t->path, refuse_boundary, 64, FTW_PHYS) != 0)
-		return txn_fail(error, TXN_UNSUPPORTED, walk_offender[0] ? 0 : errno,
-				walk_offender[0] ? "'%s' contains another subvolume or mount at '%s'; "
-						   "init cannot convert it"
-						 : "cannot walk '%s'%s",
-				t->path, walk_offender);
+	struct init_tree before = { 0 };
+	int r = init_tree_scan(t->path, true, &before, error);
+	if (r < 0)
+		return r;
+	uint64_t entries = before.n ? before.n - 1 : 0;
+	/* Nothing is written while a process could go on changing the directory. */
+	r = refuse_holders(root.st_dev, &before, t->path, TXN_ABORTED, error);
+	if (r < 0) {
+		init_tree_free(&before);
+		return r;
+	}
 
 	_cleanup_close_ int staging_fd = -EBADF;
 	struct journal j = { 0 };
@@ -110,41 +243,79 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 	snprintf(j.kind, sizeof(j.kind), "init");
 	snprintf(j.staging, sizeof(j.staging), "init-%s", j.txid);
 	utc_now(j.started);
-	int r = journal_write(t->state_fd, &j);
-	if (r < 0)
+	char staging_path[PATH_MAX + 80];
+	snprintf(staging_path, sizeof(staging_path), "%s/%s", t->state_path, j.staging);
+	r = journal_write(t->state_fd, &j);
+	if (r < 0) {
+		init_tree_free(&before);
 		return txn_fail(error, TXN_ABORTED, r, "cannot write journal in '%s'", t->state_path);
+	}
 	txn_step("init-journaled");
 
 	errno = 0;
 	r = btrfs_error(btrfs_util_create_subvolume_fd(t->state_fd, j.staging, 0, NULL, NULL));
 	if (r < 0) {
-		txn_fail(error, TXN_ABORTED, r, "cannot create subvolume '%s/%s'", t->state_path,
-			 j.staging);
+		txn_fail(error, TXN_ABORTED, r, "cannot create subvolume '%s'", staging_path);
 		goto undo;
 	}
 	staging_fd = openat(t->state_fd, j.staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (staging_fd < 0 || (r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL)) < 0 ||
 	    (r = journal_write(t->state_fd, &j)) < 0) {
-		txn_fail(error, TXN_ABORTED, staging_fd < 0 ? errno : r, "cannot prepare '%s/%s'",
-			 t->state_path, j.staging);
+		txn_fail(error, TXN_ABORTED, staging_fd < 0 ? errno : r, "cannot prepare '%s'",
+			 staging_path);
 		goto undo;
 	}
-	char from[PATH_MAX + 8], to[PATH_MAX + 80];
+	if ((r = init_tree_precreate(&before, staging_fd, staging_path, error)) < 0)
+		goto undo;
+	char from[PATH_MAX + 8], to[PATH_MAX + 88];
 	snprintf(from, sizeof(from), "%s/.", t->path);
-	snprintf(to, sizeof(to), "%s/%s/", t->state_path, j.staging);
+	snprintf(to, sizeof(to), "%s/", staging_path);
 	if (options && options->progress)
-		options->progress("copy", 0, walk_entries, options->progress_ctx);
-	r = run_copy(from, to);
+		options->progress("copy", 0, entries, options->progress_ctx);
+	r = run_copy(from, to, t->path, error);
 	if (r == 0 && options && options->progress)
-		options->progress("copy", walk_entries, walk_entries, options->progress_ctx);
-	if (r < 0) {
-		txn_fail(error, TXN_ABORTED, r, "cannot copy '%s' into a new subvolume", t->path);
+		options->progress("copy", entries, entries, options->progress_ctx);
+	if (r < 0 || (r = init_tree_carry(&before, staging_fd, staging_path, error)) < 0)
+		goto undo;
+	txn_step("init-copied");
+
+	/* Did a writer change the directory while cp read it? Then the copy may hold
+	 * half of it: stop here, with the directory untouched. */
+	struct init_tree copied = { 0 };
+	r = init_tree_scan(t->path, false, &copied, error);
+	if (r < 0)
+		goto undo;
+	char what[PATH_MAX + 64];
+	bool same = init_tree_same(&before, &copied, what, sizeof(what));
+	init_tree_free(&copied);
+	if (!same) {
+		r = txn_fail(error, TXN_ABORTED, 0,
+			     "'%s' was changed while it was copied (%s); stop its writers and run "
+			     "init again", t->path, what);
 		goto undo;
 	}
-	txn_step("init-copied");
 	r = sync_fs(staging_fd);
 	if (r < 0) {
 		txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
+		goto undo;
+	}
+	uint64_t generation = 0;
+	struct timespec since;
+	clock_gettime(CLOCK_REALTIME, &since);
+	/* The kernel stamps ctime from a coarser clock: look back a little. */
+	since.tv_nsec -= 50 * 1000 * 1000;
+	if (since.tv_nsec < 0) {
+		since.tv_nsec += 1000 * 1000 * 1000;
+		since.tv_sec--;
+	}
+	if ((r = subvolume_identity(staging_fd, NULL, &generation, NULL)) < 0) {
+		txn_fail(error, TXN_ABORTED, r, "cannot read the generation of '%s'", staging_path);
+		goto undo;
+	}
+	if (txn_interrupted) {
+		r = txn_fail(error, TXN_ABORTED, EINTR,
+			     "interrupted by signal %d before the exchange; '%s' is unchanged",
+			     (int)txn_interrupted, t->path);
 		goto undo;
 	}
 	if (renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE) < 0) {
@@ -153,10 +324,42 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 	}
 	txn_step("init-exchanged");
 	r = sync_fs(t->parent_fd);
-	if (r < 0)
+	if (r < 0) {
+		init_tree_free(&before);
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
 				"'%s' is now a subvolume but the sync failed; run 'btrfs-txn recover'",
 				t->path);
+	}
+	r = check_after_exchange(t, root.st_dev, &before, staging_path, error);
+	init_tree_free(&before);
+	if (r < 0) {
+		/* Exchange back, unless someone already wrote into the new subvolume: then
+		 * either way a write would be lost, and a person has to merge. */
+		bool changed = true;
+		if (subvolume_changed_since(staging_fd, generation, &since, &changed) == 0 && !changed &&
+		    renameat2(t->state_fd, j.staging, t->parent_fd, t->name, RENAME_EXCHANGE) == 0) {
+			sync_fs(t->parent_fd);
+			size_t len = strlen(error->message);
+			snprintf(error->message + len, sizeof(error->message) - len,
+				 "; exchanged back: '%s' is as it was", t->path);
+			goto undo;
+		}
+		char saved[128];
+		snprintf(saved, sizeof(saved), "saved-%s", j.txid);
+		if (renameat(t->state_fd, j.staging, t->state_fd, saved) == 0 &&
+		    journal_remove(t->state_fd) == 0) {
+			struct history_entry e = { .txid = j.txid, .kind = "init", .result = "committed",
+						   .started = j.started };
+			history_append(t->state_fd, &e);
+		}
+		size_t len = strlen(error->message);
+		snprintf(error->message + len, sizeof(error->message) - len,
+			 "; '%s' is a subvolume now and was written to as well: the old directory is "
+			 "kept as '%s/%s', merge what is missing by hand",
+			 t->path, t->state_path, saved);
+		error->status = TXN_NEEDS_PERSON;
+		return -(error->errnum ? error->errnum : EIO);
+	}
 	/* Reopen T: the fd we hold is the old directory. */
 	close(t->fd);
 	t->fd = openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -165,12 +368,20 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 	return init_recover(t, &j, false, &ignored, error);
 
 undo:;
-	struct txn_error ignored_error;
+	init_tree_free(&before);
+	struct txn_error undo_error = { 0 };
 	struct txn_recover_result ignored_result;
 	t->is_subvolume = false;
 	if (staging_fd >= 0)
 		close(TAKE_FD(staging_fd));
-	init_recover(t, &j, false, &ignored_result, &ignored_error);
+	if (init_recover(t, &j, false, &ignored_result, &undo_error) < 0) {
+		/* The directory is unchanged, but the undo left work for recover. */
+		size_t len = strlen(error->message);
+		char text[sizeof(undo_error.message) + 64];
+		txn_error_string(&undo_error, text, sizeof(text));
+		snprintf(error->message + len, sizeof(error->message) - len, "; then %s", text);
+		error->status = TXN_NEEDS_PERSON;
+	}
 	return -(error->errnum ? error->errnum : EIO);
 }
 

@@ -175,3 +175,31 @@ void target_note_read_only(const struct target *t, struct txn_error *error);
 /* verify.c */
 int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		   struct txn_error *error);
+
+/* holders.c: live processes that use a tree (cwd, root, open fd, mapping). */
+struct holder {
+	pid_t pid;
+	char comm[32];     /* /proc/PID/comm */
+	char what[8];      /* "cwd", "root", "fd" or "map" */
+	char path[256];    /* where the link points, as /proc shows it (may be cut) */
+	ino_t ino;         /* the inode held */
+	bool is_dir;       /* a directory: entries can be made through it */
+	/* It can change the tree: a directory (cwd, root, directory fd), a descriptor
+	 * open for writing, or a shared writable mapping. */
+	bool writable;
+};
+/*
+ * Every use by another live process of an inode on @dev (the st_dev that stat(2)
+ * reports, i.e. one subvolume on Btrfs) whose inode number @match accepts (all when
+ * @match is NULL); only the writable ones when @writable_only. Kernel threads and
+ * this process are skipped; a process exiting mid-scan is left out.
+ * Return: 0 and a malloc'd array in @ret (free it) of @ret_n entries, or -errno
+ * (@ret untouched) when /proc cannot be read or memory runs out.
+ */
+int holders_scan(dev_t dev, bool writable_only, bool (*match)(ino_t ino, void *ctx), void *ctx,
+		 struct holder **ret, size_t *ret_n);
+int holders_find(dev_t dev, bool writable_only, struct holder **ret, size_t *ret_n);
+/* "pid 42 (sh) cwd '/x', pid 43 (dd) writable fd '/x/f'" (the first three, then
+ * "and N more") into @buf, for an error message. */
+void holders_describe(const struct holder *h, size_t n, char *buf, size_t size);
+

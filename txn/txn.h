@@ -358,3 +358,18 @@ struct txn_plan_entry {
 int txn_plan(const char *target, const struct txn_batch *batch,
 	     void (*each)(const struct txn_plan_entry *entry, void *ctx), void *ctx,
 	     struct txn_error *ret_precondition, struct txn_error *ret_error);
+
+/* children.c: children that die with btrfs-txn (init's cp, verify hooks, run's
+ * COMMAND). */
+/* In a child after fork(): ask for SIGKILL when @parent dies, and _exit(127) at once
+ * when it already has (the race prctl alone leaves open). */
+void txn_child_die_with_parent(pid_t parent);
+/*
+ * A guard for the process group @pgid: a small process that waits on a pipe and,
+ * when this process dies (even by SIGKILL), kills the whole group with SIGKILL, so
+ * nothing a child started outlives us. Return: its pid and, in @ret_pipe_fd, the
+ * pipe's end that keeps it waiting; or -errno. txn_child_guard_end() stops the guard
+ * without touching the group.
+ */
+pid_t txn_child_guard_start(pid_t pgid, int *ret_pipe_fd);
+void txn_child_guard_end(pid_t guard, int pipe_fd);

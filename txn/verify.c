@@ -9,6 +9,7 @@
  * The hook's environment lists the locks this process holds (BTRFS_TXN_LOCKED_TARGETS,
  * added to what our own caller listed), so a btrfs-txn the hook runs on the same
  * target fails at once with exit 3 instead of waiting for its own caller.
+ * The hook and its group die with us, even when we are killed (children.c).
  */
 #include "internal.h"
 
@@ -80,9 +81,11 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		free_argv(argv, verify->argc);
 		return txn_fail(error, TXN_ABORTED, errno, "verify hook: pipe");
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
 		setpgid(0, 0);
+		txn_child_die_with_parent(parent);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		int null_fd = open("/dev/null", O_RDONLY);
@@ -104,6 +107,9 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		return txn_fail(error, TXN_ABORTED, fork_errno, "verify hook: fork");
 	}
 	setpgid(pid, pid); /* also here, so kill(-pid) works whoever runs first */
+	/* Whatever the hook starts dies with us too, even if we are SIGKILLed. */
+	int guard_fd = -EBADF;
+	pid_t guard = txn_child_guard_start(pid, &guard_fd);
 
 	int exec_errno = 0;
 	while (read(exec_pipe[0], &exec_errno, sizeof(exec_errno)) < 0 && errno == EINTR)
@@ -142,6 +148,7 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		close(pidfd);
 	/* Whatever the hook left running in its group goes too. */
 	kill(-pid, SIGKILL);
+	txn_child_guard_end(guard, guard_fd);
 
 	if (r == 0) {
 		if (exec_errno)
