@@ -91,122 +91,34 @@ int concurrent_check_before(const struct target *t, const struct tree_mark *mark
 
 /* ---- writable holders ---- */
 
-static bool fd_writable(int pid_dir, const char *fd_name)
-{
-	char name[NAME_MAX + 16];
-	snprintf(name, sizeof(name), "fdinfo/%s", fd_name);
-	_cleanup_close_ int fd = openat(pid_dir, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	char buf[512];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *flags = strstr(buf, "flags:");
-	if (!flags)
-		return false;
-	unsigned long value = strtoul(flags + 6, NULL, 8);
-	return (value & O_ACCMODE) != O_RDONLY;
-}
-
-static void holder_add(struct txn_concurrent *report, int pid, const char *comm,
-		       const char *what, const char *path)
-{
-	if (report->n_holders >= TXN_CONCURRENT_HOLDERS_MAX) {
-		report->holders_more = true;
-		return;
-	}
-	struct txn_concurrent_holder *h = &report->holders[report->n_holders++];
-	h->pid = pid;
-	snprintf(h->command, sizeof(h->command), "%s", comm);
-	snprintf(h->what, sizeof(h->what), "%s", what);
-	snprintf(h->path, sizeof(h->path), "%s", path);
-}
-
-/* A process's descriptors and shared writable mappings on device @dev. Processes
- * that exit meanwhile are skipped. */
-static void scan_process(int proc_fd, const char *pid_name, dev_t dev,
-			 struct txn_concurrent *report)
-{
-	_cleanup_close_ int pid_dir = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pid_dir < 0)
-		return;
-	char comm[32] = "?";
-	_cleanup_close_ int comm_fd = openat(pid_dir, "comm", O_RDONLY | O_CLOEXEC);
-	if (comm_fd >= 0) {
-		ssize_t n = read(comm_fd, comm, sizeof(comm) - 1);
-		comm[n > 0 ? n : 0] = '\0';
-		comm[strcspn(comm, "\n")] = '\0';
-	}
-	int pid = atoi(pid_name);
-	int fd_dir = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = fd_dir >= 0 ? fdopendir(fd_dir) : NULL;
-	if (!dir && fd_dir >= 0)
-		close(fd_dir);
-	struct dirent *entry;
-	while (dir && (entry = readdir(dir))) {
-		if (entry->d_name[0] == '.')
-			continue;
-		struct statx stx;
-		/* DONT_SYNC: a descriptor on a stuck network filesystem must not hang us. */
-		if (statx(dirfd(dir), entry->d_name, AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0)
-			continue;
-		if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != dev)
-			continue;
-		if (!fd_writable(pid_dir, entry->d_name))
-			continue;
-		char link[PATH_MAX] = "";
-		ssize_t n = readlinkat(dirfd(dir), entry->d_name, link, sizeof(link) - 1);
-		link[n > 0 ? n : 0] = '\0';
-		holder_add(report, pid, comm, "descriptor", link);
-	}
-	if (dir)
-		closedir(dir);
-	_cleanup_close_ int maps_fd = openat(pid_dir, "maps", O_RDONLY | O_CLOEXEC);
-	FILE *maps = maps_fd >= 0 ? fdopen(maps_fd, "r") : NULL;
-	if (maps)
-		TAKE_FD(maps_fd);
-	char line[PATH_MAX + 128];
-	while (maps && fgets(line, sizeof(line), maps)) {
-		char perms[8];
-		unsigned major, minor;
-		unsigned long long inode;
-		int path_at = 0;
-		if (sscanf(line, "%*s %7s %*s %x:%x %llu %n", perms, &major, &minor, &inode,
-			   &path_at) < 4)
-			continue;
-		if (perms[1] != 'w' || perms[3] != 's' || makedev(major, minor) != dev)
-			continue;
-		char *path = line + path_at;
-		path[strcspn(path, "\n")] = '\0';
-		holder_add(report, pid, comm, "mapping", path);
-	}
-	if (maps)
-		fclose(maps);
-}
-
 int concurrent_holders(int fd, struct txn_concurrent *report)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir = proc_fd >= 0 ? fdopendir(proc_fd) : NULL;
-	if (!dir) {
-		if (proc_fd >= 0)
-			close(proc_fd);
-		return -errno;
-	}
-	char self[16];
-	snprintf(self, sizeof(self), "%d", (int)getpid());
-	struct dirent *entry;
-	while ((entry = readdir(dir))) {
-		if (entry->d_name[0] < '0' || entry->d_name[0] > '9' || !strcmp(entry->d_name, self))
+	struct holder *list = NULL;
+	size_t n = 0;
+	int r = holders_find(st.st_dev, true, &list, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		/* The tree is read-only: a directory (a working directory, a directory
+		 * descriptor) can no longer make entries in it. Only what was opened for
+		 * writing before can still write. */
+		if (list[i].is_dir)
 			continue;
-		scan_process(dirfd(dir), entry->d_name, st.st_dev, report);
+		if (report->n_holders >= TXN_CONCURRENT_HOLDERS_MAX) {
+			report->holders_more = true;
+			break;
+		}
+		struct txn_concurrent_holder *h = &report->holders[report->n_holders++];
+		h->pid = list[i].pid;
+		snprintf(h->command, sizeof(h->command), "%s", list[i].comm);
+		snprintf(h->what, sizeof(h->what), "%s",
+			 strcmp(list[i].what, "map") == 0 ? "mapping" : "descriptor");
+		snprintf(h->path, sizeof(h->path), "%s", list[i].path);
 	}
-	closedir(dir);
+	free(list);
 	return 0;
 }
 

@@ -299,16 +299,9 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 		txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
 		goto undo;
 	}
-	uint64_t generation = 0;
-	struct timespec since;
-	clock_gettime(CLOCK_REALTIME, &since);
-	/* The kernel stamps ctime from a coarser clock: look back a little. */
-	since.tv_nsec -= 50 * 1000 * 1000;
-	if (since.tv_nsec < 0) {
-		since.tv_nsec += 1000 * 1000 * 1000;
-		since.tv_sec--;
-	}
-	if ((r = subvolume_identity(staging_fd, NULL, &generation, NULL)) < 0) {
+	/* Writes into the new subvolume from here on are found after the exchange. */
+	struct tree_mark mark;
+	if ((r = tree_mark_take(staging_fd, &mark)) < 0) {
 		txn_fail(error, TXN_ABORTED, r, "cannot read the generation of '%s'", staging_path);
 		goto undo;
 	}
@@ -335,8 +328,9 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 	if (r < 0) {
 		/* Exchange back, unless someone already wrote into the new subvolume: then
 		 * either way a write would be lost, and a person has to merge. */
-		bool changed = true;
-		if (subvolume_changed_since(staging_fd, generation, &since, &changed) == 0 && !changed &&
+		struct tree_changes changes = { .count = 1 };
+		if (sync_fs(t->parent_fd) == 0 && tree_changes_since(staging_fd, &mark, &changes) == 0 &&
+		    changes.count == 0 &&
 		    renameat2(t->state_fd, j.staging, t->parent_fd, t->name, RENAME_EXCHANGE) == 0) {
 			sync_fs(t->parent_fd);
 			size_t len = strlen(error->message);

@@ -195,8 +195,34 @@ static int finish_committed(struct target *t, const struct journal *j, bool reco
 	return r < 0 ? r : record_committed(t, j, recovered, NULL, error);
 }
 
+/* Refuses (TXN_NEEDS_PERSON, naming them) to delete the subvolume @name of the
+ * state directory while live processes use it: a command of 'run' that outlived
+ * us, a shell whose working directory is there. Deleting it would pull the tree
+ * from under them; a person decides, and recovery retries once they are gone. */
+static int refuse_if_used(const struct target *t, const char *name, struct txn_error *error)
+{
+	struct stat st;
+	if (fstatat(t->state_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_ino != 256)
+		return 0;
+	struct holder *list = NULL;
+	size_t n = 0;
+	int r = holders_find(st.st_dev, false, &list, &n);
+	if (r < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, r,
+				"cannot look in /proc for processes using '%s/%s'", t->state_path, name);
+	char who[700];
+	holders_describe(list, n, who, sizeof(who));
+	free(list);
+	if (n)
+		return txn_fail(error, TXN_NEEDS_PERSON, EBUSY,
+				"'%s/%s' is still used by %s; not deleted: stop it, then run "
+				"'btrfs-txn recover %s'",
+				t->state_path, name, who, t->path);
+	return 0;
+}
+
 /* Undo before the commit point: the staging goes, then the journal. Never deletes
- * a subvolume that is the target's tree. */
+ * a subvolume that is the target's tree, nor one a live process uses. */
 static int undo_uncommitted(struct target *t, const struct journal *j, bool recovered,
 			    const char *reason, struct txn_error *error)
 {
@@ -212,7 +238,10 @@ static int undo_uncommitted(struct target *t, const struct journal *j, bool reco
 					t->state_path, j->staging, uuid);
 		if (fd >= 0)
 			close(TAKE_FD(fd));
-		int r = delete_subvolume_at(t->state_fd, j->staging);
+		int r = refuse_if_used(t, j->staging, error);
+		if (r < 0)
+			return r;
+		r = delete_subvolume_at(t->state_fd, j->staging);
 		if (r < 0)
 			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot delete staging '%s/%s'",
 					t->state_path, j->staging);
@@ -265,6 +294,9 @@ static int remove_stray_staging(struct target *t, const char *keep_name, unsigne
 		if (strcmp(uuid, t_parent) == 0)
 			continue;
 		close(TAKE_FD(sub));
+		r = refuse_if_used(t, entry->d_name, error);
+		if (r < 0)
+			break;
 		r = delete_subvolume_at(dirfd(dir), entry->d_name);
 		if (r < 0)
 			r = txn_fail(error, TXN_NEEDS_PERSON, r, "cannot delete stray '%s/%s'",

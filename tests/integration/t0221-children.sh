@@ -115,4 +115,26 @@ for step in init-copied init-exchanged; do
 	ok "  [$step] nothing left" no_staging "$D"
 done
 
+# Recovery of an apply killed before the commit point, with a live process whose
+# working directory is in its staging tree: exit 5 naming it, nothing deleted.
+T=$(new_target applied)
+echo before >"$T/f"
+mkdir "$T/sub"
+manifest "$T" >"$TEST_TMP/applied"
+echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "f", "content": "after\n"}]}' >"$TEST_TMP/a.json"
+expect_exit 137 "apply killed at 'applied'" with_fault applied "$BTRFS_TXN" apply "$TEST_TMP/a.json"
+left=$(cd "$(state_dir "$T")" && ls -d staging-*)
+(cd "$(state_dir "$T")/$left/sub" && exec sleep 300) &
+holder=$!
+at_cleanup "kill -9 $holder"
+sleep 0.2
+expect_exit 5 "recover while a process has its cwd in $left" "$BTRFS_TXN" recover "$T"
+output_has "names the pid and the staging tree" "pid $holder \(sleep\) cwd .*$left"
+ok "the process was not killed" kill -0 $holder
+ok "the staging tree is still there" test -d "$(state_dir "$T")/$left/sub"
+kill -9 $holder && wait $holder 2>/dev/null
+ok "once it is gone, recover finishes" "$BTRFS_TXN" recover "$T"
+ok "the target is unchanged" same_manifest "$TEST_TMP/applied" "$T"
+ok "no staging left" no_staging "$T"
+
 done_testing
