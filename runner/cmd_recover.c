@@ -25,8 +25,19 @@ int cmd_recover(int argc, char **argv)
 		json_object_set_new(doc, "txid", result.action ? json_string(result.txid) : json_null());
 		json_object_set_new(doc, "generation", json_integer((json_int_t)result.generation));
 		json_object_set_new(doc, "removed_staging", json_integer(result.removed));
+		if (result.pinned)
+			json_object_set_new(doc, "pinned_generation",
+					    json_integer((json_int_t)result.pinned));
 		json_print(doc);
 	}
+	if (result.pinned)
+		report_error("recover: %s: other processes wrote to the replaced tree of transaction "
+			     "%s and the new tree does not hold it (%zu found); gen-%llu holds it and "
+			     "is pinned until 'btrfs-txn gc %s --release %llu' ('btrfs-txn history' "
+			     "names the paths)",
+			     target, result.txid, result.concurrent_count,
+			     (unsigned long long)result.pinned, target,
+			     (unsigned long long)result.pinned);
 	switch (result.action) {
 	case TXN_RECOVERY_NONE:
 		report_info("%s: nothing to recover%s", target,

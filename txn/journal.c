@@ -70,16 +70,23 @@ int journal_write(int state_fd, const struct journal *j)
 
 int journal_write_staged(int state_fd, const struct journal *j)
 {
-	return write_json_file(state_fd, STAGED_NAME,
-			       json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid",
-					 j->staging_uuid),
-			       false);
+	json_t *obj = json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid", j->staging_uuid);
+	if (obj && j->has_mark)
+		json_object_set_new(obj, "mark",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "generation",
+					      (json_int_t)j->mark_generation, "sec",
+					      (json_int_t)j->mark_sec, "nsec", (json_int_t)j->mark_nsec,
+					      "mode", (json_int_t)j->mark_mode, "uid",
+					      (json_int_t)j->mark_uid, "gid", (json_int_t)j->mark_gid));
+	return write_json_file(state_fd, STAGED_NAME, obj, false);
 }
 
-/* The staged record of transaction @txid into @out (36 characters), else "". */
-static void read_staged(int state_fd, const char *txid, char out[37])
+/* The staged record of transaction @txid: the staging UUID into @j (36
+ * characters, else "") and the tree mark, when it has one. */
+static void read_staged(int state_fd, const char *txid, struct journal *j)
 {
-	out[0] = '\0';
+	char *out = j->staging_uuid;
+	bool want_uuid = !out[0];
 	_cleanup_close_ int fd = openat(state_fd, STAGED_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -87,8 +94,21 @@ static void read_staged(int state_fd, const char *txid, char out[37])
 	json_t *obj = json_loadfd(fd, 0, &jerr);
 	const char *id = json_string_value(json_object_get(obj, "txid"));
 	const char *uuid = json_string_value(json_object_get(obj, "staging_uuid"));
-	if (id && uuid && strcmp(id, txid) == 0 && strlen(uuid) == 36)
+	if (want_uuid && id && uuid && strcmp(id, txid) == 0 && strlen(uuid) == 36)
 		memcpy(out, uuid, 37);
+	json_t *mark = json_object_get(obj, "mark");
+	if (id && strcmp(id, txid) == 0 && json_is_object(mark) &&
+	    json_unpack(mark, "{s:I, s:I, s:I, s:I, s:I, s:I}", "generation", &(json_int_t){ 0 },
+			"sec", &(json_int_t){ 0 }, "nsec", &(json_int_t){ 0 }, "mode",
+			&(json_int_t){ 0 }, "uid", &(json_int_t){ 0 }, "gid", &(json_int_t){ 0 }) == 0) {
+		j->has_mark = true;
+		j->mark_generation = (uint64_t)json_integer_value(json_object_get(mark, "generation"));
+		j->mark_sec = (int64_t)json_integer_value(json_object_get(mark, "sec"));
+		j->mark_nsec = (long)json_integer_value(json_object_get(mark, "nsec"));
+		j->mark_mode = (unsigned)json_integer_value(json_object_get(mark, "mode"));
+		j->mark_uid = (unsigned)json_integer_value(json_object_get(mark, "uid"));
+		j->mark_gid = (unsigned)json_integer_value(json_object_get(mark, "gid"));
+	}
 	json_decref(obj);
 }
 
@@ -131,8 +151,7 @@ int journal_read(int state_fd, struct journal *ret)
 	json_decref(obj);
 	if (!j.staging[0] || strchr(j.staging, '/'))
 		return -EBADMSG;
-	if (!j.staging_uuid[0])
-		read_staged(state_fd, j.txid, j.staging_uuid);
+	read_staged(state_fd, j.txid, &j);
 	*ret = j;
 	return 1;
 }

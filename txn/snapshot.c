@@ -187,14 +187,6 @@ static int record_committed(struct target *t, const struct journal *j, bool reco
 	return 0;
 }
 
-/* The whole tail after the commit point, as recovery finishes it. */
-static int finish_committed(struct target *t, const struct journal *j, bool recovered,
-			    struct txn_error *error)
-{
-	int r = archive_old_tree(t, j, recovered, error);
-	return r < 0 ? r : record_committed(t, j, recovered, NULL, error);
-}
-
 /* Refuses (TXN_NEEDS_PERSON, naming them) to delete the subvolume @name of the
  * state directory while live processes use it: a command of 'run' that outlived
  * us, a shell whose working directory is there. Deleting it would pull the tree
@@ -219,6 +211,54 @@ static int refuse_if_used(const struct target *t, const char *name, struct txn_e
 				"'btrfs-txn recover %s'",
 				t->state_path, name, who, t->path);
 	return 0;
+}
+
+/* The tail as recovery finishes it, with the check for other writers that the
+ * interrupted run did not get to (concurrent.c): the old tree, read-only once
+ * archived, is searched with the mark of the staged record after a commit, and
+ * what is found is pinned and recorded in the history line. Without a mark (a
+ * staged record lost with the crash, or written by an older version), the tail is
+ * finished without the check. */
+static int finish_committed_checked(struct target *t, const struct journal *j,
+				    struct txn_recover_result *result, struct txn_error *error)
+{
+	int r = archive_old_tree(t, j, true, error);
+	if (r < 0)
+		return r;
+	_cleanup_free_ struct txn_concurrent *report = NULL;
+	char gen_name[32];
+	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)j->from_generation);
+	_cleanup_close_ int gen_fd =
+		openat(t->state_fd, gen_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (j->has_mark && gen_fd >= 0 && !history_has(t->state_fd, j->txid) &&
+	    (report = calloc(1, sizeof(*report)))) {
+		struct tree_mark mark = {
+			.generation = j->mark_generation,
+			.since = { .tv_sec = (time_t)j->mark_sec, .tv_nsec = j->mark_nsec },
+			.root_mode = j->mark_mode, .root_uid = j->mark_uid, .root_gid = j->mark_gid,
+		};
+		concurrent_holders(gen_fd, report);
+		r = sync_fs(gen_fd);
+		if (r == 0)
+			r = concurrent_changes(gen_fd, &mark, report);
+		if (r < 0)
+			return txn_fail(error, TXN_NEEDS_PERSON, r,
+					"cannot check '%s/%s' for writes of other processes",
+					t->state_path, gen_name);
+		if (report->count > 0 || report->n_holders > 0) {
+			report->pinned = j->from_generation;
+			r = pin_write(t->state_fd, j->from_generation, j->txid, report);
+			if (r < 0)
+				return txn_fail(error, TXN_NEEDS_PERSON, r,
+						"'%s/%s' holds writes of other processes but could "
+						"not be pinned", t->state_path, gen_name);
+			result->pinned = j->from_generation;
+			result->concurrent_count = report->count + report->n_holders;
+		} else {
+			free(TAKE_PTR(report));
+		}
+	}
+	return record_committed(t, j, true, report, error);
 }
 
 /* Undo before the commit point: the staging goes, then the journal. Never deletes
@@ -341,7 +381,7 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 			r = sync_fs(t->fd);
 			if (r < 0)
 				return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot sync '%s'", t->path);
-			r = finish_committed(t, &j, true, error);
+			r = finish_committed_checked(t, &j, &result, error);
 			if (r < 0)
 				return r;
 			result.action = TXN_RECOVERY_ROLLED_FORWARD;
@@ -483,6 +523,13 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
 		goto abort;
 	}
+	j.has_mark = true;
+	j.mark_generation = before.generation;
+	j.mark_sec = before.since.tv_sec;
+	j.mark_nsec = before.since.tv_nsec;
+	j.mark_mode = before.root_mode;
+	j.mark_uid = before.root_uid;
+	j.mark_gid = before.root_gid;
 	r = journal_write_staged(t->state_fd, &j);
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path,

@@ -61,6 +61,13 @@ struct journal {
 	unsigned n_ops;
 	char description[512];
 	char started[32];           /* UTC, ISO 8601 */
+	/* The tree mark taken before the snapshot (modified.c), from the staged
+	 * record: recovery that finishes a commit checks the old tree with it. */
+	bool has_mark;
+	uint64_t mark_generation;
+	int64_t mark_sec;
+	long mark_nsec;
+	unsigned mark_mode, mark_uid, mark_gid;
 };
 
 /* Writes the journal: temporary file, fsync, rename, fsync of the directory. */

@@ -253,6 +253,10 @@ struct txn_recover_result {
 	char txid[40];
 	uint64_t generation;      /* the target's generation afterwards */
 	unsigned removed;         /* leftover staging subvolumes removed */
+	/* Rolled forward with writes of other processes left in the old tree: the
+	 * generation holding them is pinned (0: none) and how many were found. */
+	uint64_t pinned;
+	size_t concurrent_count;
 };
 
 /* Finishes or undoes an interrupted transaction; idempotent, safe to interrupt. */

@@ -83,4 +83,35 @@ expect_exit 2 "gc --release of a generation that is not pinned is refused" \
 ok "gc --release drops the pin, and gc then the generation" \
 	sh -c "'$BTRFS_TXN' gc -q '$MNT/held' --release $gen --keep 0 && ! test -e '$MNT/.btrfs-txn/held/pin-$gen'"
 
+# An apply killed right after the exchange: recovery makes the check it did not get
+# to, with the mark the staged record keeps, and pins what a held descriptor wrote.
+T=$MNT/killed
+btrfs subvolume create "$T" >/dev/null && mkdir "$T/c"
+make_spec "$T"
+"$BTRFS_TXN" apply -q "$TEST_TMP/spec.json"
+# A process holds T/held open, quiet until the apply is killed, then writes.
+python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+open(sys.argv[2] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+os.write(fd, b"after the exchange\n")
+time.sleep(300)' "$T/held" "$TEST_TMP/go" &
+writer=$!
+at_cleanup "kill $writer"
+while [ ! -e "$TEST_TMP/go.ready" ]; do sleep 0.05; done
+sleep 0.1
+expect_exit 137 "an apply killed after the exchange" \
+	with_fault exchanged "$BTRFS_TXN" apply "$TEST_TMP/spec.json"
+touch "$TEST_TMP/go"
+sleep 0.3
+"$BTRFS_TXN" recover --json "$T" >"$TEST_TMP/recover.json" 2>"$TEST_TMP/recover.err"
+kill "$writer"; wait "$writer"
+ok "recover rolls forward and reports the pinned generation" \
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["action"] == "rolled-forward" and d["pinned_generation"] > 0, d' "$TEST_TMP/recover.json"
+ok "... with one line on stderr" grep -q "other processes wrote to the replaced tree" "$TEST_TMP/recover.err"
+ok "... and the pin and history line are there" \
+	sh -c "test -e '$MNT/.btrfs-txn/killed/pin-1' && grep -q '\"pinned\":1' '$MNT/.btrfs-txn/killed/history.jsonl'"
+
 done_testing
