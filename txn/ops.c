@@ -47,17 +47,21 @@ bool owned_by_us(const struct stat *st)
 int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
 		   const char **ret_name, struct txn_error *error)
 {
-	const char *kind = txn_op_kind_name(op->kind);
 	int fd = open_parent_no_symlinks(root_fd, path, ret_name);
 	if (fd >= 0 || (fd == -ENOENT && missing_ok))
 		return fd;
+	char what[2 * PATH_MAX + 32]; /* "write 'a/b'", "rename 'a' to 'b'" */
+	snprintf(what, sizeof(what), "%s '%s'%s%s%s", txn_op_kind_name(op->kind), op->path,
+		 op->kind == TXN_OP_RENAME ? " to '" : "", op->kind == TXN_OP_RENAME ? op->to : "",
+		 op->kind == TXN_OP_RENAME ? "'" : "");
 	char link[PATH_MAX];
 	if (fd == -ELOOP && symlink_in_path(root_fd, path, link, sizeof(link)) > 0)
 		return txn_fail(error, TXN_ABORTED, 0,
-				"%s '%s': '%s' is a symlink; ops do not follow symlinks inside the "
-				"tree (name the real path)", kind, op->path, link);
-	return txn_fail(error, TXN_ABORTED, fd, "%s '%s': cannot open the directory of '%s'", kind,
-			op->path, path);
+				"%s: '%s' is a symlink; ops do not follow symlinks inside the "
+				"tree (name the real path)", what, link);
+	if (strcmp(path, op->path) == 0)
+		return txn_fail(error, TXN_ABORTED, fd, "%s: cannot open its directory", what);
+	return txn_fail(error, TXN_ABORTED, fd, "%s: cannot open the directory of '%s'", what, path);
 }
 
 /* Copies every extended attribute of @from_fd to @to_fd (both real fds): ACLs,
