@@ -104,8 +104,15 @@ const char *copy_source_problem(int r);
 int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode);
 int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 		   const char *display_path);
+/* open_parent_no_symlinks() for op @op, with its error reported (naming a symlink on
+ * the way); -ENOENT unreported when @missing_ok. Return: the fd or -errno. */
+int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
+		   const char **ret_name, struct txn_error *error);
+
+/* owner.c */
+#define TXN_CAPABILITY_XATTR "security.capability"
 /* Whether a file is ours, owned by the effective uid: only such a file lends its
- * owner, group, mode and extended attributes to what replaces it (ops.c). */
+ * owner, group, mode and extended attributes to what replaces it. */
 bool owned_by_us(const struct stat *st);
 /* Gives @new_fd (a real fd of a file just created) the owner, group and extended
  * attributes of @old_fd (a file of ours it replaces), or with @old_fd < 0 the
@@ -114,10 +121,6 @@ int replacement_settle(int new_fd, int old_fd, mode_t mode);
 /* Clears set-id bits and security.capability of the inode an O_PATH @fd holds, found
  * as @name in @parent_fd, whose fstat before any change was @st. Return: 0 or -errno. */
 int drop_privileges_held(int parent_fd, const char *name, int fd, const struct stat *st);
-/* open_parent_no_symlinks() for op @op, with its error reported (naming a symlink on
- * the way); -ENOENT unreported when @missing_ok. Return: the fd or -errno. */
-int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
-		   const char **ret_name, struct txn_error *error);
 
 /* precond.c */
 /* The largest file a sha256 precondition reads (16 GiB): far above a config file or

@@ -9,13 +9,13 @@
  * not written through).
  *
  * The tree may belong to someone else than the user running (a web root owned by its
- * site's account, deployed to by root), so nothing they planted may lend its owner,
- * set-id bits or capabilities to what root writes: "ours" below means owned by the
- * effective uid. A file that was ours keeps owner, group, mode and extended
- * attributes across write and copy; anything else is replaced by a new file of ours
- * (uid and gid the effective ones) with the op's mode or the default. chown clears
- * set-id bits and capabilities; a spec that wants them sets them after it. No op
- * follows a symlink anywhere on its path (resolve.c's _no_symlinks forms).
+ * site's account, deployed to by root), so owner.c's rules decide what a new file
+ * inherits: a file that was ours (owned by the effective uid) keeps owner, group,
+ * mode and extended attributes across write and copy; anything else is replaced by
+ * a new file of ours with the op's mode or the default. chown clears set-id bits and
+ * capabilities; a spec that wants them sets them after it. No op follows a symlink
+ * anywhere on its path (resolve.c's _no_symlinks forms), so a link planted in the
+ * tree cannot aim root's op at another file of it.
  */
 #include "internal.h"
 
@@ -32,12 +32,6 @@
 
 #define DEFAULT_FILE_MODE 0644
 #define DEFAULT_DIR_MODE 0755
-#define CAPABILITY_XATTR "security.capability"
-
-bool owned_by_us(const struct stat *st)
-{
-	return st->st_uid == geteuid();
-}
 
 /*
  * The directory holding @path's last component, for op @op, with no symlink on the
@@ -62,61 +56,6 @@ int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool 
 	if (strcmp(path, op->path) == 0)
 		return txn_fail(error, TXN_ABORTED, fd, "%s: cannot open its directory", what);
 	return txn_fail(error, TXN_ABORTED, fd, "%s: cannot open the directory of '%s'", what, path);
-}
-
-/* Copies every extended attribute of @from_fd to @to_fd (both real fds): ACLs,
- * security labels, capabilities. Return: 0 or -errno. */
-static int copy_xattrs(int from_fd, int to_fd)
-{
-	ssize_t size = flistxattr(from_fd, NULL, 0);
-	if (size < 0)
-		return errno == EOPNOTSUPP ? 0 : -errno;
-	if (size == 0)
-		return 0;
-	_cleanup_free_ char *names = malloc((size_t)size);
-	if (!names)
-		return -ENOMEM;
-	size = flistxattr(from_fd, names, (size_t)size);
-	if (size < 0)
-		return errno == ERANGE ? -EAGAIN : -errno;
-	for (char *name = names; name < names + size; name += strlen(name) + 1) {
-		ssize_t len = fgetxattr(from_fd, name, NULL, 0);
-		if (len < 0)
-			return errno == ENODATA ? 0 : -errno;
-		_cleanup_free_ char *value = malloc(len ? (size_t)len : 1);
-		if (!value)
-			return -ENOMEM;
-		len = fgetxattr(from_fd, name, value, (size_t)len);
-		if (len < 0)
-			return -errno;
-		if (fsetxattr(to_fd, name, value, (size_t)len, 0) < 0)
-			return -errno;
-	}
-	return 0;
-}
-
-int replacement_settle(int new_fd, int old_fd, mode_t mode)
-{
-	struct stat st;
-	if (old_fd >= 0) {
-		if (fstat(old_fd, &st) < 0)
-			return -errno;
-		/* Owner first: a chown would drop the capability copied next. */
-		if (fchown(new_fd, st.st_uid, st.st_gid) < 0)
-			return -errno;
-		int r = copy_xattrs(old_fd, new_fd);
-		if (r < 0)
-			return r;
-	} else {
-		/* Explicitly: a set-group-ID directory would hand its group down. */
-		if (fstat(new_fd, &st) < 0)
-			return -errno;
-		if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
-		    fchown(new_fd, geteuid(), getegid()) < 0)
-			return -errno;
-	}
-	/* Last: chown clears set-id bits, and an ACL copied above sets group bits. */
-	return fchmod(new_fd, mode) < 0 ? -errno : 0;
 }
 
 /* A temporary name in the target's directory; unique within this process. */
@@ -246,7 +185,7 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 	/* The kernel removes a file capability on every write and truncate, root's
 	 * included; the rule is that a file of ours keeps it, so it is put back. */
 	char capability[256];
-	ssize_t capability_len = fgetxattr(fd, CAPABILITY_XATTR, capability, sizeof(capability));
+	ssize_t capability_len = fgetxattr(fd, TXN_CAPABILITY_XATTR, capability, sizeof(capability));
 	if (capability_len < 0 && errno != ENODATA && errno != EOPNOTSUPP)
 		return -errno;
 	if (ftruncate(fd, 0) < 0)
@@ -259,7 +198,7 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 	if (r == 0 && (st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && capability_len >= 0 &&
-	    fsetxattr(fd, CAPABILITY_XATTR, capability, (size_t)capability_len, 0) < 0)
+	    fsetxattr(fd, TXN_CAPABILITY_XATTR, capability, (size_t)capability_len, 0) < 0)
 		r = -errno;
 	return r;
 }
@@ -603,40 +542,6 @@ int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, m
 	if (now.st_dev != st->st_dev || now.st_ino != st->st_ino)
 		return -EAGAIN;
 	return fchmod(real_fd, mode) < 0 ? -errno : 0;
-}
-
-/*
- * Clears the set-id bits and removes the file capability of the inode @fd holds
- * (O_PATH, not a symlink or directory), found as @name in @parent_fd with fstat @st
- * (taken before any change of owner). Return: 0 or -errno.
- */
-int drop_privileges_held(int parent_fd, const char *name, int fd, const struct stat *st)
-{
-	struct stat now;
-	if (fstat(fd, &now) < 0)
-		return -errno;
-	if (now.st_mode & (S_ISUID | S_ISGID)) {
-		int r = chmod_held(parent_fd, name, fd, &now,
-				   now.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
-		if (r < 0)
-			return r;
-	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (removexattr(path, CAPABILITY_XATTR) == 0 || errno == ENODATA || errno == EOPNOTSUPP)
-		return 0;
-	if (errno != ENOENT || !S_ISREG(st->st_mode))
-		return -errno;
-	/* No /proc: the regular file itself, checked to be the same inode. */
-	_cleanup_close_ int real_fd =
-		openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (real_fd < 0 || fstat(real_fd, &now) < 0)
-		return -errno;
-	if (now.st_dev != st->st_dev || now.st_ino != st->st_ino)
-		return -EAGAIN;
-	if (fremovexattr(real_fd, CAPABILITY_XATTR) < 0 && errno != ENODATA && errno != EOPNOTSUPP)
-		return -errno;
-	return 0;
 }
 
 /* chmod and chown act on the entry itself, held open with O_PATH|O_NOFOLLOW from the
