@@ -465,7 +465,7 @@ static int place_staged(int root_fd, const struct txn_op *op, struct staged_file
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat", kind, op->path);
 	if (have_old && S_ISDIR(old.st_mode))
 		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", kind, op->path);
-	/* The rule of ops.c: only a regular file of ours lends its owner, mode and
+	/* The rule of owner.c: only a regular file of ours lends its owner, mode and
 	 * attributes; anything else becomes ours with the op's mode or the default. */
 	bool ours = have_old && S_ISREG(old.st_mode) && owned_by_us(&old);
 	mode_t mode = DEFAULT_FILE_MODE;
