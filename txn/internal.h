@@ -81,6 +81,13 @@ int open_beneath(int root_fd, const char *path, int flags, mode_t mode);
 /* Opens the directory holding @path's last component (O_PATH|O_DIRECTORY), and
  * points *ret_name at that component inside @path. */
 int open_parent_beneath(int root_fd, const char *path, const char **ret_name);
+/* The same two, refusing a symlink anywhere on the path with -ELOOP (but a final one
+ * opened with O_PATH|O_NOFOLLOW): what the ops use, see resolve.c. */
+int open_beneath_no_symlinks(int root_fd, const char *path, int flags, mode_t mode);
+int open_parent_no_symlinks(int root_fd, const char *path, const char **ret_name);
+/* The first component prefix of @path beneath @root_fd that is a symlink, into
+ * @ret_prefix, for an error message. Return: 1 found, 0 none, or -errno. */
+int symlink_in_path(int root_fd, const char *path, char *ret_prefix, size_t size);
 /* Open again, with @flags, the very inode an O_PATH fd holds (through /proc/self/fd).
  * Return: the new fd, -ENOENT when /proc is not mounted, or another -errno. */
 int reopen_fd(int path_fd, int flags);
@@ -106,6 +113,23 @@ const char *copy_source_problem(int r);
 int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode);
 int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 		   const char *display_path);
+/* open_parent_no_symlinks() for op @op, with its error reported (naming a symlink on
+ * the way); -ENOENT unreported when @missing_ok. Return: the fd or -errno. */
+int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
+		   const char **ret_name, struct txn_error *error);
+
+/* owner.c */
+#define TXN_CAPABILITY_XATTR "security.capability"
+/* Whether a file is ours, owned by the effective uid: only such a file lends its
+ * owner, group, mode and extended attributes to what replaces it. */
+bool owned_by_us(const struct stat *st);
+/* Gives @new_fd (a real fd of a file just created) the owner, group and extended
+ * attributes of @old_fd (a file of ours it replaces), or with @old_fd < 0 the
+ * effective uid and gid; then @mode. Return: 0 or -errno. */
+int replacement_settle(int new_fd, int old_fd, mode_t mode);
+/* Clears set-id bits and security.capability of the inode an O_PATH @fd holds, found
+ * as @name in @parent_fd, whose fstat before any change was @st. Return: 0 or -errno. */
+int drop_privileges_held(int parent_fd, const char *name, int fd, const struct stat *st);
 
 /* precond.c */
 /* The largest file a sha256 precondition reads (16 GiB): far above a config file or

@@ -6,8 +6,16 @@
  * atomic one by one; what they must be is confined (resolve.c) and exact: a file
  * that is written or copied is created under a temporary name and renamed over the
  * old one, so it replaces whatever non-directory stood there (a symlink is replaced,
- * not written through), and a replaced regular file keeps its owner and, unless the
- * op gives one, its mode.
+ * not written through).
+ *
+ * The tree may belong to someone else than the user running (a web root owned by its
+ * site's account, deployed to by root), so owner.c's rules decide what a new file
+ * inherits: a file that was ours (owned by the effective uid) keeps owner, group,
+ * mode and extended attributes across write and copy; anything else is replaced by
+ * a new file of ours with the op's mode or the default. chown clears set-id bits and
+ * capabilities; a spec that wants them sets them after it. No op follows a symlink
+ * anywhere on its path (resolve.c's _no_symlinks forms), so a link planted in the
+ * tree cannot aim root's op at another file of it.
  */
 #include "internal.h"
 
@@ -18,11 +26,37 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sendfile.h>
+#include <sys/xattr.h>
 
 #include "path.h"
 
 #define DEFAULT_FILE_MODE 0644
 #define DEFAULT_DIR_MODE 0755
+
+/*
+ * The directory holding @path's last component, for op @op, with no symlink on the
+ * way: a symlink planted in the tree must not redirect root's op to another file of
+ * it. The error names the link. With @missing_ok, -ENOENT is returned unreported.
+ */
+int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
+		   const char **ret_name, struct txn_error *error)
+{
+	int fd = open_parent_no_symlinks(root_fd, path, ret_name);
+	if (fd >= 0 || (fd == -ENOENT && missing_ok))
+		return fd;
+	char what[2 * PATH_MAX + 32]; /* "write 'a/b'", "rename 'a' to 'b'" */
+	snprintf(what, sizeof(what), "%s '%s'%s%s%s", txn_op_kind_name(op->kind), op->path,
+		 op->kind == TXN_OP_RENAME ? " to '" : "", op->kind == TXN_OP_RENAME ? op->to : "",
+		 op->kind == TXN_OP_RENAME ? "'" : "");
+	char link[PATH_MAX];
+	if (fd == -ELOOP && symlink_in_path(root_fd, path, link, sizeof(link)) > 0)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"%s: '%s' is a symlink; ops do not follow symlinks inside the "
+				"tree (name the real path)", what, link);
+	if (strcmp(path, op->path) == 0)
+		return txn_fail(error, TXN_ABORTED, fd, "%s: cannot open its directory", what);
+	return txn_fail(error, TXN_ABORTED, fd, "%s: cannot open the directory of '%s'", what, path);
+}
 
 /* A temporary name in the target's directory; unique within this process. */
 static void temp_name(char *buf, size_t size)
@@ -148,11 +182,23 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != old->st_dev ||
 	    st.st_ino != old->st_ino || st.st_nlink != 1)
 		return -EAGAIN;
+	/* The kernel removes a file capability on every write and truncate, root's
+	 * included; the rule is that a file of ours keeps it, so it is put back. */
+	char capability[256];
+	ssize_t capability_len = fgetxattr(fd, TXN_CAPABILITY_XATTR, capability, sizeof(capability));
+	if (capability_len < 0 && errno != ENODATA && errno != EOPNOTSUPP)
+		return -errno;
 	if (ftruncate(fd, 0) < 0)
 		return -errno;
 	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src->st_size)
 					: write_all(fd, op->content, op->content_len);
+	/* Without CAP_FSETID, a write clears set-id bits too: judge the mode afresh. */
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
 	if (r == 0 && (st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && capability_len >= 0 &&
+	    fsetxattr(fd, TXN_CAPABILITY_XATTR, capability, (size_t)capability_len, 0) < 0)
 		r = -errno;
 	return r;
 }
@@ -160,10 +206,9 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	const char *name;
-	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &name, error);
 	if (parent_fd < 0)
-		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory",
-				txn_op_kind_name(op->kind), op->path);
+		return parent_fd;
 
 	struct stat old;
 	bool have_old = fstatat(parent_fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
@@ -183,16 +228,18 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 		src_fd = r;
 	}
 
+	/* Only a regular file of ours lends its owner, mode and attributes. */
+	bool ours = have_old && S_ISREG(old.st_mode) && owned_by_us(&old);
 	mode_t mode = DEFAULT_FILE_MODE;
 	if (op->has_mode)
 		mode = op->mode;
-	else if (have_old && S_ISREG(old.st_mode))
+	else if (ours)
 		mode = old.st_mode & 07777;
 	else if (op->kind == TXN_OP_COPY)
 		mode = src.st_mode & 0777;
 
 	int r;
-	if (have_old && S_ISREG(old.st_mode) && old.st_nlink == 1) {
+	if (ours && old.st_nlink == 1) {
 		r = rewrite_in_place(parent_fd, name, &old, op, src_fd, &src, mode);
 		if (r != -EAGAIN) {
 			if (r < 0)
@@ -200,6 +247,19 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 						txn_op_kind_name(op->kind), op->path);
 			return 0;
 		}
+	}
+
+	/* The file of ours being replaced (another name links it), to take its owner and
+	 * attributes from: a regular file, so opening it has no side effect. */
+	_cleanup_close_ int old_fd = -EBADF;
+	if (ours) {
+		struct stat now;
+		old_fd = openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (old_fd < 0 || fstat(old_fd, &now) < 0 || now.st_dev != old.st_dev ||
+		    now.st_ino != old.st_ino)
+			return txn_fail(error, TXN_ABORTED, old_fd < 0 ? errno : EAGAIN,
+					"%s '%s': cannot open the file it replaces",
+					txn_op_kind_name(op->kind), op->path);
 	}
 
 	char tmp[64];
@@ -214,11 +274,8 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 		r = copy_file_data(src_fd, fd, src.st_size);
 	else
 		r = write_all(fd, op->content, op->content_len);
-	if (r == 0 && have_old && S_ISREG(old.st_mode) && fchown(fd, old.st_uid, old.st_gid) < 0)
-		r = -errno;
-	/* After chown: chown clears set-id bits, so the mode goes last. */
-	if (r == 0 && fchmod(fd, mode) < 0)
-		r = -errno;
+	if (r == 0)
+		r = replacement_settle(fd, old_fd, mode);
 	if (r == 0 && renameat(parent_fd, tmp, parent_fd, name) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -245,7 +302,17 @@ static int make_dir(int root_fd, const struct txn_op *op, struct txn_error *erro
 			continue;
 		bool last = end == len;
 		prefix[end] = '\0';
-		_cleanup_close_ int fd = open_beneath(root_fd, prefix, O_RDONLY | O_DIRECTORY, 0);
+		/* No symlink on the way, the last component included: a planted link
+		 * must not turn the mode below into a chmod of another directory. */
+		_cleanup_close_ int fd =
+			open_beneath_no_symlinks(root_fd, prefix, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+		if (fd == -ELOOP || fd == -ENOTDIR) {
+			char link[PATH_MAX];
+			if (symlink_in_path(root_fd, prefix, link, sizeof(link)) > 0)
+				return txn_fail(error, TXN_ABORTED, 0,
+						"mkdir '%s': '%s' is a symlink; ops do not follow symlinks "
+						"inside the tree (name the real path)", op->path, link);
+		}
 		if (fd >= 0) {
 			if (last && op->has_mode && fchmod(fd, mode) < 0)
 				return txn_fail(error, TXN_ABORTED, errno, "mkdir '%s': chmod", op->path);
@@ -260,18 +327,21 @@ static int make_dir(int root_fd, const struct txn_op *op, struct txn_error *erro
 					"mkdir '%s': parent '%s' is missing (set \"parents\": true)",
 					op->path, prefix);
 		const char *name;
-		_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, prefix, &name);
+		_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, prefix, false, &name, error);
 		if (parent_fd < 0)
-			return txn_fail(error, TXN_ABORTED, parent_fd, "mkdir '%s': cannot open parent of '%s'",
-					op->path, prefix);
+			return parent_fd;
 		mode_t this_mode = last ? mode : DEFAULT_DIR_MODE;
 		if (mkdirat(parent_fd, name, 0700) < 0)
 			return txn_fail(error, TXN_ABORTED, errno, "mkdir '%s'", prefix);
 		/* Exact mode whatever the umask; set after creation. */
 		_cleanup_close_ int new_fd =
 			openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (new_fd < 0 || fchmod(new_fd, this_mode) < 0)
+		if (new_fd < 0)
 			return txn_fail(error, TXN_ABORTED, errno, "mkdir '%s': chmod", prefix);
+		/* Ours, also in a set-group-ID directory of someone else's group. */
+		int r = replacement_settle(new_fd, -EBADF, this_mode);
+		if (r < 0)
+			return txn_fail(error, TXN_ABORTED, r, "mkdir '%s': chown and chmod", prefix);
 		prefix[end] = '/';
 	}
 	return 0;
@@ -379,12 +449,12 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 static int delete_path(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	const char *name;
-	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	_cleanup_close_ int parent_fd =
+		op_open_parent(root_fd, op, op->path, op->missing_ok, &name, error);
 	if (parent_fd == -ENOENT && op->missing_ok)
 		return 0;
 	if (parent_fd < 0)
-		return txn_fail(error, TXN_ABORTED, parent_fd, "delete '%s': cannot open its directory",
-				op->path);
+		return parent_fd;
 	struct stat st, parent_st;
 	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT && op->missing_ok)
@@ -418,10 +488,9 @@ static int delete_path(int root_fd, const struct txn_op *op, struct txn_error *e
 static int make_symlink(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	const char *name;
-	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &name, error);
 	if (parent_fd < 0)
-		return txn_fail(error, TXN_ABORTED, parent_fd, "symlink '%s': cannot open its directory",
-				op->path);
+		return parent_fd;
 	char tmp[64];
 	temp_name(tmp, sizeof(tmp));
 	if (symlinkat(op->link_target, parent_fd, tmp) < 0)
@@ -437,14 +506,12 @@ static int make_symlink(int root_fd, const struct txn_op *op, struct txn_error *
 static int rename_path(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	const char *from_name, *to_name;
-	_cleanup_close_ int from_fd = open_parent_beneath(root_fd, op->path, &from_name);
+	_cleanup_close_ int from_fd = op_open_parent(root_fd, op, op->path, false, &from_name, error);
 	if (from_fd < 0)
-		return txn_fail(error, TXN_ABORTED, from_fd, "rename '%s': cannot open its directory",
-				op->path);
-	_cleanup_close_ int to_fd = open_parent_beneath(root_fd, op->to, &to_name);
+		return from_fd;
+	_cleanup_close_ int to_fd = op_open_parent(root_fd, op, op->to, false, &to_name, error);
 	if (to_fd < 0)
-		return txn_fail(error, TXN_ABORTED, to_fd, "rename '%s' to '%s': cannot open the directory of '%s'",
-				op->path, op->to, op->to);
+		return to_fd;
 	if (renameat(from_fd, from_name, to_fd, to_name) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "rename '%s' to '%s'", op->path, op->to);
 	return 0;
@@ -484,10 +551,9 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 {
 	const char *kind = txn_op_kind_name(op->kind);
 	const char *name;
-	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &name, error);
 	if (parent_fd < 0)
-		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory", kind,
-				op->path);
+		return parent_fd;
 	_cleanup_close_ int fd = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s'", kind, op->path);
@@ -516,12 +582,15 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 	/* AT_EMPTY_PATH on the O_PATH fd: the entry we hold, a symlink itself included. */
 	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "chown '%s'", op->path);
-	/* chown(2) clears set-id bits of executables; keep the mode the tree had. */
-	if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
-		r = chmod_held(parent_fd, name, fd, &st, st.st_mode & 07777);
-		if (r < 0)
-			return txn_fail(error, TXN_ABORTED, r, "chown '%s': restoring mode", op->path);
-	}
+	/* Set-id bits and capabilities never survive a chown, whatever the kernel's
+	 * version left: else a user's set-uid copy of a shell, chowned to root by a
+	 * spec, would be a root shell. A directory keeps its bits (no privilege). */
+	if (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode))
+		return 0;
+	r = drop_privileges_held(parent_fd, name, fd, &st);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "chown '%s': clearing set-id bits and capabilities",
+				op->path);
 	return 0;
 }
 

@@ -5,10 +5,13 @@
  * Every path an op touches goes through openat2(2) with RESOLVE_BENEATH (no `..` or
  * absolute symlink may climb out of the root), RESOLVE_NO_MAGICLINKS (no
  * /proc/self/root style jumps) and RESOLVE_NO_XDEV (no crossing into another mount).
- * Symlinks that stay inside the tree are followed, so `current/app.conf` works when
- * `current` links to `releases/42`. The last component of a path that an op creates,
- * replaces or removes is never resolved: the op opens its parent and works on the
- * name with the *at() calls, which do not follow a final symlink.
+ * open_beneath() follows symlinks that stay inside the tree (preconditions and plan
+ * use it). The ops use the _no_symlinks forms, which add RESOLVE_NO_SYMLINKS: a
+ * symlink anywhere in an op's path is refused (ELOOP), because whoever can write the
+ * tree could otherwise aim root's chmod, write or delete at another file of the tree
+ * (`htdocs -> private`, then `chmod htdocs/key`). The last component of a path that
+ * an op creates, replaces or removes is never resolved either: the op opens its
+ * parent and works on the name with the *at() calls, which do not follow it.
  *
  * openat2 arrived in Linux 5.6, but the trans method exists for kernels before 4.17.
  * When openat2 answers ENOSYS (asked once per process), walk_beneath() gives the same
@@ -138,7 +141,7 @@ static int read_link(int dir_fd, const char *name, char *buf, size_t size)
 	return 0;
 }
 
-static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode)
+static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode, bool no_symlinks)
 {
 	struct mount_identity root_id;
 	int r = mount_identity_of(root_fd, &root_id);
@@ -237,6 +240,8 @@ static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode)
 			close(fd);
 		}
 		/* Here @name was a symlink whose text is in link_text (or r is an error). */
+		if (r == 0 && no_symlinks)
+			r = -ELOOP; /* what openat2 answers under RESOLVE_NO_SYMLINKS */
 		if (r == 0 && ++links > RESOLVE_MAX_LINKS)
 			r = -ELOOP;
 		if (r == 0)
@@ -257,14 +262,16 @@ static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode)
  * walks by hand without asking again. */
 static bool openat2_missing;
 
-int open_beneath(int root_fd, const char *path, int flags, mode_t mode)
+static int open_beneath_resolve(int root_fd, const char *path, int flags, mode_t mode,
+				bool no_symlinks)
 {
 	/* O_TMPFILE includes O_DIRECTORY's bit: only the whole of it takes a mode. */
 	bool takes_mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC),
 		.mode = takes_mode ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV |
+			   (no_symlinks ? RESOLVE_NO_SYMLINKS : 0),
 	};
 	if (txn_path_check(path, strlen(path)) != TXN_PATH_OK)
 		return -EINVAL;
@@ -278,10 +285,21 @@ int open_beneath(int root_fd, const char *path, int flags, mode_t mode)
 		else if (errno != EAGAIN && errno != EINTR)
 			return -errno;
 	}
-	return walk_beneath(root_fd, path, flags, takes_mode ? mode : 0);
+	return walk_beneath(root_fd, path, flags, takes_mode ? mode : 0, no_symlinks);
 }
 
-int open_parent_beneath(int root_fd, const char *path, const char **ret_name)
+int open_beneath(int root_fd, const char *path, int flags, mode_t mode)
+{
+	return open_beneath_resolve(root_fd, path, flags, mode, false);
+}
+
+int open_beneath_no_symlinks(int root_fd, const char *path, int flags, mode_t mode)
+{
+	return open_beneath_resolve(root_fd, path, flags, mode, true);
+}
+
+static int open_parent_resolve(int root_fd, const char *path, const char **ret_name,
+			       bool no_symlinks)
 {
 	const char *slash = strrchr(path, '/');
 	if (!slash) {
@@ -295,11 +313,58 @@ int open_parent_beneath(int root_fd, const char *path, const char **ret_name)
 	char *parent = strndup(path, len);
 	if (!parent)
 		return -ENOMEM;
-	int fd = open_beneath(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+	int fd = open_beneath_resolve(root_fd, parent, O_PATH | O_DIRECTORY, 0, no_symlinks);
 	free(parent);
 	if (fd >= 0)
 		*ret_name = slash + 1;
 	return fd;
+}
+
+int open_parent_beneath(int root_fd, const char *path, const char **ret_name)
+{
+	return open_parent_resolve(root_fd, path, ret_name, false);
+}
+
+int open_parent_no_symlinks(int root_fd, const char *path, const char **ret_name)
+{
+	return open_parent_resolve(root_fd, path, ret_name, true);
+}
+
+int symlink_in_path(int root_fd, const char *path, char *ret_prefix, size_t size)
+{
+	size_t len = strlen(path);
+	_cleanup_close_ int dir = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+	if (dir < 0)
+		return -errno;
+	for (size_t start = 0; start < len;) {
+		size_t end = start;
+		while (end < len && path[end] != '/')
+			end++;
+		char name[NAME_MAX + 1];
+		if (end - start > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(name, path + start, end - start);
+		name[end - start] = '\0';
+		int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : -errno;
+		struct stat st;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return -errno;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			close(fd);
+			snprintf(ret_prefix, size, "%.*s", (int)end, path);
+			return 1;
+		}
+		close(dir);
+		dir = fd;
+		if (!S_ISDIR(st.st_mode))
+			return 0;
+		start = end + 1;
+	}
+	return 0;
 }
 
 /*

@@ -323,7 +323,14 @@ static int preflight(int root_fd, const struct txn_batch *batch, struct txn_erro
 			continue;
 
 		const char *name;
-		_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+		/* As the ops resolve (ops.c): no symlink on the way. */
+		_cleanup_close_ int parent_fd = open_parent_no_symlinks(root_fd, op->path, &name);
+		char link[PATH_MAX];
+		if (parent_fd == -ELOOP && symlink_in_path(root_fd, op->path, link, sizeof(link)) > 0) {
+			char why[PATH_MAX + 64];
+			snprintf(why, sizeof(why), "'%s' is a symlink, and ops do not follow symlinks", link);
+			return preflight_fail(error, i, op, 0, why);
+		}
 		if (parent_fd == -ENOENT) {
 			if ((op->kind == TXN_OP_DELETE && op->missing_ok) ||
 			    (op->kind == TXN_OP_MKDIR && op->parents))
@@ -367,7 +374,7 @@ static int preflight(int root_fd, const struct txn_batch *batch, struct txn_erro
 			if (!exists)
 				return preflight_fail(error, i, op, ENOENT, "does not exist");
 			const char *to_name;
-			_cleanup_close_ int to_fd = open_parent_beneath(root_fd, op->to, &to_name);
+			_cleanup_close_ int to_fd = open_parent_no_symlinks(root_fd, op->to, &to_name);
 			if (to_fd < 0)
 				return preflight_fail(error, i, op, to_fd,
 						      "cannot open the destination's directory");
@@ -449,20 +456,22 @@ static int place_staged(int root_fd, const struct txn_op *op, struct staged_file
 {
 	const char *kind = txn_op_kind_name(op->kind);
 	const char *name;
-	_cleanup_close_ int parent_fd = open_parent_beneath(root_fd, op->path, &name);
+	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &name, error);
 	if (parent_fd < 0)
-		return txn_fail(error, TXN_ABORTED, parent_fd, "%s '%s': cannot open its directory", kind,
-				op->path);
+		return parent_fd;
 	struct stat old;
 	bool have_old = fstatat(parent_fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!have_old && errno != ENOENT)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat", kind, op->path);
 	if (have_old && S_ISDIR(old.st_mode))
 		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", kind, op->path);
+	/* The rule of owner.c: only a regular file of ours lends its owner, mode and
+	 * attributes; anything else becomes ours with the op's mode or the default. */
+	bool ours = have_old && S_ISREG(old.st_mode) && owned_by_us(&old);
 	mode_t mode = DEFAULT_FILE_MODE;
 	if (op->has_mode)
 		mode = op->mode;
-	else if (have_old && S_ISREG(old.st_mode))
+	else if (ours)
 		mode = old.st_mode & 07777;
 	else if (op->kind == TXN_OP_COPY)
 		mode = s->source_mode;
@@ -478,13 +487,30 @@ static int place_staged(int root_fd, const struct txn_op *op, struct staged_file
 	    now.st_ino != s->ino)
 		return txn_fail(error, TXN_ABORTED, EAGAIN, "%s '%s': staged file '%s' was replaced",
 				kind, op->path, s->name);
-	if (have_old && S_ISREG(old.st_mode) &&
-	    fchownat(staged_fd, "", old.st_uid, old.st_gid, AT_EMPTY_PATH) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': chown", kind, op->path);
-	/* After chown, which clears set-id bits. */
-	int r = chmod_held(root_fd, s->name, staged_fd, &now, mode);
+	/* Real fds of the staged file (the held inode, through /proc or a checked open)
+	 * and of the old file of ours, for owner, attributes and mode. */
+	_cleanup_close_ int real_fd = reopen_fd(staged_fd, O_RDONLY | O_NONBLOCK);
+	if (real_fd == -ENOENT) {
+		real_fd = openat(root_fd, s->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (real_fd < 0 || fstat(real_fd, &now) < 0 || now.st_dev != s->dev || now.st_ino != s->ino)
+			return txn_fail(error, TXN_ABORTED, real_fd < 0 ? errno : EAGAIN,
+					"%s '%s': staged file '%s' was replaced", kind, op->path, s->name);
+	}
+	if (real_fd < 0)
+		return txn_fail(error, TXN_ABORTED, real_fd, "%s '%s': staged file '%s'", kind, op->path,
+				s->name);
+	_cleanup_close_ int old_fd = -EBADF;
+	if (ours) {
+		old_fd = openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		struct stat old_now;
+		if (old_fd < 0 || fstat(old_fd, &old_now) < 0 || old_now.st_dev != old.st_dev ||
+		    old_now.st_ino != old.st_ino)
+			return txn_fail(error, TXN_ABORTED, old_fd < 0 ? errno : EAGAIN,
+					"%s '%s': cannot open the file it replaces", kind, op->path);
+	}
+	int r = replacement_settle(real_fd, old_fd, mode);
 	if (r < 0)
-		return txn_fail(error, TXN_ABORTED, r, "%s '%s': chmod", kind, op->path);
+		return txn_fail(error, TXN_ABORTED, r, "%s '%s': owner and mode", kind, op->path);
 	if (renameat(root_fd, s->name, parent_fd, name) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': rename into place", kind,
 				op->path);

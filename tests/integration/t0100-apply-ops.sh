@@ -26,13 +26,17 @@ ok "empty content makes an empty file" test -f "$T/empty" -a ! -s "$T/empty"
 ok "write with mode 4750 under umask 077" sh -c "umask 077; $(declare -f apply_ops); BTRFS_TXN='$BTRFS_TXN' TEST_TMP='$TEST_TMP' apply_ops '$T' '[{\"op\": \"write\", \"path\": \"suid\", \"content\": \"x\", \"mode\": \"4750\"}]'"
 ok "setuid mode kept exactly" test "$(stat -c %a "$T/suid")" = 4750
 
-# a write replacing a file keeps its owner and mode unless told
+# a write over a file root does not own makes it root's, mode 0644 unless told;
+# over a file of root's, it keeps owner, group and mode (t0210 has the attacks)
 chown 1:2 "$T/a.conf" && chmod 0640 "$T/a.conf"
 ok "write over a file owned by 1:2, mode 0640" apply_ops "$T" '[{"op": "write", "path": "a.conf", "content": "beta\n"}]'
-ok "replaced file keeps owner and mode" test "$(stat -c '%a %u:%g' "$T/a.conf")" = "640 1:2"
+ok "the file of another owner became root's, mode 0644" test "$(stat -c '%a %u:%g' "$T/a.conf")" = "644 0:0"
 ok "replaced file has the new content" test "$(cat "$T/a.conf")" = beta
-ok "write with a mode over an owned file" apply_ops "$T" '[{"op": "write", "path": "a.conf", "content": "gamma\n", "mode": "0604"}]'
-ok "mode from the op, owner kept" test "$(stat -c '%a %u:%g' "$T/a.conf")" = "604 1:2"
+chgrp 2 "$T/a.conf" && chmod 0640 "$T/a.conf"
+ok "write over a root-owned file of group 2, mode 0640" apply_ops "$T" '[{"op": "write", "path": "a.conf", "content": "beta2\n"}]'
+ok "  keeps its owner, group and mode" test "$(stat -c '%a %u:%g' "$T/a.conf")" = "640 0:2"
+ok "write with a mode over a root-owned file" apply_ops "$T" '[{"op": "write", "path": "a.conf", "content": "gamma\n", "mode": "0604"}]'
+ok "mode from the op, owner kept" test "$(stat -c '%a %u:%g' "$T/a.conf")" = "604 0:2"
 
 # copy: same filesystem (reflink), other filesystem (tmpfs), mode from op or source
 dd if=/dev/urandom of="$MNT/artifact" bs=64k count=4 status=none && chmod 0751 "$MNT/artifact"
@@ -83,12 +87,15 @@ ok "symlink current -> releases/1" apply_ops "$T" '[
   {"op": "write", "path": "releases/1/v", "content": "1\n"},
   {"op": "symlink", "path": "current", "target": "releases/1"}]'
 ok "current points at releases/1" test "$(readlink "$T/current")" = releases/1
-ok "symlink replacing current, and a write through the new link" apply_ops "$T" '[
+ok "symlink replacing current" apply_ops "$T" '[
   {"op": "mkdir", "path": "releases/2"},
-  {"op": "symlink", "path": "current", "target": "releases/2"},
-  {"op": "write", "path": "current/v", "content": "2\n"}]'
+  {"op": "write", "path": "releases/2/v", "content": "2\n"},
+  {"op": "symlink", "path": "current", "target": "releases/2"}]'
 ok "current now points at releases/2" test "$(readlink "$T/current")" = releases/2
-ok "the write went through current into releases/2" test "$(cat "$T/releases/2/v")" = 2
+ok "releases/2 has its file" test "$(cat "$T/releases/2/v")" = 2
+expect_exit 1 "a write through the link current is refused" apply_ops "$T" '[{"op": "write", "path": "current/v", "content": "3\n"}]'
+output_has "  naming the link" "'current' is a symlink"
+ok "  and wrote nothing" test "$(cat "$T/releases/2/v")" = 2
 ok "releases/1 untouched" test "$(cat "$T/releases/1/v")" = 1
 ok "a dangling symlink may be made" apply_ops "$T" '[{"op": "symlink", "path": "dangling", "target": "nowhere/at/all"}]'
 ok "  and is exact" test "$(readlink "$T/dangling")" = nowhere/at/all
@@ -97,7 +104,7 @@ ok "  and is exact" test "$(readlink "$T/dangling")" = nowhere/at/all
 ok "rename a file and a directory" apply_ops "$T" '[
   {"op": "rename", "path": "a.conf", "to": "b.conf"},
   {"op": "rename", "path": "releases/1", "to": "old-1"}]'
-ok "renamed file has its content, owner and mode" test "$(cat "$T/b.conf") $(stat -c '%a %u:%g' "$T/b.conf")" = "gamma 604 1:2"
+ok "renamed file has its content, owner and mode" test "$(cat "$T/b.conf") $(stat -c '%a %u:%g' "$T/b.conf")" = "gamma 604 0:2"
 ok "old names gone" test ! -e "$T/a.conf" -a ! -e "$T/releases/1" -a -f "$T/old-1/v"
 
 # chmod and chown by name and by number
@@ -114,13 +121,16 @@ ok "chown by name" test "$(stat -c %u:%g "$T/secret.key")" = "$(id -u nobody):$(
 ok "chown by number" test "$(stat -c %u:%g "$T/numeric")" = 4242:4343
 ok "chown group only keeps the owner" test "$(stat -c %u:%g "$T/old-1")" = 0:7
 ok "chown on a symlink changes the link, not its target" test "$(stat -c %u "$T/dangling")" = "$(id -u daemon)"
-ok "a write over a chowned file keeps the owner" apply_ops "$T" '[{"op": "write", "path": "numeric", "content": "m"}]'
-ok "  owner 4242:4343 kept" test "$(stat -c %u:%g "$T/numeric") $(cat "$T/numeric")" = "4242:4343 m"
+ok "a write over a file chowned to another user" apply_ops "$T" '[{"op": "write", "path": "numeric", "content": "m"}]'
+ok "  makes it root's again, mode 0644" test "$(stat -c '%a %u:%g' "$T/numeric") $(cat "$T/numeric")" = "644 0:0 m"
 
-# a chown on a setuid executable keeps its mode (chown(2) would clear the bit)
-ok "chown of a 4755 file" apply_ops "$T" '[{"op": "write", "path": "s", "content": "x", "mode": "4755"},
+# a chown clears set-id bits (a set-uid file must not change hands with its bit);
+# a chmod after it sets them explicitly
+ok "chown of a 6755 file" apply_ops "$T" '[{"op": "write", "path": "s", "content": "x", "mode": "6755"},
   {"op": "chown", "path": "s", "owner": 1}]'
-ok "  setuid bit kept" test "$(stat -c '%a %u' "$T/s")" = "4755 1"
+ok "  set-id bits cleared" test "$(stat -c '%a %u' "$T/s")" = "755 1"
+ok "chown then chmod 4755" apply_ops "$T" '[{"op": "chown", "path": "s", "owner": 2}, {"op": "chmod", "path": "s", "mode": "4755"}]'
+ok "  set-uid as the spec says" test "$(stat -c '%a %u' "$T/s")" = "4755 2"
 
 # combined: every op, each seeing the effect of the ones before, in one transaction
 before_gen=$("$BTRFS_TXN" status --json "$T" | json_get .generation)
@@ -135,7 +145,7 @@ ok "all ops in one spec, chained" apply_ops "$T" '[
   {"op": "delete", "path": "app/tmp"},
   {"op": "write", "path": "app/conf.d/y.conf", "content": "x=2\n"}]'
 ok "one generation for the whole spec" test "$("$BTRFS_TXN" status --json "$T" | json_get .generation)" = $((before_gen + 1))
-ok "the chain's result is exact" test "$(cat "$T/app/y") $(stat -c '%a %U:%g' "$T/app/conf.d/y.conf")" = "x=2 640 nobody:0"
+ok "the chain's result is exact" test "$(cat "$T/app/y") $(stat -c '%a %U:%g' "$T/app/conf.d/y.conf")" = "x=2 644 root:0"
 ok "the renamed-away and deleted names are gone" test ! -e "$T/app/conf.d/x.conf" -a ! -e "$T/app/tmp"
 ok "no temporary files left in the tree" sh -c "! find '$T' -name '.btrfs-txn-tmp*' | grep -q ."
 ok "no staging left" no_staging "$T"
@@ -145,7 +155,7 @@ ok "no staging left" no_staging "$T"
 # its other name keeps the old content.
 T=$(new_target inplace)
 printf 'old\n' >"$T/conf" && printf 'shared\n' >"$T/a" && ln "$T/a" "$T/b"
-chown 1:2 "$T/conf" && chmod 0640 "$T/conf"
+chgrp 2 "$T/conf" && chmod 0640 "$T/conf"
 xattr() { python3 -c 'import os, sys
 if len(sys.argv) > 3: os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())
 else: print(os.getxattr(sys.argv[1], sys.argv[2]).decode())' "$@"; }
@@ -154,7 +164,7 @@ ok "write over a file with one link, and one with two" apply_ops "$T" \
 	'[{"op": "write", "path": "conf", "content": "new\n"}, {"op": "write", "path": "a", "content": "mine\n"}]'
 ok "  the content is new" test "$(cat "$T/conf")" = new
 ok "  its xattr, owner and mode are kept" \
-	test "$(xattr "$T/conf" user.origin) $(stat -c '%a %u:%g' "$T/conf")" = "deploy 640 1:2"
+	test "$(xattr "$T/conf" user.origin) $(stat -c '%a %u:%g' "$T/conf")" = "deploy 640 0:2"
 ok "  the hard-linked file was replaced, its other name is unchanged" \
 	test "$(cat "$T/a") $(cat "$T/b") $(stat -c %h "$T/b")" = "mine shared 1"
 

@@ -47,7 +47,7 @@ ok "canaries intact after invalid specs" canaries_intact
 for link in abs abs-same rel rel1 d/rel3 magic cwd root; do
 	expect_abort 1 "write through '$link' is refused" "$T" apply_ops "$T" "[{\"op\": \"write\", \"path\": \"$link/x-escape\", \"content\": \"pwned\"}]"
 done
-output_has "  the message names the path and why" "write 'root/x-escape'.*(cross-device|Invalid cross-device|Operation not permitted|Too many levels|No such)"
+output_has "  the message names the path and the link" "write 'root/x-escape': 'root' is a symlink"
 expect_abort 1 "overwrite of canary through 'abs'" "$T" apply_ops "$T" '[{"op": "write", "path": "abs/canary", "content": "pwned"}]'
 expect_abort 1 "overwrite of canary through 'magic'" "$T" apply_ops "$T" '[{"op": "write", "path": "magic/canary", "content": "pwned"}]'
 expect_abort 1 "copy through 'rel'" "$T" apply_ops "$T" '[{"op": "copy", "path": "rel/x-escape", "source": "/etc/hostname"}]'
@@ -73,9 +73,12 @@ ok "  the link is gone" test ! -e "$T/abs-same" -a ! -L "$T/abs-same"
 ok "chown of a link changes the link only" apply_ops "$T" '[{"op": "chown", "path": "abs", "owner": 4242}]'
 ok "  link owned by 4242" test "$(stat -c %u "$T/abs")" = 4242
 ok "a symlink pointing anywhere may be created (it is data)" apply_ops "$T" '[{"op": "symlink", "path": "etc-link", "target": "/etc/passwd"}]'
-ok "a link staying inside the tree is followed" apply_ops "$T" '[{"op": "mkdir", "path": "real"},
-  {"op": "symlink", "path": "inner", "target": "real"}, {"op": "write", "path": "inner/f", "content": "f"}]'
-ok "  the write landed in real/" test "$(cat "$T/real/f")" = f
+# Ops follow no symlink on their path, also one that stays inside the tree: its
+# writers could aim it at another file of the tree (t0210).
+ok "a link staying inside the tree may be made" apply_ops "$T" '[{"op": "mkdir", "path": "real"},
+  {"op": "symlink", "path": "inner", "target": "real"}]'
+expect_abort 1 "but an op through it is refused" "$T" apply_ops "$T" '[{"op": "write", "path": "inner/f", "content": "f"}]'
+output_has "  naming the link" "'inner' is a symlink"
 ok "canaries intact at the end" canaries_intact
 ok "/etc/passwd untouched" test "$(stat -c %U "/etc/passwd")" = root
 
