@@ -72,6 +72,11 @@ int open_beneath(int root_fd, const char *path, int flags, mode_t mode);
 /* Opens the directory holding @path's last component (O_PATH|O_DIRECTORY), and
  * points *ret_name at that component inside @path. */
 int open_parent_beneath(int root_fd, const char *path, const char **ret_name);
+/* Why resolving @path beneath @root_fd failed with EXDEV (or a rename with it): a
+ * symlink leaving the tree, a mount point, or a nested subvolume, named by its path,
+ * into @buf. @follow_last: whether a final symlink counts. Return: 0 when a reason
+ * was found, -ENOENT when none was (the tree changed meanwhile), or -ENOMEM. */
+int resolve_explain(int root_fd, const char *path, bool follow_last, char *buf, size_t size);
 /* Open again, with @flags, the very inode an O_PATH fd holds (through /proc/self/fd).
  * Return: the new fd, -ENOENT when /proc is not mounted, or another -errno. */
 int reopen_fd(int path_fd, int flags);

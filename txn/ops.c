@@ -667,7 +667,7 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 	return 0;
 }
 
-int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+static int op_dispatch(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	if (txn_path_check(op->path, strlen(op->path)) != TXN_PATH_OK ||
 	    (op->kind == TXN_OP_RENAME && txn_path_check(op->to, strlen(op->to)) != TXN_PATH_OK))
@@ -690,4 +690,35 @@ int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
 		return change_attrs(root_fd, op, error);
 	}
 	return txn_fail(error, TXN_INVALID, EINVAL, "unknown op");
+}
+
+/*
+ * EXDEV reads "Invalid cross-device link", whether a symlink led out of the tree, a
+ * mount was in the way, or a rename crossed into a nested subvolume: when an op
+ * failed with it, say which, naming the component, in place of strerror.
+ */
+static void explain_exdev(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	char why[512];
+	if (!error || error->errnum != EXDEV)
+		return;
+	/* Only mkdir resolves the last component of its path (to a directory). */
+	bool found = resolve_explain(root_fd, op->path, op->kind == TXN_OP_MKDIR, why,
+				     sizeof(why)) == 0 ||
+		     (op->kind == TXN_OP_RENAME &&
+		      resolve_explain(root_fd, op->to, false, why, sizeof(why)) == 0);
+	if (!found)
+		return;
+	size_t len = strlen(error->message);
+	if (len + 2 < sizeof(error->message))
+		snprintf(error->message + len, sizeof(error->message) - len, ": %s", why);
+	error->errnum = 0;
+}
+
+int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	int r = op_dispatch(root_fd, op, error);
+	if (r == -EXDEV)
+		explain_exdev(root_fd, op, error);
+	return r;
 }

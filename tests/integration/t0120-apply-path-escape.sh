@@ -47,7 +47,7 @@ ok "canaries intact after invalid specs" canaries_intact
 for link in abs abs-same rel rel1 d/rel3 magic cwd root; do
 	expect_abort 1 "write through '$link' is refused" "$T" apply_ops "$T" "[{\"op\": \"write\", \"path\": \"$link/x-escape\", \"content\": \"pwned\"}]"
 done
-output_has "  the message names the path and why" "write 'root/x-escape'.*(cross-device|Invalid cross-device|Operation not permitted|Too many levels|No such)"
+output_has "  the message names the path and why" "write 'root/x-escape'.*'root' is a symlink to the absolute path '/', which leaves the tree"
 expect_abort 1 "overwrite of canary through 'abs'" "$T" apply_ops "$T" '[{"op": "write", "path": "abs/canary", "content": "pwned"}]'
 expect_abort 1 "overwrite of canary through 'magic'" "$T" apply_ops "$T" '[{"op": "write", "path": "magic/canary", "content": "pwned"}]'
 expect_abort 1 "copy through 'rel'" "$T" apply_ops "$T" '[{"op": "copy", "path": "rel/x-escape", "source": "/etc/hostname"}]'

@@ -3,8 +3,8 @@
 # for every op's path and for a recursive delete; a journal naming a staging that
 # btrfs-txn never makes is unreadable (exit 5), never acted on; an immutable file in
 # a recursive delete is named; a read-only subvolume is refused up front (exit 4); a
-# path that leaves the tree through a symlink says so, a mount inside the tree says
-# that instead; ENOSPC while writing the journal leaves no journal.tmp behind.
+# path that leaves the tree through a symlink says so and names the link; ENOSPC
+# while writing the journal leaves no journal.tmp behind; (a verify timeout: t0110).
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 btrfs_fixture 1G
@@ -98,6 +98,25 @@ cp "$TEST_TMP/journal.good" "$SD/journal"
 ok "with the journal restored, recover rolls back" "$BTRFS_TXN" recover "$T"
 ok "  the tree is the one before" same_manifest "$TEST_TMP/m2" "$T"
 ok "  no staging left" no_staging "$T"
+
+# --- 6: a path that leaves the tree through a symlink says so, naming the link
+# (the words for a mount crossed on the way are checked in tests/unit/test_resolve.c)
+ln -s /etc "$T/abs" && ln -s ../.. "$T/up" && mkdir "$T/d" && ln -s ../up/x "$T/d/via"
+expect_abort 1 "a write through a link to an absolute path" "$T" \
+	apply_ops "$T" '[{"op": "write", "path": "abs/x-escape", "content": "x"}]'
+output_has "  names the link and says it leaves the tree" \
+	"write 'abs/x-escape': cannot open its directory: 'abs' is a symlink to the absolute path '/etc', which leaves the tree"
+ok "  without 'Invalid cross-device link'" sh -c '! grep -q "cross-device" "$1"' sh "$TEST_TMP/out.prev"
+expect_abort 1 "a write through a relative link climbing out" "$T" \
+	apply_ops "$T" '[{"op": "write", "path": "up/x-escape", "content": "x"}]'
+output_has "  names the link and says it climbs out" "'up' is a symlink to '../..', which climbs out of the tree"
+expect_abort 1 "mkdir with parents through a chain of links" "$T" \
+	apply_ops "$T" '[{"op": "mkdir", "path": "d/via/y", "parents": true}]'
+output_has "  names the link that climbs out" "mkdir 'd/via/y': cannot open 'd/via': 'up' is a symlink to '../..', which climbs out"
+expect_abort 1 "a rename into a link to an absolute path" "$T" \
+	apply_ops "$T" '[{"op": "rename", "path": "conf", "to": "abs/conf"}]'
+output_has "  names the link of the destination" "rename 'conf' to 'abs/conf'.*'abs' is a symlink to the absolute path '/etc'"
+rm "$T/abs" "$T/up" "$T/d/via" && rmdir "$T/d"
 
 # --- 7: ENOSPC while writing the journal leaves no journal.tmp
 # max_inline=0 puts even a small file's bytes in a data extent, so the journal
