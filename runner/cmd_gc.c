@@ -9,8 +9,8 @@ static bool handle(int option, const char *arg, void *ctx, int *ret_exit)
 	unsigned long long v;
 	if (option != OPT_KEEP)
 		return false;
-	if (!parse_unsigned(arg, 10000, &v)) {
-		report_error("gc: --keep: expected a number from 0 to 10000, got '%s'", arg);
+	if (!parse_unsigned(arg, TXN_KEEP_MAX, &v)) {
+		report_error("gc: --keep: expected a number from 0 to %u, got '%s'", TXN_KEEP_MAX, arg);
 		*ret_exit = EXIT_USAGE;
 		return true;
 	}

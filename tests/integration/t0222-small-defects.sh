@@ -4,7 +4,8 @@
 # btrfs-txn never makes is unreadable (exit 5), never acted on; an immutable file in
 # a recursive delete is named; a read-only subvolume is refused up front (exit 4); a
 # path that leaves the tree through a symlink says so and names the link; ENOSPC
-# while writing the journal leaves no journal.tmp behind; (a verify timeout: t0110).
+# while writing the journal leaves no journal.tmp behind; the spec's keep and every
+# --keep share one bound (100). A verify timeout's words are checked in t0110.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 btrfs_fixture 1G
@@ -19,6 +20,16 @@ deep_path() {
 	for ((i = 1; i < $1; i++)); do p="$p/a"; done
 	printf '%s\n' "$p"
 }
+
+# --- keep: one bound, 100, for the spec's keep and every --keep
+for cmd in "apply --keep 101 --target $T -" "gc --keep 101 $T" "snapshot --tag pre --keep 101 $T"; do
+	expect_exit 2 "$cmd is refused" sh -c "echo '{\"version\": 1, \"ops\": []}' | '$BTRFS_TXN' $cmd"
+	output_has "  naming the bound of 100" "--keep: expected a number from [01] to 100, got '101'"
+done
+expect_abort 2 "keep 101 in the spec is refused" "$T" \
+	apply_ops "$T" '[{"op": "write", "path": "conf", "content": "v1\n"}]' '"keep": 101'
+output_has "  with the same bound" "/keep: .*no larger than 100"
+ok "--keep 100 is accepted" "$BTRFS_TXN" gc --keep 100 "$T"
 
 # --- 1: one depth limit, 1024 levels, for mkdir and for a recursive delete
 expect_abort 2 "mkdir of 2000 levels with parents is refused" "$T" \
