@@ -19,7 +19,7 @@ static int naive_ok(const char *path, size_t len)
 {
 	if (len == 0 || len >= PATH_MAX || memchr(path, '\0', len) || path[0] == '/')
 		return 0;
-	size_t start = 0;
+	size_t start = 0, levels = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && path[i] != '/')
 			continue;
@@ -31,8 +31,9 @@ static int naive_ok(const char *path, size_t len)
 		if (n == 2 && path[start] == '.' && path[start + 1] == '.')
 			return 0;
 		start = i + 1;
+		levels++;
 	}
-	return 1;
+	return levels <= TXN_PATH_MAX_DEPTH;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -68,9 +68,9 @@ static int parse_args(int argc, char **argv, const struct command *self, struct 
 			a->allow_insecure_spec = true;
 			break;
 		case OPT_KEEP:
-			if (!parse_unsigned(optarg, 10000, &v) || v == 0) {
-				report_error("%s: --keep: expected a number from 1 to 10000, got '%s'",
-					     self->name, optarg);
+			if (!parse_unsigned(optarg, TXN_KEEP_MAX, &v) || v == 0) {
+				report_error("%s: --keep: expected a number from 1 to %u, got '%s'",
+					     self->name, TXN_KEEP_MAX, optarg);
 				return EXIT_USAGE;
 			}
 			a->has_keep = true;

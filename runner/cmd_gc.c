@@ -20,8 +20,8 @@ static bool handle(int option, const char *arg, void *ctx, int *ret_exit)
 	*ret_exit = -1;
 	switch (option) {
 	case OPT_KEEP:
-		if (!parse_unsigned(arg, 10000, &v)) {
-			report_error("gc: --keep: expected a number from 0 to 10000, got '%s'", arg);
+		if (!parse_unsigned(arg, TXN_KEEP_MAX, &v)) {
+			report_error("gc: --keep: expected a number from 0 to %u, got '%s'", TXN_KEEP_MAX, arg);
 			*ret_exit = EXIT_USAGE;
 		} else {
 			args->keep = (unsigned)v;

@@ -286,9 +286,9 @@ int cmd_run(int argc, char **argv)
 		if (c == OPT_DESCRIPTION) {
 			description = optarg;
 		} else if (c == OPT_KEEP) {
-			if (!parse_unsigned(optarg, 10000, &v) || v == 0) {
-				report_error("run: --keep: expected a number from 1 to 10000, got '%s'",
-					     optarg);
+			if (!parse_unsigned(optarg, TXN_KEEP_MAX, &v) || v == 0) {
+				report_error("run: --keep: expected a number from 1 to %u, got '%s'",
+					     TXN_KEEP_MAX, optarg);
 				return EXIT_USAGE;
 			}
 			options.keep = (unsigned)v;

@@ -35,8 +35,9 @@ static bool handle(int option, const char *arg, void *ctx, int *ret_exit)
 		a->options->description = arg;
 		return true;
 	case OPT_KEEP:
-		if (!parse_unsigned(arg, 10000, &v) || v == 0) {
-			report_error("snapshot: --keep: expected a number from 1 to 10000, got '%s'", arg);
+		if (!parse_unsigned(arg, TXN_KEEP_MAX, &v) || v == 0) {
+			report_error("snapshot: --keep: expected a number from 1 to %u, got '%s'",
+				     TXN_KEEP_MAX, arg);
 			*ret_exit = EXIT_USAGE;
 		} else {
 			a->options->keep = (unsigned)v;

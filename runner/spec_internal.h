@@ -20,14 +20,14 @@
 #include <sys/types.h>
 
 #include "spec_load.h"
+#include "txn.h"
 
 /* Largest spec accepted, in bytes: far above any real deployment, and a bound on
  * the memory a mistaken `validate /dev/zero` can take. */
 #define SPEC_MAX_SIZE (64u * 1024 * 1024)
 
-/* Largest `keep`: every kept generation is a Btrfs snapshot, and hundreds of them
- * slow down balance and quota accounting; nobody rolls back 100 deployments. */
-#define SPEC_KEEP_MAX 100
+/* Largest `keep`: the same bound as `--keep` (see txn.h). */
+#define SPEC_KEEP_MAX TXN_KEEP_MAX
 
 /* Largest verify.timeout in seconds (one day): a hook that needs longer is not a check. */
 #define SPEC_VERIFY_TIMEOUT_MAX 86400

@@ -88,6 +88,11 @@ int open_parent_no_symlinks(int root_fd, const char *path, const char **ret_name
 /* The first component prefix of @path beneath @root_fd that is a symlink, into
  * @ret_prefix, for an error message. Return: 1 found, 0 none, or -errno. */
 int symlink_in_path(int root_fd, const char *path, char *ret_prefix, size_t size);
+/* Why resolving @path beneath @root_fd failed with EXDEV (or a rename with it): a
+ * symlink leaving the tree, a mount point, or a nested subvolume, named by its path,
+ * into @buf. @follow_last: whether a final symlink counts. Return: 0 when a reason
+ * was found, -ENOENT when none was (the tree changed meanwhile), or -ENOMEM. */
+int resolve_explain(int root_fd, const char *path, bool follow_last, char *buf, size_t size);
 /* Open again, with @flags, the very inode an O_PATH fd holds (through /proc/self/fd).
  * Return: the new fd, -ENOENT when /proc is not mounted, or another -errno. */
 int reopen_fd(int path_fd, int flags);

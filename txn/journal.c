@@ -63,6 +63,10 @@ int journal_write(int state_fd, const struct journal *j)
 	int r = write_json_file(state_fd, JOURNAL_TMP_NAME, obj, true);
 	if (r == 0 && renameat(state_fd, JOURNAL_TMP_NAME, state_fd, JOURNAL_NAME) < 0)
 		r = -errno;
+	/* A write that failed (ENOSPC, EIO) leaves no half-written temporary file
+	 * behind; after a successful rename there is none to remove. */
+	if (r < 0)
+		journal_discard_partial(state_fd);
 	if (r == 0)
 		r = fsync_fd(state_fd);
 	return r;
@@ -124,6 +128,39 @@ static uint64_t get_u64(json_t *obj, const char *key)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+/* Whether @txid has the form make_txid() gives: "%Y%m%dT%H%M%SZ-%06x", e.g.
+ * "20260131T120000Z-0a1b2c". */
+static bool txid_valid(const char *txid)
+{
+	static const char form[] = "ddddddddTddddddZ-xxxxxx";
+	if (strlen(txid) != sizeof(form) - 1)
+		return false;
+	for (size_t i = 0; form[i]; i++) {
+		char c = txid[i];
+		bool fits = form[i] == 'd'   ? c >= '0' && c <= '9'
+			    : form[i] == 'x' ? (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+					     : c == form[i];
+		if (!fits)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Recovery deletes the subvolume the journal names as its staging, so the name must
+ * be one btrfs-txn itself makes for that transaction: "staging-TXID", or "init-TXID"
+ * for init. Anything else ("..", "gen-3", a path) means a journal damaged or written
+ * by hand, which is refused as unreadable rather than acted on.
+ */
+static bool journal_names_valid(const struct journal *j)
+{
+	if (!txid_valid(j->txid))
+		return false;
+	const char *prefix = strcmp(j->kind, "init") == 0 ? "init-" : "staging-";
+	size_t n = strlen(prefix);
+	return strncmp(j->staging, prefix, n) == 0 && strcmp(j->staging + n, j->txid) == 0;
+}
+
 int journal_read(int state_fd, struct journal *ret)
 {
 	_cleanup_close_ int fd = openat(state_fd, JOURNAL_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -149,7 +186,7 @@ int journal_read(int state_fd, struct journal *ret)
 	j.rollback_to = get_u64(obj, "rollback_to");
 	j.n_ops = (unsigned)get_u64(obj, "ops");
 	json_decref(obj);
-	if (!j.staging[0] || strchr(j.staging, '/'))
+	if (!journal_names_valid(&j))
 		return -EBADMSG;
 	read_staged(state_fd, j.txid, &j);
 	*ret = j;

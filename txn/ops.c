@@ -24,6 +24,7 @@
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sendfile.h>
 #include <sys/xattr.h>
@@ -366,74 +367,191 @@ static uint64_t mount_id_of(int fd)
 	return stx.stx_mnt_id;
 }
 
-/* Deeper than this, a recursive delete gives up with a clear error instead of
- * running out of file descriptors (each level holds one open directory). */
-#define REMOVE_TREE_MAX_DEPTH 512
+/*
+ * A recursive delete holds one open directory per level, and names what it cannot
+ * remove by its path relative to the target, so it keeps that path as it walks.
+ */
+struct tree_walk {
+	char *path;          /* the entry at hand, relative to the target */
+	size_t len, size;
+	const char *op_path; /* the path the op names, shortened for messages */
+	char op_shown[256];
+	size_t top_len;      /* the length of the op's path, where @path starts */
+	struct txn_error *error;
+};
+
+/* Appends "/@name" to the walk's path; *ret_len receives the length to go back to. */
+static int tree_walk_push(struct tree_walk *w, const char *name, size_t *ret_len)
+{
+	size_t n = strlen(name);
+	if (w->len + n + 2 > w->size) {
+		size_t size = 2 * (w->len + n + 2);
+		char *bigger = realloc(w->path, size);
+		if (!bigger)
+			return -ENOMEM;
+		w->path = bigger;
+		w->size = size;
+	}
+	*ret_len = w->len;
+	w->path[w->len++] = '/';
+	memcpy(w->path + w->len, name, n + 1);
+	w->len += n;
+	return 0;
+}
+
+static void tree_walk_pop(struct tree_walk *w, size_t len)
+{
+	w->len = len;
+	w->path[len] = '\0';
+}
+
+/* @path, or its head and tail around "/..." when it would not fit in a message. */
+static const char *short_path(const char *path, char *buf, size_t size)
+{
+	size_t len = strlen(path);
+	if (len < 240)
+		return path;
+	const char *tail = path + len - 120;
+	const char *slash = strchr(tail, '/');
+	snprintf(buf, size, "%.100s/...%s", path, slash ? slash : tail);
+	return buf;
+}
+
+/* The inode flags (FS_IOC_GETFLAGS) of @name in @dir_fd ("" for @dir_fd itself);
+ * only regular files and directories are opened for it, never a device or fifo. */
+static int inode_flags_at(int dir_fd, const char *name, int *ret_flags)
+{
+	struct stat st;
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return -ENOTTY;
+	_cleanup_close_ int fd = openat(dir_fd, name[0] ? name : ".",
+					O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int flags = 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		return -errno;
+	*ret_flags = flags;
+	return 0;
+}
 
 /*
- * Removes @name in @dir_fd and, for a directory, all below it. The walk is by file
- * descriptor only: each directory is opened with O_NOFOLLOW|O_DIRECTORY relative to
- * its parent's fd, and then fstat'ed to check that it is the very directory that was
- * lstat'ed (same device and inode) and on the same mount. So an attacker who swaps a
- * directory for a symlink (or for another directory, or mounts something) while we
- * walk makes the delete fail, never follow the swap out of the tree; unlinkat() never
- * follows a final symlink either.
+ * unlinkat(@name in @dir_fd) failed with @errnum. An immutable or append-only flag,
+ * on the entry or on its directory, answers EPERM with no word of which one: name
+ * the entry (or its directory, @dir_path) and the chattr that lifts it.
  */
-static int remove_tree_level(int dir_fd, const char *name, const struct stat *parent_st,
-			     uint64_t parent_mnt, unsigned depth, struct txn_error *error,
-			     const char *display_path)
+static int remove_failed(struct tree_walk *w, int dir_fd, const char *name, const char *dir_path,
+			 int errnum)
 {
+	char shown[256], shown_dir[256];
+	const char *path = short_path(w->path, shown, sizeof(shown));
+	int flags;
+	if (errnum == EPERM && inode_flags_at(dir_fd, name, &flags) == 0 &&
+	    (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)))
+		return txn_fail(w->error, TXN_ABORTED, 0, "delete '%s': '%s' is %s: chattr %s it first",
+				w->op_path, path, flags & FS_IMMUTABLE_FL ? "immutable" : "append-only",
+				flags & FS_IMMUTABLE_FL ? "-i" : "-a");
+	if (errnum == EPERM && inode_flags_at(dir_fd, "", &flags) == 0 &&
+	    (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)))
+		return txn_fail(w->error, TXN_ABORTED, 0,
+				"delete '%s': cannot remove '%s': its directory '%s' is %s: chattr %s it first",
+				w->op_path, path, short_path(dir_path, shown_dir, sizeof(shown_dir)),
+				flags & FS_IMMUTABLE_FL ? "immutable" : "append-only",
+				flags & FS_IMMUTABLE_FL ? "-i" : "-a");
+	if (w->len == w->top_len) /* the op's own path: named once, not twice */
+		return txn_fail(w->error, TXN_ABORTED, errnum, "delete '%s'", w->op_path);
+	return txn_fail(w->error, TXN_ABORTED, errnum, "delete '%s': cannot remove '%s'", w->op_path,
+			path);
+}
+
+/*
+ * Removes @name in @dir_fd and, for a directory, all below it; @depth is the level
+ * of @name below the target (TXN_PATH_MAX_DEPTH bounds it, as it bounds every op's
+ * path) and @dir_path the path of @dir_fd. The walk is by file descriptor only: each
+ * directory is opened with O_NOFOLLOW|O_DIRECTORY relative to its parent's fd, and
+ * then fstat'ed to check that it is the very directory that was lstat'ed (same
+ * device and inode) and on the same mount. So an attacker who swaps a directory for
+ * a symlink (or for another directory, or mounts something) while we walk makes the
+ * delete fail, never follow the swap out of the tree; unlinkat() never follows a
+ * final symlink either.
+ */
+static int remove_tree_level(struct tree_walk *w, int dir_fd, const char *name,
+			     const char *dir_path, const struct stat *parent_st, uint64_t parent_mnt,
+			     size_t depth)
+{
+	char shown[256];
 	struct stat st, opened;
 	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot stat", display_path);
+		return txn_fail(w->error, TXN_ABORTED, errno, "delete '%s': cannot stat '%s'",
+				w->op_path, short_path(w->path, shown, sizeof(shown)));
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlinkat(dir_fd, name, 0) < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
+			return remove_failed(w, dir_fd, name, dir_path, errno);
 		return 0;
 	}
 	if (crosses_boundary(&st, parent_st->st_dev))
-		return txn_fail(error, TXN_ABORTED, EXDEV,
-				"delete '%s': refusing to cross into another subvolume or mount",
-				display_path);
-	if (depth >= REMOVE_TREE_MAX_DEPTH)
-		return txn_fail(error, TXN_ABORTED, ELOOP,
-				"delete '%s': the tree is deeper than %d levels", display_path,
-				REMOVE_TREE_MAX_DEPTH);
+		return txn_fail(w->error, TXN_ABORTED, EXDEV,
+				"delete '%s': refusing to cross into another subvolume or mount at '%s'",
+				w->op_path, short_path(w->path, shown, sizeof(shown)));
+	if (depth > TXN_PATH_MAX_DEPTH)
+		return txn_fail(w->error, TXN_ABORTED, 0,
+				"delete '%s': '%s' is deeper than %d levels (limit of btrfs-txn)",
+				w->op_path, short_path(w->path, shown, sizeof(shown)),
+				TXN_PATH_MAX_DEPTH);
 
 	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return txn_fail(error, TXN_ABORTED, errno == ELOOP ? EAGAIN : errno,
-				errno == ELOOP ? "delete '%s': a directory became a symlink during the delete"
-					       : "delete '%s': cannot open",
-				display_path);
+		return txn_fail(w->error, TXN_ABORTED, errno == ELOOP ? EAGAIN : errno,
+				errno == ELOOP ? "delete '%s': '%s', a directory, became a symlink during the delete"
+					       : "delete '%s': cannot open '%s'",
+				w->op_path, short_path(w->path, shown, sizeof(shown)));
 	uint64_t mnt = mount_id_of(fd);
 	if (fstat(fd, &opened) < 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino ||
 	    (mnt && parent_mnt && mnt != parent_mnt)) {
 		close(fd);
-		return txn_fail(error, TXN_ABORTED, EAGAIN,
-				"delete '%s': a directory was replaced or mounted over during the delete",
-				display_path);
+		return txn_fail(w->error, TXN_ABORTED, EAGAIN,
+				"delete '%s': '%s', a directory, was replaced or mounted over during the delete",
+				w->op_path, short_path(w->path, shown, sizeof(shown)));
 	}
 	DIR *dir = fdopendir(fd);
 	if (!dir) {
 		close(fd);
-		return txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
+		return txn_fail(w->error, TXN_ABORTED, errno, "delete '%s'", w->op_path);
 	}
-	int r = 0;
+	/* This directory's path, for its entries: a copy, since the walk's buffer moves. */
+	_cleanup_free_ char *here = strdup(w->path);
+	int r = here ? 0 : txn_fail(w->error, TXN_ABORTED, ENOMEM, "delete '%s'", w->op_path);
 	struct dirent *entry;
 	while (r == 0 && (errno = 0, entry = readdir(dir))) {
 		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
 			continue;
-		r = remove_tree_level(dirfd(dir), entry->d_name, &opened, mnt, depth + 1, error,
-				      display_path);
+		size_t len;
+		r = tree_walk_push(w, entry->d_name, &len);
+		if (r < 0) {
+			r = txn_fail(w->error, TXN_ABORTED, r, "delete '%s'", w->op_path);
+			break;
+		}
+		r = remove_tree_level(w, dirfd(dir), entry->d_name, here, &opened, mnt, depth + 1);
+		tree_walk_pop(w, len);
 	}
 	if (r == 0 && errno != 0)
-		r = txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot read directory",
-			     display_path);
+		r = txn_fail(w->error, TXN_ABORTED, errno, "delete '%s': cannot read directory '%s'",
+			     w->op_path, short_path(w->path, shown, sizeof(shown)));
 	closedir(dir);
 	if (r == 0 && unlinkat(dir_fd, name, AT_REMOVEDIR) < 0)
-		r = txn_fail(error, TXN_ABORTED, errno, "delete '%s'", display_path);
+		r = remove_failed(w, dir_fd, name, dir_path, errno);
 	return r;
+}
+
+/* The number of components of @path: its level below the target. */
+static size_t path_depth(const char *path)
+{
+	size_t depth = 1;
+	for (const char *p = path; (p = strchr(p, '/')); p++)
+		depth++;
+	return depth;
 }
 
 int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
@@ -442,8 +560,32 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
 	struct stat parent_st;
 	if (fstat(dir_fd, &parent_st) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "delete '%s': cannot stat", display_path);
-	return remove_tree_level(dir_fd, name, &parent_st, mount_id_of(dir_fd), 0, error,
-				 display_path);
+	struct tree_walk w = { .path = strdup(display_path), .error = error };
+	if (!w.path)
+		return txn_fail(error, TXN_ABORTED, ENOMEM, "delete '%s'", display_path);
+	w.op_path = short_path(display_path, w.op_shown, sizeof(w.op_shown));
+	w.len = w.top_len = strlen(w.path);
+	w.size = w.len + 1;
+	_cleanup_free_ char *dir_path = strndup(display_path, w.len - strlen(name));
+	if (dir_path && dir_path[0])
+		dir_path[strlen(dir_path) - 1] = '\0'; /* "a/b/" -> "a/b" */
+
+	/* One descriptor per level: a tree as deep as the limit needs more than the usual
+	 * soft limit of 1024, so raise it (within the hard limit) for the walk only. */
+	struct rlimit saved;
+	bool restore = false;
+	if (getrlimit(RLIMIT_NOFILE, &saved) == 0 && saved.rlim_cur < TXN_PATH_MAX_DEPTH + 256) {
+		struct rlimit raised = saved;
+		raised.rlim_cur = saved.rlim_max < TXN_PATH_MAX_DEPTH + 256 ? saved.rlim_max
+									    : TXN_PATH_MAX_DEPTH + 256;
+		restore = setrlimit(RLIMIT_NOFILE, &raised) == 0;
+	}
+	int r = remove_tree_level(&w, dir_fd, name, dir_path && dir_path[0] ? dir_path : ".",
+				  &parent_st, mount_id_of(dir_fd), path_depth(display_path));
+	if (restore)
+		setrlimit(RLIMIT_NOFILE, &saved);
+	free(w.path);
+	return r;
 }
 
 static int delete_path(int root_fd, const struct txn_op *op, struct txn_error *error)
@@ -594,7 +736,7 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 	return 0;
 }
 
-int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+static int op_dispatch(int root_fd, const struct txn_op *op, struct txn_error *error)
 {
 	if (txn_path_check(op->path, strlen(op->path)) != TXN_PATH_OK ||
 	    (op->kind == TXN_OP_RENAME && txn_path_check(op->to, strlen(op->to)) != TXN_PATH_OK))
@@ -617,4 +759,35 @@ int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
 		return change_attrs(root_fd, op, error);
 	}
 	return txn_fail(error, TXN_INVALID, EINVAL, "unknown op");
+}
+
+/*
+ * EXDEV reads "Invalid cross-device link", whether a symlink led out of the tree, a
+ * mount was in the way, or a rename crossed into a nested subvolume: when an op
+ * failed with it, say which, naming the component, in place of strerror.
+ */
+static void explain_exdev(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	char why[512];
+	if (!error || error->errnum != EXDEV)
+		return;
+	/* Only mkdir resolves the last component of its path (to a directory). */
+	bool found = resolve_explain(root_fd, op->path, op->kind == TXN_OP_MKDIR, why,
+				     sizeof(why)) == 0 ||
+		     (op->kind == TXN_OP_RENAME &&
+		      resolve_explain(root_fd, op->to, false, why, sizeof(why)) == 0);
+	if (!found)
+		return;
+	size_t len = strlen(error->message);
+	if (len + 2 < sizeof(error->message))
+		snprintf(error->message + len, sizeof(error->message) - len, ": %s", why);
+	error->errnum = 0;
+}
+
+int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	int r = op_dispatch(root_fd, op, error);
+	if (r == -EXDEV)
+		explain_exdev(root_fd, op, error);
+	return r;
 }

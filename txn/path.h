@@ -20,7 +20,13 @@ enum txn_path_problem {
 	TXN_PATH_EMPTY_COMPONENT,
 	TXN_PATH_DOT,
 	TXN_PATH_DOTDOT,
+	TXN_PATH_TOO_DEEP,
 };
+
+/* The deepest path btrfs-txn takes or makes, in components ("a/b" is 2 levels); a
+ * recursive delete refuses a directory below it. One limit for every op, so that no
+ * op can build a tree another refuses to walk. PATH_MAX alone would allow ~2048. */
+#define TXN_PATH_MAX_DEPTH 1024
 
 /**
  * txn_path_check() - Check a spec path against the rules of spec v1.

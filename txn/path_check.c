@@ -5,6 +5,9 @@
 #include <limits.h>
 #include <string.h>
 
+/* txn_path_problem_str() spells the limit out. */
+_Static_assert(TXN_PATH_MAX_DEPTH == 1024, "update the TXN_PATH_TOO_DEEP text");
+
 enum txn_path_problem txn_path_check(const char *path, size_t len)
 {
 	if (len == 0)
@@ -16,7 +19,7 @@ enum txn_path_problem txn_path_check(const char *path, size_t len)
 	if (path[0] == '/')
 		return TXN_PATH_ABSOLUTE;
 
-	size_t start = 0;
+	size_t start = 0, depth = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && path[i] != '/')
 			continue;
@@ -31,7 +34,10 @@ enum txn_path_problem txn_path_check(const char *path, size_t len)
 		if (n == 2 && component[0] == '.' && component[1] == '.')
 			return TXN_PATH_DOTDOT;
 		start = i + 1;
+		depth++;
 	}
+	if (depth > TXN_PATH_MAX_DEPTH)
+		return TXN_PATH_TOO_DEEP;
 	return TXN_PATH_OK;
 }
 
@@ -56,6 +62,8 @@ const char *txn_path_problem_str(enum txn_path_problem problem)
 		return "path has a '.' component";
 	case TXN_PATH_DOTDOT:
 		return "path has a '..' component";
+	case TXN_PATH_TOO_DEEP:
+		return "path is deeper than 1024 levels (limit of btrfs-txn)";
 	}
 	return "unknown path problem";
 }

@@ -258,6 +258,151 @@ static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode, b
 	return result;
 }
 
+/*
+ * Diagnosis only, after a resolution failed with EXDEV: openat2 answers the same
+ * errno for a symlink that leaves the tree and for a mount crossed on the way (and
+ * rename(2) for a move between subvolumes), and strerror(EXDEV) reads "Invalid
+ * cross-device link" for all three. Walk @path again, by hand and opening nothing
+ * but O_PATH, and name the component that is the reason. Nothing is acted on, so a
+ * rename racing with this walk can only make the words wrong, never the outcome.
+ */
+int resolve_explain(int root_fd, const char *path, bool follow_last, char *buf, size_t size)
+{
+	struct mount_identity root_id;
+	struct stat root_st;
+	if (mount_identity_of(root_fd, &root_id) < 0 || fstat(root_fd, &root_st) < 0)
+		return -ENOENT;
+	struct dir_stack stack = { .dirs = malloc(16 * sizeof(int)), .size = 16 };
+	if (!stack.dirs)
+		return -ENOMEM;
+	stack.dirs[0] = root_fd;
+	/* The directory reached so far, as a path from the root, with the length it had
+	 * at each level of the stack (so that ".." can go back). */
+	_cleanup_free_ char *walked = calloc(PATH_MAX * 2, 1);
+	_cleanup_free_ size_t *walked_len = malloc(16 * sizeof(size_t));
+	size_t walked_size = 16;
+	char rest_buf[PATH_MAX * 2], link_text[PATH_MAX], last_link[PATH_MAX * 2] = "",
+		last_text[PATH_MAX] = "";
+	int result = -ENOENT;
+	if (!walked || !walked_len)
+		goto done;
+	walked_len[0] = 0;
+	snprintf(rest_buf, sizeof(rest_buf), "%s", path);
+	const char *next = rest_buf;
+	unsigned links = 0;
+
+	for (;;) {
+		while (*next == '/')
+			next++;
+		if (!*next)
+			break;
+		const char *end = strchrnul(next, '/');
+		size_t len = (size_t)(end - next);
+		const char *rest = end;
+		while (*rest == '/')
+			rest++;
+		bool last = *rest == '\0';
+		char name[NAME_MAX + 1];
+		if (len > NAME_MAX)
+			break;
+		memcpy(name, next, len);
+		name[len] = '\0';
+		int dir = stack.dirs[stack.depth];
+		char here[PATH_MAX * 2 + NAME_MAX + 2];
+		snprintf(here, sizeof(here), "%s%s%s", walked, walked[0] ? "/" : "", name);
+
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			if (len == 2) {
+				if (stack.depth == 0) {
+					if (last_link[0])
+						snprintf(buf, size,
+							 "'%s' is a symlink to '%s', which climbs out of the tree",
+							 last_link, last_text);
+					else
+						snprintf(buf, size, "the path climbs out of the tree");
+					result = 0;
+					break;
+				}
+				close(stack.dirs[stack.depth--]);
+				walked[walked_len[stack.depth]] = '\0';
+			}
+			next = rest;
+			continue;
+		}
+		struct stat st;
+		if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			break;
+		if (S_ISLNK(st.st_mode)) {
+			if (last && !follow_last)
+				break;
+			int r = read_link(dir, name, link_text, sizeof(link_text));
+			if (r == -EXDEV) {
+				snprintf(buf, size,
+					 "'%s' is a symlink to the absolute path '%s', which leaves the tree "
+					 "(only relative links that stay inside it are followed)",
+					 here, link_text);
+				result = 0;
+				break;
+			}
+			if (r < 0 || ++links > RESOLVE_MAX_LINKS)
+				break;
+			snprintf(last_link, sizeof(last_link), "%s", here);
+			snprintf(last_text, sizeof(last_text), "%s", link_text);
+			if (splice_link(rest_buf, sizeof(rest_buf), link_text, rest) < 0)
+				break;
+			next = rest_buf;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode))
+			break;
+		int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		if (same_mount(fd, &root_id) == -EXDEV) {
+			snprintf(buf, size,
+				 "'%s' is a mount point: another filesystem or mount inside the tree, "
+				 "which resolution does not cross",
+				 here);
+			close(fd);
+			result = 0;
+			break;
+		}
+		if (st.st_dev != root_st.st_dev || st.st_ino == 256) {
+			snprintf(buf, size,
+				 "'%s' is another Btrfs subvolume nested in the tree; files cannot be "
+				 "moved or linked across it",
+				 here);
+			close(fd);
+			result = 0;
+			break;
+		}
+		if (stack.depth + 1 == walked_size) {
+			size_t *bigger = realloc(walked_len, 2 * walked_size * sizeof(*bigger));
+			if (!bigger) {
+				close(fd);
+				break;
+			}
+			walked_len = bigger;
+			walked_size *= 2;
+		}
+		if (dir_push(&stack, fd) < 0) {
+			close(fd);
+			break;
+		}
+		size_t here_len = strlen(here);
+		if (here_len >= PATH_MAX * 2)
+			break;
+		walked_len[stack.depth] = here_len;
+		memcpy(walked, here, here_len + 1);
+		next = rest;
+	}
+done:
+	while (stack.depth > 0)
+		close(stack.dirs[stack.depth--]);
+	free(stack.dirs);
+	return result;
+}
+
 /* Set once openat2 answered ENOSYS: the kernel will not grow it, so every later call
  * walks by hand without asking again. */
 static bool openat2_missing;

@@ -222,6 +222,21 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 		goto fail;
 	}
 
+	/* A read-only subvolume (property ro=true) would take a whole transaction and then
+	 * fail at the exchange (EROFS), or at the first write in place: refuse it before
+	 * anything is done. Commands that only read (status, diff, plan) and recover,
+	 * which must still be able to clean up, do not ask for the state directory. */
+	bool read_only = false;
+	if ((flags & TARGET_CREATE_STATE) &&
+	    btrfs_util_get_subvolume_read_only_fd(t.fd, &read_only) == BTRFS_UTIL_OK && read_only) {
+		r = txn_fail(error, TXN_UNSUPPORTED, 0,
+			     "'%s' is a read-only subvolume (Btrfs property ro=true), which cannot "
+			     "be changed or swapped; make it writable with 'btrfs property set %s ro "
+			     "false'",
+			     t.path, t.path);
+		goto fail;
+	}
+
 	uint64_t target_mnt, parent_mnt;
 	if (mount_id(t.fd, "", &target_mnt) == 0 && mount_id(t.parent_fd, "", &parent_mnt) == 0 &&
 	    target_mnt != parent_mnt) {

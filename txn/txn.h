@@ -65,6 +65,10 @@ struct txn_options {
 
 #define TXN_DEFAULT_LOCK_TIMEOUT 60.0
 #define TXN_DEFAULT_TRANS_TIMEOUT 30.0
+/* The most generations `keep` (spec) and `--keep` accept: every kept generation is a
+ * Btrfs snapshot, hundreds of them slow down balance and quota accounting, and nobody
+ * rolls back 100 deployments. */
+#define TXN_KEEP_MAX 100u
 
 /* Seconds spent in each step, for --json and benchmarks. */
 struct txn_timing {

@@ -158,8 +158,9 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 			r = txn_fail(error, TXN_ABORTED, EINTR, "verify hook '%s' stopped by a signal",
 				     argv[0]);
 		else if (timed_out)
-			r = txn_fail(error, TXN_ABORTED, ETIMEDOUT,
-				     "verify hook '%s' ran longer than %u s and was killed", argv[0],
+			/* No errno: strerror(ETIMEDOUT) reads "Connection timed out". */
+			r = txn_fail(error, TXN_ABORTED, 0,
+				     "verify hook '%s' timed out after %u s and was killed", argv[0],
 				     timeout);
 		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 			r = txn_fail(error, TXN_ABORTED, 0, "verify hook '%s' failed with exit status %d",

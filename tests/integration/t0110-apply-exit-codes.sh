@@ -34,7 +34,8 @@ output_has "  says the hook failed with status 3" "verify hook 'sh' failed with 
 start=$SECONDS
 expect_abort 1 "verify hook timeout" "$T" apply_ops "$T" "$change" \
 	'"verify": {"argv": ["sleep", "30"], "timeout": 1}'
-output_has "  says it timed out" "longer than 1 s"
+output_has "  says it timed out" "verify hook .sleep. timed out after 1 s and was killed"
+ok "  without strerror(ETIMEDOUT)" sh -c "! grep -q \"Connection timed out\" \"\$1\"" sh "$TEST_TMP/out.prev"
 ok "  killed after about 1 s, not 30" test $((SECONDS - start)) -lt 10
 expect_abort 1 "verify hook that cannot be run" "$T" apply_ops "$T" "$change" \
 	'"verify": {"argv": ["/nonexistent/verifier"]}'

@@ -58,9 +58,9 @@ spec("verify-argv-too-long", '"verify": {"argv": ["x", "' + "a" * 600000 + '", "
 content = "x" * (48 << 20)
 spec("content-large", '"ops": [{"op": "write", "path": "big", "content": "' + content + '"}]')
 with open("components.json", "w") as f:
-    deep = "/".join(["a"] * 2000)
+    deep = "/".join(["a"] * 1000)  # within the depth limit of 1024 levels
     f.write('{"version": 1, "ops": [\n' + ",\n".join(
-        ['{"op": "chmod", "mode": "0644", "path": "%s"}' % deep] * 2501) + "]}\n")
+        ['{"op": "chmod", "mode": "0644", "path": "%s"}' % deep] * 5001) + "]}\n")
 with open("too-large.json", "w") as f:
     f.write('{"version": 1, "description": "' + "x" * (64 << 20) + '"}')
 with open("nesting-deep.json", "w") as f:
@@ -74,7 +74,7 @@ expect preconditions-too-many "preconditions-too-many.json:2:18: /preconditions:
 expect verify-argv-too-many "verify-argv-too-many.json:2:20: /verify/argv: argv has 4097 entries, more than the limit of 4096"
 expect verify-argv-too-long "verify-argv-too-long.json:2:600030: /verify/argv/2: argv is longer than the limit of 1024 KiB in total"
 accept content-large
-expect components "components.json:2502:41: /ops/2500/path: the spec's paths have more than 5000000 components in all; split the change"
+expect components "components.json:5002:41: /ops/5000/path: the spec's paths have more than 5000000 components in all; split the change"
 expect too-large "too-large.json: spec is larger than the limit of 64 MiB"
 expect nesting-deep "nesting-deep.json:2:2055: invalid JSON: nested deeper than the limit of 2048 levels"
 # Standard input is bounded the same way (one byte past the limit is read, no more).

@@ -126,6 +126,37 @@ static void test_component_length_edges(void **state)
 	assert_int_equal(check(nested), TXN_PATH_OK);
 }
 
+/* "a/a/.../a" with @levels components. */
+static char *deep_path(size_t levels)
+{
+	char *path = malloc(2 * levels);
+	assert_non_null(path);
+	for (size_t i = 0; i < levels; i++) {
+		path[2 * i] = 'a';
+		path[2 * i + 1] = '/';
+	}
+	path[2 * levels - 1] = '\0';
+	return path;
+}
+
+static void test_depth_edges(void **state)
+{
+	(void)state;
+	assert_int_equal(TXN_PATH_MAX_DEPTH, 1024);
+	char *path = deep_path(1024);
+	assert_int_equal(check(path), TXN_PATH_OK);
+	free(path);
+	path = deep_path(1025);
+	assert_int_equal(check(path), TXN_PATH_TOO_DEEP);
+	free(path);
+	/* 2047 levels fit in PATH_MAX: the depth limit is what refuses them. */
+	path = deep_path(2047);
+	assert_int_equal(check(path), TXN_PATH_TOO_DEEP);
+	free(path);
+	assert_string_equal(txn_path_problem_str(TXN_PATH_TOO_DEEP),
+			    "path is deeper than 1024 levels (limit of btrfs-txn)");
+}
+
 /* The first problem wins, in the documented order. */
 static void test_order(void **state)
 {
@@ -139,7 +170,7 @@ static void test_problem_strings(void **state)
 {
 	(void)state;
 	assert_string_equal(txn_path_problem_str(TXN_PATH_DOTDOT), "path has a '..' component");
-	for (int p = TXN_PATH_OK; p <= TXN_PATH_DOTDOT; p++) {
+	for (int p = TXN_PATH_OK; p <= TXN_PATH_TOO_DEEP; p++) {
 		const char *text = txn_path_problem_str((enum txn_path_problem)p);
 		assert_non_null(text);
 		assert_string_not_equal(text, "unknown path problem");
@@ -160,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_dotdot),
 		cmocka_unit_test(test_path_length_edges),
 		cmocka_unit_test(test_component_length_edges),
+		cmocka_unit_test(test_depth_edges),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_problem_strings),
 	};

@@ -304,12 +304,57 @@ static void test_fallback_parent_and_rules(void **state)
 	assert_int_equal(open_parent_beneath(root_fd, "escape/x", &name), -EXDEV);
 }
 
+/* After EXDEV, resolve_explain() names the reason: the link leaving the tree (with
+ * its text), or the mount crossed, and finds none where nothing leaves. */
+static void test_explain(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path;
+		bool follow_last;
+		const char *expect; /* a substring of the reason; NULL: none found */
+		bool needs_mount;
+	} explain[] = {
+		{ "abs/passwd", false, "'abs' is a symlink to the absolute path '/etc', which leaves the tree", false },
+		{ "magic/etc", false, "'magic' is a symlink to the absolute path '/proc/self/root'", false },
+		{ "escape/x", false, "'escape' is a symlink to '../outside', which climbs out of the tree", false },
+		{ "dir/sub/out/x", false, "'dir/sub/out' is a symlink to '../../../outside', which climbs out", false },
+		{ "link_dir/sub/out/x", false, "'dir/sub/out' is a symlink to '../../../outside'", false },
+		{ "abs", false, NULL, false },
+		{ "abs", true, "'abs' is a symlink to the absolute path '/etc'", false },
+		{ "dir/sub/deep", false, NULL, false },
+		{ "link_dir/sub/up", true, NULL, false },
+		{ "missing/x", false, NULL, false },
+		{ "mnt/inner", false, "'mnt' is a mount point", true },
+		{ "to_mnt/inner", false, "'mnt' is a mount point", true },
+	};
+	mock.no_openat2 = false;
+	for (size_t i = 0; i < sizeof(explain) / sizeof(explain[0]); i++) {
+		if (explain[i].needs_mount && !have_mount)
+			continue;
+		char why[512] = "";
+		int r = resolve_explain(root_fd, explain[i].path, explain[i].follow_last, why,
+					sizeof(why));
+		if (!explain[i].expect) {
+			if (r != -ENOENT)
+				fail_msg("'%s': a reason where there is none: %s", explain[i].path, why);
+			continue;
+		}
+		if (r != 0)
+			fail_msg("'%s': no reason found (%d)", explain[i].path, r);
+		if (!strstr(why, explain[i].expect))
+			fail_msg("'%s': '%s' does not say '%s'", explain[i].path, why,
+				 explain[i].expect);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_openat2),
 		cmocka_unit_test(test_fallback_matches_openat2),
 		cmocka_unit_test(test_fallback_parent_and_rules),
+		cmocka_unit_test(test_explain),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
