@@ -403,7 +403,13 @@ int txn_init(const char *path, const struct txn_options *options,
 	r = target_lock(&t, options, error);
 	struct journal j;
 	journal_discard_partial(t.state_fd);
-	if (r == 0 && journal_read(t.state_fd, &j) > 0) {
+	int found = r == 0 ? journal_read(t.state_fd, &j) : 0;
+	if (found < 0)
+		/* Never write over a journal we cannot read: it may describe a tree. */
+		r = txn_fail(error, TXN_NEEDS_PERSON, found,
+			     "journal '%s/%s' is unreadable; inspect it and the subvolumes there",
+			     t.state_path, JOURNAL_NAME);
+	if (r == 0 && found > 0) {
 		struct txn_recover_result rec;
 		r = strcmp(j.kind, "init") == 0 ? init_recover(&t, &j, true, &rec, error)
 						: recover_locked(&t, TXN_DEFAULT_KEEP, &rec, error);

@@ -935,7 +935,7 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 			s.kept[i].mounted = gen_fd >= 0 &&
 					    mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0;
 		}
-		struct journal j;
+		struct journal j = { 0 };
 		if (journal_read(t.state_fd, &j) != 0) {
 			s.journal_present = true;
 			snprintf(s.journal_txid, sizeof(s.journal_txid), "%s", j.txid);
