@@ -173,25 +173,10 @@ int pin_write(int state_fd, uint64_t generation, const char *txid,
 	json_t *obj = json_pack("{s:s, s:I, s:I, s:o, s:o}", "txid", txid, "generation",
 				(json_int_t)generation, "changed", (json_int_t)report->count,
 				"paths", paths, "writers", writers);
-	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-	json_decref(obj);
-	if (!text)
-		return -ENOMEM;
 	char name[40], temp[48];
 	pin_name(generation, name);
 	snprintf(temp, sizeof(temp), "%s.tmp", name);
-	int r = 0;
-	_cleanup_close_ int fd = openat(state_fd, temp,
-					O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		r = -errno;
-	if (r == 0)
-		r = write_all(fd, text, strlen(text));
-	if (r == 0)
-		r = write_all(fd, "\n", 1);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	free(text);
+	int r = state_write_json(state_fd, temp, obj, true);
 	if (r == 0 && renameat(state_fd, temp, state_fd, name) < 0)
 		r = -errno;
 	if (r == 0 && fsync(state_fd) < 0)

@@ -28,7 +28,7 @@
 
 /* Writes @obj, whose reference it takes, as one line replacing the contents of @name
  * in @state_fd; with @sync, fsyncs the file too. */
-static int write_json_file(int state_fd, const char *name, json_t *obj, bool sync)
+int state_write_json(int state_fd, const char *name, json_t *obj, bool sync)
 {
 	if (!obj)
 		return -ENOMEM;
@@ -60,7 +60,7 @@ int journal_write(int state_fd, const struct journal *j)
 				"to_generation", (json_int_t)j->to_generation, "rollback_to",
 				(json_int_t)j->rollback_to, "ops", (json_int_t)j->n_ops,
 				"description", j->description, "started", j->started);
-	int r = write_json_file(state_fd, JOURNAL_TMP_NAME, obj, true);
+	int r = state_write_json(state_fd, JOURNAL_TMP_NAME, obj, true);
 	if (r == 0 && renameat(state_fd, JOURNAL_TMP_NAME, state_fd, JOURNAL_NAME) < 0)
 		r = -errno;
 	/* A write that failed (ENOSPC, EIO) leaves no half-written temporary file
@@ -82,7 +82,7 @@ int journal_write_staged(int state_fd, const struct journal *j)
 					      (json_int_t)j->mark_sec, "nsec", (json_int_t)j->mark_nsec,
 					      "mode", (json_int_t)j->mark_mode, "uid",
 					      (json_int_t)j->mark_uid, "gid", (json_int_t)j->mark_gid));
-	return write_json_file(state_fd, STAGED_NAME, obj, false);
+	return state_write_json(state_fd, STAGED_NAME, obj, false);
 }
 
 /* The staged record of transaction @txid: the staging UUID into @j (36

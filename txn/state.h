@@ -70,6 +70,10 @@ struct journal {
 	unsigned mark_mode, mark_uid, mark_gid;
 };
 
+/* Writes @obj (a json_t *, whose reference it takes) as one line replacing the
+ * contents of @name in @state_fd; with @sync, fsyncs the file too. */
+struct json_t;
+int state_write_json(int state_fd, const char *name, struct json_t *obj, bool sync);
 /* Writes the journal: temporary file, fsync, rename, fsync of the directory. */
 int journal_write(int state_fd, const struct journal *journal);
 /* Records the staging UUID of @journal's transaction in its own file, without an
