@@ -22,11 +22,12 @@ int cmd_status(int argc, char **argv)
 	if (cli.json) {
 		json_t *kept = json_array();
 		for (size_t i = 0; i < s.n_kept; i++)
-			json_array_append_new(kept, json_pack("{s:I, s:I, s:b, s:b}", "generation",
+			json_array_append_new(kept, json_pack("{s:I, s:I, s:b, s:s?}", "generation",
 							      (json_int_t)s.kept[i].number, "created",
 							      (json_int_t)s.kept[i].otime, "pinned",
 							      s.kept[i].pinned, "mounted",
-							      s.kept[i].mounted));
+							      s.kept[i].mounted_at[0] ? s.kept[i].mounted_at
+										     : NULL));
 		json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:o, s:b, s:b}", "command", "status",
 					"target", s.target, "state_dir", s.state_dir, "uuid",
 					s.uuid[0] ? s.uuid : NULL, "generation",
@@ -49,9 +50,10 @@ int cmd_status(int argc, char **argv)
 		if (!s.n_kept)
 			printf(" none");
 		for (size_t i = 0; i < s.n_kept; i++)
-			printf(" gen-%llu%s%s", (unsigned long long)s.kept[i].number,
+			printf(" gen-%llu%s%s%s%s", (unsigned long long)s.kept[i].number,
 			       s.kept[i].pinned ? " (pinned: holds writes of other processes)" : "",
-			       s.kept[i].mounted ? " (mounted)" : "");
+			       s.kept[i].mounted_at[0] ? " (mounted at " : "", s.kept[i].mounted_at,
+			       s.kept[i].mounted_at[0] ? ")" : "");
 		printf("\nstate:       %s\n", s.state_dir);
 		if (s.journal_present)
 			printf("interrupted: %s transaction %s; 'btrfs-txn recover %s' finishes or undoes it\n",

@@ -398,7 +398,7 @@ int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret
 		list[n].number = number;
 		list[n].otime = 0;
 		list[n].pinned = pin_exists(dirfd(dir), number);
-		list[n].mounted = false;
+		list[n].mounted_at[0] = '\0';
 		_cleanup_close_ int gen_fd = openat(dirfd(dir), entry->d_name,
 						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		struct btrfs_util_subvolume_info info;

@@ -928,12 +928,13 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 			return txn_fail(error, TXN_ABORTED, r, "cannot list '%s'", t.state_path);
 		}
 		for (size_t i = 0; i < s.n_kept; i++) {
-			char name[32], mount[PATH_MAX];
+			char name[32];
 			snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)s.kept[i].number);
 			_cleanup_close_ int gen_fd = openat(t.state_fd, name, O_RDONLY | O_DIRECTORY |
 								      O_NOFOLLOW | O_CLOEXEC);
-			s.kept[i].mounted = gen_fd >= 0 &&
-					    mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0;
+			if (gen_fd < 0 || mount_of_subvolume(gen_fd, s.kept[i].mounted_at,
+							      sizeof(s.kept[i].mounted_at)) <= 0)
+				s.kept[i].mounted_at[0] = '\0';
 		}
 		struct journal j = { 0 };
 		if (journal_read(t.state_fd, &j) != 0) {

@@ -300,7 +300,8 @@ struct txn_generation {
 	uint64_t number;
 	uint64_t otime;           /* creation time of the snapshot, seconds */
 	bool pinned;              /* holds concurrent writes: gc keeps it until released */
-	bool mounted;             /* mounted somewhere (status only): gc keeps it */
+	char mounted_at[256];     /* a mount point showing it, "" when none (status only):
+	                             gc keeps it while mounted */
 };
 
 struct txn_state {

@@ -51,7 +51,7 @@ mount --bind "$T" "$TEST_TMP/view" && at_cleanup "umount '$TEST_TMP/view'"
 gen=$("$B" status --json "$T" | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 apply_ops "$T" '[{"op": "write", "path": "a", "content": "after\n"}]' >/dev/null
 ok "the bind mount shows the replaced tree" sh -c "test \"\$(cat '$TEST_TMP/view/a')\" = '4'"
-ok "status marks that generation mounted" sh -c "'$B' status '$T' | grep -q 'gen-$gen (mounted)'"
+ok "status names the mount of that generation" sh -c "'$B' status '$T' | grep -q 'gen-$gen (mounted at $TEST_TMP/view)'"
 ok "gc --keep 0 keeps it and says why" sh -c "'$B' gc '$T' --keep 0 | grep -q 'gen-$gen kept: mounted at'"
 ok "... and the bind mount still reads it" sh -c "test \"\$(cat '$TEST_TMP/view/a')\" = '4'"
 umount "$TEST_TMP/view"
