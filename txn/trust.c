@@ -157,8 +157,8 @@ static int open_read_at(int dir_fd, const char *name, const struct stat *st)
 	return TAKE_FD(fd);
 }
 
-int txn_trust_open(const char *path, unsigned flags, int *ret_fd, char *ret_canonical,
-		   char *ret_refusal, size_t refusal_size)
+static int trust_walk(const char *path, unsigned flags, int *ret_fd, char *ret_canonical,
+		      char *ret_refusal, size_t refusal_size)
 {
 	char pending[PATH_MAX], canonical[PATH_MAX], link[PATH_MAX];
 	if (!path[0])
@@ -272,6 +272,24 @@ int txn_trust_open(const char *path, unsigned flags, int *ret_fd, char *ret_cano
 		strcpy(ret_canonical, canonical);
 	*ret_fd = TAKE_FD(file_fd);
 	return 0;
+}
+
+/* The last refusal of this thread, for callers whose error path has no room for it. */
+static __thread char last_refusal[PATH_MAX + 256];
+
+const char *txn_trust_last_refusal(void)
+{
+	return last_refusal;
+}
+
+int txn_trust_open(const char *path, unsigned flags, int *ret_fd, char *ret_canonical,
+		   char *ret_refusal, size_t refusal_size)
+{
+	last_refusal[0] = '\0';
+	int r = trust_walk(path, flags, ret_fd, ret_canonical, last_refusal, sizeof(last_refusal));
+	if (r < 0 && ret_refusal && refusal_size)
+		snprintf(ret_refusal, refusal_size, "%s", last_refusal);
+	return r;
 }
 
 int txn_trust_find_executable(const char *name, char *ret_canonical, char *ret_refusal,

@@ -53,6 +53,10 @@ enum txn_trust_flags {
 int txn_trust_open(const char *path, unsigned flags, int *ret_fd, char *ret_canonical,
 		   char *ret_refusal, size_t refusal_size);
 
+/* The refusal text of this thread's last failed txn_trust_open(), "" when it named
+ * none (for a caller that passed no buffer, e.g. through copy_source_open()). */
+const char *txn_trust_last_refusal(void);
+
 /**
  * txn_trust_find_executable() - The file execvp() would run for @name, trusted.
  * @name: argv[0]. With a '/', that path; else the first executable regular file

@@ -142,6 +142,7 @@ static void test_open_refused(void **state)
 	snprintf(want, sizeof(want), "'%s' is writable by others (mode 0777)", dir);
 	assert_non_null(strstr(refusal, want));
 	assert_non_null(strstr(refusal, "(StrictModes: owned by root"));
+	assert_string_equal(txn_trust_last_refusal(), refusal);
 	/* sticky: the directory passes, its entries are judged by their owner */
 	assert_int_equal(chmod(dir, 01777), 0);
 	assert_int_equal(txn_trust_open(at("g"), 0, &fd, NULL, refusal, sizeof(refusal)), 0);
