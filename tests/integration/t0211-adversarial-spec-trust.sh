@@ -124,6 +124,11 @@ chmod 0755 "$W/hooks"
 ok "the same hook in a root-owned directory runs" "$BTRFS_TXN" apply "$W/verify.json"
 ok "  it ran" test -e "$marker"
 rm -f "$marker"
+printf 'touch %s\n' "$marker" >"$W/hooks/plain" && chmod 0755 "$W/hooks/plain"
+spec "$W/verify-plain.json" p "[\"$W/hooks/plain\", \"x\"]"
+ok "a hook without #! runs with /bin/sh, as execvp would" "$BTRFS_TXN" apply "$W/verify-plain.json"
+ok "  it ran" test -e "$marker"
+rm -f "$marker"
 ok "a bare name from a root-owned PATH runs" "$BTRFS_TXN" run "$T" -- sh -c 'echo run >{staging}/ran'
 ok "  it ran" grep -qx run "$T/ran"
 
