@@ -27,9 +27,11 @@
  *   that recovery is about to delete.
  */
 #include "engine.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -129,6 +131,19 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	}
 
 	int r = 0;
+	/* COMMAND runs as us (root): the file run and the way to it are judged by
+	 * StrictModes (txn/trust.c), and the child runs the file judged, by its
+	 * canonical path, which nobody but root (or the caller) can repoint. */
+	char executable[PATH_MAX], refusal[PATH_MAX + 256] = "";
+	r = txn_trust_find_executable(argv[0], executable, refusal, sizeof(refusal));
+	if (r == -EPERM || (r == -ELOOP && refusal[0])) {
+		stage_fail(error, TXN_ABORTED, 0, "run: refusing to run '%s': %s", argv[0], refusal);
+		goto out;
+	}
+	if (r < 0) {
+		stage_fail(error, TXN_ABORTED, -r, "run: cannot run '%s'", argv[0]);
+		goto out;
+	}
 	int exec_pipe[2];
 	bool terminal = own_terminal();
 	/* A btrfs-txn started in the background of a shell keeps COMMAND in its own
@@ -156,7 +171,18 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 		if (cli.json)
 			dup2(STDERR_FILENO, STDOUT_FILENO);
 		setenv("BTRFS_TXN_STAGING", staging_path, 1);
-		execvp(argv[0], argv);
+		execv(executable, argv);
+		if (errno == ENOEXEC) {
+			/* As execvp(): a file the kernel cannot run is a shell script. */
+			size_t n = 0;
+			while (argv[n])
+				n++;
+			char *sh_argv[n + 2];
+			sh_argv[0] = (char *)"/bin/sh";
+			sh_argv[1] = executable;
+			memcpy(sh_argv + 2, argv + 1, n * sizeof(char *));
+			execv("/bin/sh", sh_argv);
+		}
 		int e = errno;
 		(void)!write(exec_pipe[1], &e, sizeof(e));
 		_exit(127);

@@ -17,7 +17,7 @@ static const struct command commands[] = {
 	  "show what apply would change against the live target; writes nothing",
 	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n"
 	  "  --allow-insecure-spec\n"
-	  "                       as root, read a spec others than its owner could have written\n" },
+	  "                       read the spec without its StrictModes check (btrfs-txn(8))\n" },
 	{ "apply", cmd_apply, "[OPTIONS] SPEC", "apply a spec atomically (SPEC may be '-' for stdin)",
 	  "  --target PATH        the subvolume to change (instead of the spec's \"target\")\n"
 	  "  --method METHOD      snapshot (default) or trans (kernels before 4.17 only)\n"
@@ -30,7 +30,7 @@ static const struct command commands[] = {
 	  "                       trans method: how long the Btrfs transaction may stay open\n"
 	  "                       before a watchdog ends it (default 30)\n"
 	  "  --allow-insecure-spec\n"
-	  "                       as root, read a spec others than its owner could have written\n" },
+	  "                       read the spec without its StrictModes check (btrfs-txn(8))\n" },
 	{ "run", cmd_run, "[OPTIONS] TARGET -- COMMAND [ARGS...]",
 	  "run COMMAND on a snapshot of TARGET and swap it in if COMMAND exits 0",
 	  "  --description TEXT   for the history (default: 'run: COMMAND ARGS')\n"

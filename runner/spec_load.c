@@ -474,18 +474,10 @@ int spec_load_buffer(const char *name, const char *data, size_t len,
 	return r;
 }
 
-int spec_load_file(const char *path, struct txn_batch *ret_batch,
-		   struct spec_error *ret_error)
+int spec_load_fd(int fd, const char *name, struct txn_batch *ret_batch,
+		 struct spec_error *ret_error)
 {
-	bool is_stdin = strcmp(path, "-") == 0;
-	const char *name = is_stdin ? "<stdin>" : path;
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	int r = 0;
-
-	if (fd < 0) {
-		r = -errno;
-		goto fail;
-	}
 	/* Read at most one byte beyond the limit, so that a pipe or /dev/zero is
 	 * refused with a clear message rather than read without end. */
 	size_t size = 0, capacity = 0;
@@ -515,18 +507,34 @@ int spec_load_file(const char *path, struct txn_batch *ret_batch,
 		if (size > SPEC_MAX_SIZE)
 			break;
 	}
-	if (!is_stdin)
-		close(fd);
 	if (r == 0) {
 		r = spec_load_buffer(name, data ? data : "", size, ret_batch, ret_error);
 		free(data);
 		return r;
 	}
 	free(data);
-fail:
 	error_init(ret_error, name);
 	snprintf(ret_error->message, sizeof(ret_error->message), "cannot read: %s",
 		 strerror(-r));
+	return r;
+}
+
+int spec_load_file(const char *path, struct txn_batch *ret_batch,
+		   struct spec_error *ret_error)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	const char *name = is_stdin ? "<stdin>" : path;
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int r = -errno;
+		error_init(ret_error, name);
+		snprintf(ret_error->message, sizeof(ret_error->message), "cannot read: %s",
+			 strerror(-r));
+		return r;
+	}
+	int r = spec_load_fd(fd, name, ret_batch, ret_error);
+	if (!is_stdin)
+		close(fd);
 	return r;
 }
 

@@ -38,6 +38,11 @@ struct spec_error {
 int spec_load_buffer(const char *name, const char *data, size_t len,
 		     struct txn_batch *ret_batch, struct spec_error *ret_error);
 
+/* As spec_load_buffer(), reading @fd to its end (it is not closed); @name is the
+ * file name used in error messages. */
+int spec_load_fd(int fd, const char *name, struct txn_batch *ret_batch,
+		 struct spec_error *ret_error);
+
 /* As spec_load_buffer(), reading @path ("-" for standard input). */
 int spec_load_file(const char *path, struct txn_batch *ret_batch,
 		   struct spec_error *ret_error);

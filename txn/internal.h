@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "trust.h"
 #include "txn.h"
 
 /* Cleanup in the systemd manner: the variable is released when it leaves scope. */

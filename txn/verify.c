@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -69,6 +70,20 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 			return txn_fail(error, TXN_ABORTED, ENOMEM, "verify hook");
 		}
 
+	/* The hook runs as us (root): the file run and the way to it are judged by
+	 * StrictModes (trust.c), and the child runs the file judged, by its canonical
+	 * path, which nobody but root (or the caller) can make name another file. */
+	char executable[PATH_MAX], refusal[PATH_MAX + 256] = "";
+	int found = txn_trust_find_executable(argv[0], executable, refusal, sizeof(refusal));
+	if (found < 0) {
+		int r = found == -EPERM || (found == -ELOOP && refusal[0])
+				? txn_fail(error, TXN_ABORTED, 0, "verify hook: refusing to run '%s': %s",
+					   argv[0], refusal)
+				: txn_fail(error, TXN_ABORTED, found, "verify hook: cannot run '%s'", argv[0]);
+		free_argv(argv, verify->argc);
+		return r;
+	}
+
 	/* Built before fork(): the child only calls setenv() with it. */
 	char held[512], locked_targets[1024];
 	target_locks_held(held, sizeof(held));
@@ -94,7 +109,18 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		setenv("BTRFS_TXN_STAGING", staging_path, 1);
 		setenv(LOCKED_TARGETS_ENV, locked_targets, 1);
-		execvp(argv[0], argv);
+		execv(executable, argv);
+		if (errno == ENOEXEC) {
+			/* As execvp(): a file the kernel cannot run is a shell script. */
+			size_t n = 0;
+			while (argv[n])
+				n++;
+			char *sh_argv[n + 2];
+			sh_argv[0] = (char *)"/bin/sh";
+			sh_argv[1] = executable;
+			memcpy(sh_argv + 2, argv + 1, n * sizeof(char *));
+			execv("/bin/sh", sh_argv);
+		}
 		int e = errno;
 		(void)!write(exec_pipe[1], &e, sizeof(e));
 		_exit(127);
