@@ -131,6 +131,12 @@ const char *copy_source_problem(int r)
 		return "is not a regular file";
 	case -EAGAIN:
 		return "was replaced while being opened";
+	case -EPERM: {
+		/* The trust walk (trust.c) refused a component: name it. */
+		static __thread char why[PATH_MAX + 300];
+		snprintf(why, sizeof(why), "is not trusted: %s", txn_trust_last_refusal());
+		return why;
+	}
 	}
 	return NULL;
 }
@@ -140,7 +146,8 @@ static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct
 	int fd = copy_source_open(op->source, ret_st);
 	const char *problem = copy_source_problem(fd);
 	if (problem)
-		return txn_fail(error, TXN_ABORTED, fd == -ELOOP || fd == -EINVAL ? 0 : fd,
+		return txn_fail(error, TXN_ABORTED,
+				fd == -ELOOP || fd == -EINVAL || fd == -EPERM ? 0 : fd,
 				"copy '%s': source '%s' %s", op->path, op->source, problem);
 	if (fd < 0)
 		return txn_fail(error, TXN_ABORTED, fd, "copy '%s': cannot open source '%s'", op->path,

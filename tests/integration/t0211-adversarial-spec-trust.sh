@@ -98,7 +98,7 @@ ok "the attacker points ws/build at /etc" as_evil ln -s /etc "$W/ws/build"
 printf '{"version": 1, "target": "%s", "ops": [{"op": "copy", "path": "stolen", "source": "%s"}]}\n' \
 	"$T" "$W/ws/build/shadow" >"$W/copy.json"
 expect_abort 1 "a copy source under it is refused" "$T" "$BTRFS_TXN" apply "$W/copy.json"
-output_has "  names the source" "cannot open source '$W/ws/build/shadow'"
+output_has "  names the source and the untrusted directory" "source '$W/ws/build/shadow' is not trusted: '$W/ws' is owned by uid"
 ok "  nothing was copied" test ! -e "$T/stolen"
 echo payload >"$W/good/real/src"
 printf '{"version": 1, "target": "%s", "ops": [{"op": "copy", "path": "copied", "source": "%s"}]}\n' \
