@@ -13,10 +13,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 dev="" mnt="$work/mnt"
+# Specs and the verify hook run as root, so btrfs-txn trusts them only in directories
+# no one but root can change (StrictModes, see SECURITY in btrfs-txn(8)); a checkout
+# in a user's home is not one. They are copied to a private directory of root's.
+private=""
 cleanup() {
 	mountpoint -q "$mnt" 2>/dev/null && umount "$mnt"
 	[ -n "$dev" ] && losetup -d "$dev" 2>/dev/null
 	rm -rf "$work"
+	[ -z "$private" ] || rm -rf "$private"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -25,18 +30,20 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 cleanup
+private=$(mktemp -d "${TMPDIR:-/tmp}/btrfs-txn-demo.XXXXXX")
 mkdir -p "$mnt"
 truncate -s 512M "$work/btrfs.img"
 dev=$(losetup --find --show "$work/btrfs.img")
 mkfs.btrfs -q -f "$dev" >/dev/null 2>&1
 mount "$dev" "$mnt"
 
-# The demo specs name their verify hook as {demo}; point it at this checkout.
+# The demo specs name their verify hook as {demo}; point it at the private copy.
+cp "$top"/scripts/demo/*.sh "$private/"
 for spec in "$top"/scripts/demo/*.json; do
-	sed "s|{demo}|$top/scripts/demo|g" "$spec" >"$work/$(basename "$spec")"
+	sed "s|{demo}|$private|g" "$spec" >"$private/$(basename "$spec")"
 done
 site="$mnt/www"
-cd "$work"
+cd "$private"
 
 step "A plain directory with some content, on Btrfs ($(stat -f -c %T "$mnt"))"
 mkdir -p "$site" && echo '<h1>hello</h1>' >"$site/index.html"
