@@ -23,6 +23,9 @@ LW_DEV=/dev/mapper/lw
 # lw_manifest DIR: one line per entry below DIR, sorted by path: type (f d l ...),
 # mode, uid:gid, size (not for directories: their size is a file-system detail),
 # sha256 of a file or the target of a link, path. Equal trees give equal listings.
+# A top-level '.lw-writer' is left out: there a scenario's concurrent writer keeps
+# writing, so it belongs to neither the old nor the new tree of a workload (its own
+# check is the writer's, crash-concurrent-writer).
 # One stat, one sha256sum and one awk for the whole tree: 1,000 files stay cheap
 # under emulation.
 lw_manifest() {
@@ -30,10 +33,10 @@ lw_manifest() {
 	tmp=$(mktemp -d) || return 1
 	(
 		cd "$1" || exit 1
-		find . -mindepth 1 | LC_ALL=C sort > "$tmp/paths" || exit 1
+		find . -mindepth 1 -path ./.lw-writer -prune -o -print | LC_ALL=C sort > "$tmp/paths" || exit 1
 		tr '\n' '\0' < "$tmp/paths" | xargs -0 -r stat -c '%f %a %u:%g %s' > "$tmp/stats" || exit 1
-		find . -type f | tr '\n' '\0' | xargs -0 -r sha256sum > "$tmp/sums" || exit 1
-		find . -type l | while IFS= read -r p; do
+		find . -path ./.lw-writer -prune -o -type f -print | tr '\n' '\0' | xargs -0 -r sha256sum > "$tmp/sums" || exit 1
+		find . -path ./.lw-writer -prune -o -type l -print | while IFS= read -r p; do
 			printf '%s\t%s\n' "$p" "$(readlink "$p")"
 		done > "$tmp/links" || exit 1
 		awk -v sums="$tmp/sums" -v links="$tmp/links" -v stats="$tmp/stats" '
