@@ -10,10 +10,10 @@
 #
 # Kinds: append (open, append a line, close), held (one descriptor held open across
 # every switch), create (new files), rename (one file renamed to a new name), mmap (a
-# shared writable mapping). Writes come in bursts ~0.5 ms apart with pauses between,
+# shared writable mapping), nested (a nested subvolume made, then deleted again). Writes come in bursts ~0.5 ms apart with pauses between,
 # so that some transactions commit. Exit status of check: 0 when the promise held, 1 with the
 # first violations on stdout otherwise.
-import json, mmap, os, random, signal, sys, time
+import json, mmap, os, random, signal, subprocess, sys, time
 
 stop = False
 
@@ -71,7 +71,19 @@ def write(kind, target, acks):
             elif kind == "mmap":
                 mapping[0:16] = f"{n:015d}\n".encode()
                 ack(out, "mm", n)
-        except OSError:
+            elif kind == "nested":
+                # Any user who can write into T can make a subvolume there.
+                name = f"sub-{n}"
+                path = os.path.join(target, name)
+                subprocess.run(["btrfs", "subvolume", "create", path], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                ack(out, name, n)
+                time.sleep(random.uniform(0, 0.05))
+                subprocess.run(["btrfs", "subvolume", "delete", path], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                ack(out, name, -n)
+                time.sleep(random.uniform(0.02, 0.3))  # quiet moments: some commits
+        except (OSError, subprocess.CalledProcessError):
             # The target's directory was swapped under a path lookup, or a file is
             # gone after a switch: no acknowledgement, try again.
             pass
@@ -87,6 +99,8 @@ def holds(root, path, value, kind):
         if kind in ("append", "held"):
             with open(full) as f:
                 return str(value) in set(f.read().split())
+        if kind == "nested":
+            return os.lstat(full).st_ino == 256  # a subvolume, not an empty placeholder
         if kind == "mmap":
             with open(full, "rb") as f:
                 text = f.read(16).strip(b"\0\n ")
@@ -127,8 +141,11 @@ def check(kind, target, state, acks, reports):
                 expected = [e for e in expected if e[2] >= cut]
             continue
         path, value, stamp = line.rstrip("\n").split("\t")
-        expected.append((path, int(value), float(stamp)))
         n_acks += 1
+        if int(value) < 0:  # nested: the writer deleted its own subvolume again
+            expected = [e for e in expected if e[0] != path]
+            continue
+        expected.append((path, int(value), float(stamp)))
     pinned = {g for g in reported if os.path.exists(os.path.join(state, f"pin-{g}"))}
     bad = []
     for path, value, _ in expected:
