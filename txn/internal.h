@@ -157,6 +157,9 @@ struct tree_mark {
 	uint64_t generation;        /* the subvolume's root generation */
 	struct timespec since;      /* CLOCK_REALTIME_COARSE, read after it */
 	unsigned root_mode, root_uid, root_gid; /* its root directory then */
+	/* When not 0: an inode item last written in this transaction or an earlier
+	 * one is not a change (see modified.c); the snapshot's own transaction. */
+	uint64_t after_transid;
 };
 #define TREE_CHANGES_MAX 64
 struct tree_changes {

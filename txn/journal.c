@@ -77,11 +77,12 @@ int journal_write_staged(int state_fd, const struct journal *j)
 	json_t *obj = json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid", j->staging_uuid);
 	if (obj && j->has_mark)
 		json_object_set_new(obj, "mark",
-				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "generation",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "generation",
 					      (json_int_t)j->mark_generation, "sec",
 					      (json_int_t)j->mark_sec, "nsec", (json_int_t)j->mark_nsec,
 					      "mode", (json_int_t)j->mark_mode, "uid",
-					      (json_int_t)j->mark_uid, "gid", (json_int_t)j->mark_gid));
+					      (json_int_t)j->mark_uid, "gid", (json_int_t)j->mark_gid,
+					      "transid", (json_int_t)j->mark_transid));
 	return state_write_json(state_fd, STAGED_NAME, obj, false);
 }
 
@@ -112,6 +113,7 @@ static void read_staged(int state_fd, const char *txid, struct journal *j)
 		j->mark_mode = (unsigned)json_integer_value(json_object_get(mark, "mode"));
 		j->mark_uid = (unsigned)json_integer_value(json_object_get(mark, "uid"));
 		j->mark_gid = (unsigned)json_integer_value(json_object_get(mark, "gid"));
+		j->mark_transid = (uint64_t)json_integer_value(json_object_get(mark, "transid"));
 	}
 	json_decref(obj);
 }

@@ -14,6 +14,16 @@
  * reads the same or later), so a change after S cannot carry an earlier stamp; a
  * change in the same tick before S counts too, which errs towards reporting.
  *
+ * ctime has the coarse clock's resolution (a tick, 4 ms at HZ=250), so a change made
+ * in the tick of S but before the snapshot would count too. Once the snapshot
+ * exists, its transaction X tells them apart: an inode item records the
+ * transaction that last wrote it, and every change made before the snapshot was
+ * written in X or earlier (a snapshot is taken inside its commit, with the running
+ * transaction's delayed inode items flushed first), every change after it in a
+ * later one. So with X known (mark->after_transid), an inode item from X or
+ * earlier is not a change. A rollback, whose snapshot is of an older generation,
+ * has no such X and keeps the tick's error, towards reporting.
+ *
  * The subvolume's own root directory (inode 256) is the exception: renaming the
  * subvolume, which every commit does, moves its ctime. For it, mtime (entries added
  * or removed) and its mode and owner as seen before the snapshot decide.
@@ -45,6 +55,8 @@ static bool at_or_after(const struct btrfs_timespec *ts, const struct timespec *
 static bool inode_changed(uint64_t ino, const struct btrfs_inode_item *item,
 			  const struct tree_mark *mark)
 {
+	if (mark->after_transid && le64toh(item->transid) <= mark->after_transid)
+		return false;
 	if (ino != BTRFS_FIRST_FREE_OBJECTID)
 		return at_or_after(&item->ctime, &mark->since);
 	return at_or_after(&item->mtime, &mark->since) ||
@@ -65,6 +77,7 @@ int tree_mark_take(int fd, struct tree_mark *ret_mark)
 	mark.root_mode = st.st_mode;
 	mark.root_uid = st.st_uid;
 	mark.root_gid = st.st_gid;
+	mark.after_transid = 0;
 	/* Read after the generation: a change between the two reads lies in a block
 	 * above G with a ctime before S, so it is skipped, rightly: the snapshot, taken
 	 * later, holds it. */

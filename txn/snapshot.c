@@ -236,6 +236,7 @@ static int finish_committed_checked(struct target *t, const struct journal *j,
 			.generation = j->mark_generation,
 			.since = { .tv_sec = (time_t)j->mark_sec, .tv_nsec = j->mark_nsec },
 			.root_mode = j->mark_mode, .root_uid = j->mark_uid, .root_gid = j->mark_gid,
+			.after_transid = j->mark_transid,
 		};
 		concurrent_holders(gen_fd, report);
 		r = sync_fs(gen_fd);
@@ -519,6 +520,14 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		goto abort;
 	}
 	r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL);
+	struct btrfs_util_subvolume_info staging_info;
+	errno = 0;
+	if (r == 0 && !src->rollback) {
+		/* A snapshot of T itself: whatever its transaction wrote is in it. */
+		r = btrfs_error(btrfs_util_subvolume_info_fd(staging_fd, 0, &staging_info));
+		if (r == 0)
+			before.after_transid = staging_info.otransid;
+	}
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
 		goto abort;
@@ -530,6 +539,7 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	j.mark_mode = before.root_mode;
 	j.mark_uid = before.root_uid;
 	j.mark_gid = before.root_gid;
+	j.mark_transid = before.after_transid;
 	r = journal_write_staged(t->state_fd, &j);
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path,

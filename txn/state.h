@@ -68,6 +68,7 @@ struct journal {
 	int64_t mark_sec;
 	long mark_nsec;
 	unsigned mark_mode, mark_uid, mark_gid;
+	uint64_t mark_transid;
 };
 
 /* Writes @obj (a json_t *, whose reference it takes) as one line replacing the

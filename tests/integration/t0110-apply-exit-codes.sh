@@ -49,7 +49,7 @@ output_has "  and it was staged in the state directory, not in T" "$(state_dir "
 before=$(manifest "$T")
 hook="[ \"\$1\" = applied ] && echo intruder > '$T/intruder'; true"
 expect_exit 1 "concurrent writer at step 'applied'" with_hook "$hook" apply_ops "$T" "$change"
-output_has "  says another writer modified it" "modified by another writer"
+output_has "  says another writer modified it" "modified by another process"
 ok "  the writer's file survives" test "$(cat "$T/intruder")" = intruder
 ok "  and nothing of the spec was applied" test "$(manifest "$T" | grep -v '^intruder ')" = "$before"
 ok "  no staging left" no_staging "$T"
