@@ -228,9 +228,11 @@ int cmd_diff(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	struct diff_output out = { .changes = cli.json ? json_array() : NULL };
-	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:o, s:o}", "command", "diff", "target", target,
-					   "from", generation_json(from), "to", generation_json(to))
+	json_t *doc = cli.json ? json_pack("{s:s, s:o, s:o}", "command", "diff", "from",
+					   generation_json(from), "to", generation_json(to))
 			       : NULL;
+	if (doc)
+		set_name(doc, "target", target); /* a path that may lie in a hostile tree */
 	struct txn_error error = { 0 };
 	if (txn_diff(target, from, to, each_change, &out, &options, &error) < 0) {
 		json_decref(out.changes);

@@ -44,7 +44,7 @@
 #include <sys/vfs.h>
 
 /* Directory levels that hold open fds at once (two each: one per tree). */
-#define DIFF_OPEN_LEVELS 64
+#define DIFF_OPEN_LEVELS 32
 /* Bytes read per call when comparing content. */
 #define DIFF_CHUNK (256 * 1024)
 

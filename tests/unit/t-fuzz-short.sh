@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t-fuzz-short.sh: a short libFuzzer run (FUZZ_SHORT_SECONDS, default 30 s per
-# target) of fuzz/fuzz_spec.c and fuzz/fuzz_path.c, starting from the specs in
-# specs/examples and specs/bad. A crash, leak or timeout fails the test and leaves
+# target) of fuzz/fuzz_spec.c, fuzz/fuzz_path.c and fuzz/fuzz_escape.c, starting from
+# the specs in specs/examples and specs/bad and the committed seeds. A crash, leak or timeout fails the test and leaves
 # the input in build/fuzz/ (replay with build/fuzz/fuzz_spec FILE). Skips (77) only
 # when clang or libFuzzer is missing. The long run is `make fuzz FUZZ_SECONDS=...`.
 set -u
@@ -17,7 +17,7 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d;
 	echo "1..0 # SKIP clang cannot link libFuzzer (libclang-rt-dev)"
 	exit 77
 fi
-echo "1..3"
+echo "1..4"
 if make -s fuzz-build >build-fuzz.log 2>&1; then
 	echo "ok 1 - fuzz targets build"
 else
@@ -29,7 +29,7 @@ fi
 rm -f build-fuzz.log
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/spec" "$tmp/path"
+mkdir "$tmp/spec" "$tmp/path" "$tmp/escape"
 cp specs/examples/*.json specs/bad/*.json "$tmp/spec/"
 
 failed=0
@@ -48,4 +48,5 @@ run() {
 }
 run 2 fuzz_spec -dict=fuzz/spec.dict -max_len=65536 "$tmp/spec"
 run 3 fuzz_path -max_len=8192 "$tmp/path" fuzz/seeds-path
+run 4 fuzz_escape -max_len=8192 "$tmp/escape" fuzz/seeds-escape
 exit "$failed"
