@@ -95,16 +95,20 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		for (size_t i = 0; i < sizeof(change_names) / sizeof(change_names[0]); i++)
 			if (e->changes & change_names[i].bit)
 				json_array_append_new(what, json_string(change_names[i].name));
-		json_t *change = json_pack("{s:s, s:s, s:o, s:o, s:o}", "change", kinds[e->kind],
-					   "type", type_name(type), "what", what, "from",
-					   side_json(e->type_from, e->mode_from, e->uid_from,
-						     e->gid_from, e->size_from, e->link_from),
-					   "to",
-					   side_json(e->type_to, e->mode_to, e->uid_to, e->gid_to,
-						     e->size_to, e->link_to));
+		/* "path" first, as a reader expects it. */
+		json_t *change = json_object();
 		if (!change)
 			return -ENOMEM;
 		set_name(change, "path", e->path);
+		json_object_set_new(change, "change", json_string(kinds[e->kind]));
+		json_object_set_new(change, "type", json_string(type_name(type)));
+		json_object_set_new(change, "what", what);
+		json_object_set_new(change, "from",
+				    side_json(e->type_from, e->mode_from, e->uid_from, e->gid_from,
+					      e->size_from, e->link_from));
+		json_object_set_new(change, "to",
+				    side_json(e->type_to, e->mode_to, e->uid_to, e->gid_to,
+					      e->size_to, e->link_to));
 		if (e->changes & TXN_DIFF_UNVERIFIED)
 			json_object_set_new(change, "compared_bytes",
 					    json_integer((json_int_t)e->compared_bytes));
@@ -228,11 +232,12 @@ int cmd_diff(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	struct diff_output out = { .changes = cli.json ? json_array() : NULL };
-	json_t *doc = cli.json ? json_pack("{s:s, s:o, s:o}", "command", "diff", "from",
-					   generation_json(from), "to", generation_json(to))
-			       : NULL;
-	if (doc)
+	json_t *doc = cli.json ? json_pack("{s:s}", "command", "diff") : NULL;
+	if (doc) {
 		set_name(doc, "target", target); /* a path that may lie in a hostile tree */
+		json_object_set_new(doc, "from", generation_json(from));
+		json_object_set_new(doc, "to", generation_json(to));
+	}
 	struct txn_error error = { 0 };
 	if (txn_diff(target, from, to, each_change, &out, &options, &error) < 0) {
 		json_decref(out.changes);
