@@ -3,11 +3,20 @@
  * cmd_diff.c: `diff TARGET GEN1 [GEN2]`, the paths added, removed and modified
  * between two generations (txn_diff() walks the trees). GEN is a kept generation's
  * number or "current" (the live tree), which GEN2 defaults to.
+ *
+ * Names and link targets come from the trees, which anyone who can write T filled:
+ * the text output shows them through escape_text(); the JSON output carries them as
+ * they are when they are plain UTF-8, else in the escaped form with a "*_escaped"
+ * flag beside them (docs/json.md), so no name is ever dropped.
  */
 #include "engine.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+
+enum { OPT_MAX_COMPARE = OPT_COMMAND_BASE };
 
 struct diff_output {
 	json_t *changes;        /* --json */
@@ -28,6 +37,24 @@ static const char *type_name(char type)
 	return "unknown";
 }
 
+/* Sets @key of @object to @text from the tree: as is when plain, else escaped and
+ * with KEY_escaped: true beside it. */
+static void set_name(json_t *object, const char *key, const char *text)
+{
+	size_t len = strlen(text);
+	if (text_is_plain(text, len)) {
+		json_object_set_new(object, key, json_string(text));
+		return;
+	}
+	char *shown = escape_text(text, len);
+	char flag[64];
+	snprintf(flag, sizeof(flag), "%s_escaped", key);
+	/* Out of memory: null, flagged, rather than a silently missing key. */
+	json_object_set_new(object, key, shown ? json_string(shown) : json_null());
+	json_object_set_new(object, flag, json_true());
+	free(shown);
+}
+
 static json_t *side_json(char type, unsigned mode, unsigned uid, unsigned gid, uint64_t size,
 			 const char *link)
 {
@@ -39,7 +66,7 @@ static json_t *side_json(char type, unsigned mode, unsigned uid, unsigned gid, u
 				 "uid", (json_int_t)uid, "gid", (json_int_t)gid, "size",
 				 (json_int_t)size);
 	if (link)
-		json_object_set_new(side, "target", json_string(link));
+		set_name(side, "target", link);
 	return side;
 }
 
@@ -49,9 +76,8 @@ static const struct {
 } change_names[] = {
 	{ TXN_DIFF_TYPE, "type" },   { TXN_DIFF_MODE, "mode" },       { TXN_DIFF_OWNER, "owner" },
 	{ TXN_DIFF_SIZE, "size" },   { TXN_DIFF_CONTENT, "content" }, { TXN_DIFF_TARGET, "target" },
+	{ TXN_DIFF_UNVERIFIED, "unverified" },
 };
-
-static const char *printable(const char *text, char *buf, size_t size);
 
 static int each_change(const struct txn_diff_entry *e, void *ctx)
 {
@@ -69,19 +95,28 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		for (size_t i = 0; i < sizeof(change_names) / sizeof(change_names[0]); i++)
 			if (e->changes & change_names[i].bit)
 				json_array_append_new(what, json_string(change_names[i].name));
-		json_array_append_new(
-			out->changes,
-			json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "path", e->path, "change",
-				  kinds[e->kind], "type", type_name(type), "what", what, "from",
-				  side_json(e->type_from, e->mode_from, e->uid_from, e->gid_from,
-					    e->size_from, e->link_from),
-				  "to",
-				  side_json(e->type_to, e->mode_to, e->uid_to, e->gid_to, e->size_to,
-					    e->link_to)));
+		/* "path" first, as a reader expects it. */
+		json_t *change = json_object();
+		if (!change)
+			return -ENOMEM;
+		set_name(change, "path", e->path);
+		json_object_set_new(change, "change", json_string(kinds[e->kind]));
+		json_object_set_new(change, "type", json_string(type_name(type)));
+		json_object_set_new(change, "what", what);
+		json_object_set_new(change, "from",
+				    side_json(e->type_from, e->mode_from, e->uid_from, e->gid_from,
+					      e->size_from, e->link_from));
+		json_object_set_new(change, "to",
+				    side_json(e->type_to, e->mode_to, e->uid_to, e->gid_to,
+					      e->size_to, e->link_to));
+		if (e->changes & TXN_DIFF_UNVERIFIED)
+			json_object_set_new(change, "compared_bytes",
+					    json_integer((json_int_t)e->compared_bytes));
+		json_array_append_new(out->changes, change);
 		return 0;
 	}
 	/* One line per path: the letter git uses, the type, the path, then what changed. */
-	char detail[PATH_MAX * 8 + 256] = "";
+	char detail[256] = "";
 	size_t len = 0;
 #define DETAIL(...) \
 	(len += (size_t)snprintf(detail + len, len < sizeof(detail) ? sizeof(detail) - len : 0, __VA_ARGS__))
@@ -96,34 +131,47 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		       (unsigned long long)e->size_to);
 	if (e->changes & TXN_DIFF_CONTENT)
 		DETAIL("  content");
-	char from[PATH_MAX * 4 + 8], to[PATH_MAX * 4 + 8], path[PATH_MAX * 4 + 8];
-	if (e->changes & TXN_DIFF_TARGET)
-		DETAIL("  target %s -> %s", printable(e->link_from, from, sizeof(from)),
-		       printable(e->link_to, to, sizeof(to)));
+	if (e->changes & TXN_DIFF_UNVERIFIED)
+		DETAIL("  content unverified (compared first %llu bytes only)",
+		       (unsigned long long)e->compared_bytes);
 #undef DETAIL
-	printf("%c %c %s%s\n", "ADM"[e->kind], type, printable(e->path, path, sizeof(path)), detail);
-	return 0;
+	char *path = escape_text(e->path, strlen(e->path));
+	char *from = e->link_from ? escape_text(e->link_from, strlen(e->link_from)) : NULL;
+	char *to = e->link_to ? escape_text(e->link_to, strlen(e->link_to)) : NULL;
+	int r = 0;
+	if (!path || (e->link_from && !from) || (e->link_to && !to))
+		r = -ENOMEM;
+	else if (e->changes & TXN_DIFF_TARGET)
+		printf("%c %c %s%s  target %s -> %s\n", "ADM"[e->kind], type, path, detail, from, to);
+	else
+		printf("%c %c %s%s\n", "ADM"[e->kind], type, path, detail);
+	free(path);
+	free(from);
+	free(to);
+	return r;
 }
 
-/* @text with control characters shown as \n, \t or \xNN (and backslash doubled), so a
- * file name holding a newline cannot forge a line of the listing. */
-static const char *printable(const char *text, char *buf, size_t size)
+/* A byte count: digits, optionally followed by K, M, G or T (powers of 1024). */
+static bool parse_size(const char *text, uint64_t *ret)
 {
-	size_t w = 0;
-	for (const unsigned char *p = (const unsigned char *)text; *p && w + 5 < size; p++) {
-		if (*p == '\n')
-			w += (size_t)snprintf(buf + w, size - w, "\\n");
-		else if (*p == '\t')
-			w += (size_t)snprintf(buf + w, size - w, "\\t");
-		else if (*p == '\\')
-			w += (size_t)snprintf(buf + w, size - w, "\\\\");
-		else if (*p < 0x20 || *p == 0x7f)
-			w += (size_t)snprintf(buf + w, size - w, "\\x%02x", *p);
-		else
-			buf[w++] = (char)*p;
+	char *end;
+	if (!text || *text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	unsigned shift = 0;
+	if (*end && end[1] == '\0') {
+		const char *units = "KMGT";
+		const char *unit = strchr(units, *end);
+		if (!unit)
+			return false;
+		shift = 10 * (unsigned)(unit - units + 1);
+		end++;
 	}
-	buf[w] = '\0';
-	return buf;
+	if (errno || *end || (shift && v > (UINT64_MAX >> shift)))
+		return false;
+	*ret = (uint64_t)v << shift;
+	return true;
 }
 
 /* "current" names the live tree; otherwise a generation number. */
@@ -148,11 +196,28 @@ static json_t *generation_json(uint64_t g)
 int cmd_diff(int argc, char **argv)
 {
 	const struct command *self = command_find("diff");
-	static const struct option longopts[] = { CLI_COMMON_LONG, { 0 } };
+	static const struct option longopts[] = {
+		CLI_COMMON_LONG,
+		{ "max-compare", required_argument, NULL, OPT_MAX_COMPARE },
+		{ 0 },
+	};
+	struct txn_diff_options options = { .max_compare = TXN_DIFF_DEFAULT_MAX_COMPARE };
 	int c, code;
-	while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+		if (c == OPT_MAX_COMPARE) {
+			if (!parse_size(optarg, &options.max_compare)) {
+				report_error("diff: --max-compare: expected a byte count such as 65536 or 64M, got '%s'",
+					     optarg);
+				return EXIT_USAGE;
+			}
+			/* 0: no bound. */
+			if (options.max_compare == 0)
+				options.max_compare = UINT64_MAX;
+			continue;
+		}
 		if (cli_common_option(self, c, &code) && code >= 0)
 			return code;
+	}
 	int n = argc - optind;
 	if (n < 2 || n > 3) {
 		report_error("diff: expected TARGET GEN1 [GEN2]; see 'btrfs-txn help diff'");
@@ -167,11 +232,14 @@ int cmd_diff(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	struct diff_output out = { .changes = cli.json ? json_array() : NULL };
-	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:o, s:o}", "command", "diff", "target", target,
-					   "from", generation_json(from), "to", generation_json(to))
-			       : NULL;
+	json_t *doc = cli.json ? json_pack("{s:s}", "command", "diff") : NULL;
+	if (doc) {
+		set_name(doc, "target", target); /* a path that may lie in a hostile tree */
+		json_object_set_new(doc, "from", generation_json(from));
+		json_object_set_new(doc, "to", generation_json(to));
+	}
 	struct txn_error error = { 0 };
-	if (txn_diff(target, from, to, each_change, &out, &error) < 0) {
+	if (txn_diff(target, from, to, each_change, &out, &options, &error) < 0) {
 		json_decref(out.changes);
 		return report_txn_error("diff", &error, doc);
 	}

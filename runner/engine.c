@@ -35,7 +35,10 @@ int report_txn_error(const char *command, const struct txn_error *error, json_t 
 	report_error("%s: %s", command, text);
 	int code = exit_for_status(error->status);
 	if (cli.json && doc) {
-		json_object_set_new(doc, "error", json_string(text));
+		/* The same escaped line as on stderr: a name from T may not be UTF-8. */
+		char *shown = escape_text(text, strlen(text));
+		json_object_set_new(doc, "error", json_string(shown ? shown : text));
+		free(shown);
 		json_object_set_new(doc, "exit", json_integer(code));
 		json_print(doc);
 	} else if (doc) {

@@ -48,7 +48,9 @@ static const struct command commands[] = {
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
 	{ "diff", cmd_diff, "TARGET GEN1 [GEN2]",
 	  "paths added, removed and modified between two generations ('current': the live tree)",
-	  "  GEN is a kept generation's number or 'current' (the default for GEN2).\n" },
+	  "  GEN is a kept generation's number or 'current' (the default for GEN2).\n"
+	  "  --max-compare SIZE  bytes of a same-size file pair read at most when their\n"
+	  "                      extents differ (default 64M; 0: no bound)\n" },
 	{ "status", cmd_status, "TARGET",
 	  "current generation, kept generations, interrupted transaction, lock holder", NULL },
 	{ "history", cmd_history, "TARGET",

@@ -28,7 +28,7 @@ static const char *const op_names[] = {
 
 static const char *const *const op_keys[] = {
 	[TXN_OP_WRITE] = (const char *const[]){ "op", "path", "content", "content_base64", "mode", NULL },
-	[TXN_OP_COPY] = (const char *const[]){ "op", "path", "source", "mode", NULL },
+	[TXN_OP_COPY] = (const char *const[]){ "op", "path", "source", "mode", "max_size", NULL },
 	[TXN_OP_MKDIR] = (const char *const[]){ "op", "path", "mode", "parents", NULL },
 	[TXN_OP_DELETE] = (const char *const[]){ "op", "path", "missing_ok", "recursive", NULL },
 	[TXN_OP_SYMLINK] = (const char *const[]){ "op", "path", "target", NULL },
@@ -109,6 +109,13 @@ static int load_op_fields(struct spec_loader *l, json_t *object, const char *poi
 			return r;
 		spec_member_pointer(member, pointer, "source");
 		r = spec_get_host_path(l, value, member, &op->source);
+		if (r == 0 && (value = json_object_get(object, "max_size"))) {
+			json_int_t max_size;
+			spec_member_pointer(member, pointer, "max_size");
+			r = spec_get_integer(l, value, member, 1, INT64_MAX,
+					     "a positive number of bytes", &max_size);
+			op->max_size = (uint64_t)max_size;
+		}
 		break;
 	case TXN_OP_MKDIR:
 		r = spec_get_bool(l, object, pointer, "parents", &op->parents);

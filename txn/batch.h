@@ -52,6 +52,7 @@ struct txn_op {
 
 	/* copy */
 	char *source;             /* absolute path on the host */
+	uint64_t max_size;        /* largest source copied, in bytes; 0: TXN_COPY_DEFAULT_MAX_SIZE */
 
 	/* write, copy, mkdir, chmod */
 	bool has_mode;
@@ -100,6 +101,8 @@ struct txn_batch {
 
 #define TXN_DEFAULT_KEEP 5
 #define TXN_DEFAULT_VERIFY_TIMEOUT 60
+/* A copy op refuses a larger source unless its "max_size" says otherwise (1 GiB). */
+#define TXN_COPY_DEFAULT_MAX_SIZE (1ULL << 30)
 
 const char *txn_op_kind_name(enum txn_op_kind kind);
 const char *txn_method_name(enum txn_method method);

@@ -107,10 +107,17 @@ struct stat;
 /* Opens a copy source for reading: not a symlink (-ELOOP), a regular file (-EINVAL),
  * the very inode looked at (-EAGAIN); fills @ret_st. Return: the fd or -errno. */
 int copy_source_open(const char *source, struct stat *ret_st);
-/* Copies @size bytes from @src_fd to @dst_fd, both at offset 0 and read from or
- * written to at their file offsets: a reflink where the filesystem allows, else
- * copy_file_range, else sendfile. -EIO when the source shrank meanwhile. */
-int copy_file_data(int src_fd, int dst_fd, off_t size);
+/* Copies @size bytes from @src_fd to the empty @dst_fd: a reflink where the
+ * filesystem allows, else the data segments only (SEEK_DATA/SEEK_HOLE: holes stay
+ * holes) by copy_file_range or pread/pwrite. A @size of 0 reads the source to its
+ * end, at most @max_size bytes (0: TXN_COPY_DEFAULT_MAX_SIZE), else -EFBIG. -EIO when
+ * the source shrank meanwhile. */
+int copy_file_data(int src_fd, int dst_fd, off_t size, uint64_t max_size);
+/* Refuses, before anything is written, a copy source larger than the op's max_size
+ * or than the free space of the filesystem of @dst_dir_fd (one line naming the op,
+ * the source and the sizes). Return: 0 or -errno. */
+int copy_check_size(const struct txn_op *op, const struct stat *src, int dst_dir_fd,
+		    struct txn_error *error);
 /* The words for copy_source_open()'s own refusals ("is a symlink; ..."), else NULL. */
 const char *copy_source_problem(int r);
 /* chmod the inode @fd holds (O_PATH, not a symlink), found as @name in @parent_fd,

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/sendfile.h>
 #include <sys/xattr.h>
+#include <sys/statvfs.h>
 
 #include "path.h"
 
@@ -66,37 +67,134 @@ static void temp_name(char *buf, size_t size)
 	snprintf(buf, size, ".btrfs-txn-tmp.%d.%u", (int)getpid(), counter++);
 }
 
-int copy_file_data(int src_fd, int dst_fd, off_t size)
+/* Copies @len bytes at @offset from @src_fd to the same offset of @dst_fd:
+ * copy_file_range where the kernel can, else pread/pwrite. -EIO when the source
+ * ends early (it shrank under us). */
+static int copy_range(int src_fd, int dst_fd, off_t offset, off_t len)
 {
+	off_t in = offset, out = offset, end = offset + len;
+	while (in < end) {
+		ssize_t n = copy_file_range(src_fd, &in, dst_fd, &out, (size_t)(end - in), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+			      errno == EINVAL))
+			break;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+	}
+	if (in == end)
+		return 0;
+	enum { CHUNK = 256 * 1024 };
+	_cleanup_free_ char *buf = malloc(CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (in < end) {
+		size_t want = end - in < CHUNK ? (size_t)(end - in) : CHUNK;
+		ssize_t n = pread(src_fd, buf, want, in);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t m = pwrite(dst_fd, buf + done, (size_t)(n - done), in + done);
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m < 0)
+				return -errno;
+			done += m;
+		}
+		in += n;
+	}
+	return 0;
+}
+
+/* A source whose size says 0 may still have content (/proc, /sys): read it to its
+ * end, but never more than @max_size bytes (-EFBIG then). */
+static int copy_to_eof(int src_fd, int dst_fd, uint64_t max_size)
+{
+	enum { CHUNK = 64 * 1024 };
+	_cleanup_free_ char *buf = malloc(CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	uint64_t total = 0;
+	for (;;) {
+		ssize_t n = read(src_fd, buf, CHUNK);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		total += (uint64_t)n;
+		if (total > max_size)
+			return -EFBIG;
+		int r = write_all(dst_fd, buf, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+}
+
+int copy_file_data(int src_fd, int dst_fd, off_t size, uint64_t max_size)
+{
+	if (size == 0)
+		return copy_to_eof(src_fd, dst_fd, max_size ? max_size : TXN_COPY_DEFAULT_MAX_SIZE);
 	/* A reflink shares the extents: O(1) in the file size on the same filesystem. */
 	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
 		return 0;
-	off_t done = 0;
-	while (done < size) {
-		ssize_t n = copy_file_range(src_fd, NULL, dst_fd, NULL, (size_t)(size - done), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)
-				break;
-			return -errno;
+	/* Only the data segments are copied, so a hole stays a hole (a sparse image from
+	 * another filesystem is not written dense); the size is set at the end. */
+	off_t pos = 0;
+	while (pos < size) {
+		off_t data = lseek(src_fd, pos, SEEK_DATA), hole;
+		if (data < 0 && errno == ENXIO)
+			break; /* only a hole is left */
+		if (data < 0) {
+			if (errno != EINVAL && errno != EOPNOTSUPP && errno != ESPIPE)
+				return -errno;
+			data = pos; /* no hole support: all of it is data */
+			hole = size;
+		} else {
+			hole = lseek(src_fd, data, SEEK_HOLE);
+			if (hole < 0 || hole > size)
+				hole = size;
 		}
-		if (n == 0)
+		if (data >= size)
 			break;
-		done += n;
+		int r = copy_range(src_fd, dst_fd, data, hole - data);
+		if (r < 0)
+			return r;
+		pos = hole;
 	}
-	/* Fallback for filesystems copy_file_range refuses; also catches a source that
-	 * grew while we copied (we copy what we saw at fstat time). */
-	while (done < size) {
-		ssize_t n = sendfile(dst_fd, src_fd, &done, (size_t)(size - done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO; /* source shrank under us */
-	}
+	return ftruncate(dst_fd, size) < 0 ? -errno : 0;
+}
+
+int copy_check_size(const struct txn_op *op, const struct stat *src, int dst_dir_fd,
+		    struct txn_error *error)
+{
+	uint64_t max_size = op->max_size ? op->max_size : TXN_COPY_DEFAULT_MAX_SIZE;
+	uint64_t size = (uint64_t)src->st_size;
+	if (size > max_size)
+		return txn_fail(error, TXN_ABORTED, EFBIG,
+				"copy '%s': source '%s' is %llu bytes, more than max_size %llu "
+				"(raise \"max_size\" of the op to copy it)",
+				op->path, op->source, (unsigned long long)size,
+				(unsigned long long)max_size);
+	/* Holes are kept, so what the copy needs is what the source has allocated. This
+	 * is checked before anything is written, also where a reflink would need none. */
+	uint64_t allocated = (uint64_t)src->st_blocks * 512;
+	uint64_t needed = allocated < size ? allocated : size;
+	struct statvfs vfs;
+	if (needed > 0 && fstatvfs(dst_dir_fd, &vfs) == 0 &&
+	    needed > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+		return txn_fail(error, TXN_ABORTED, ENOSPC,
+				"copy '%s': source '%s' needs %llu bytes, the target filesystem has %llu free",
+				op->path, op->source, (unsigned long long)needed,
+				(unsigned long long)vfs.f_bavail * vfs.f_frsize);
 	return 0;
 }
 
@@ -184,7 +282,7 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 		return -errno;
 	if (ftruncate(fd, 0) < 0)
 		return -errno;
-	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src->st_size)
+	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src->st_size, op->max_size)
 					: write_all(fd, op->content, op->content_len);
 	/* Without CAP_FSETID, a write clears set-id bits too: judge the mode afresh. */
 	if (r == 0 && fstat(fd, &st) < 0)
@@ -195,6 +293,15 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 	    fsetxattr(fd, TXN_CAPABILITY_XATTR, capability, (size_t)capability_len, 0) < 0)
 		r = -errno;
 	return r;
+}
+
+/* A source whose size said 0 but that held more than max_size bytes when read. */
+static int copy_too_big(const struct txn_op *op, struct txn_error *error)
+{
+	return txn_fail(error, TXN_ABORTED, EFBIG,
+			"copy '%s': source '%s' holds more than max_size %llu bytes (its size said 0)",
+			op->path, op->source,
+			(unsigned long long)(op->max_size ? op->max_size : TXN_COPY_DEFAULT_MAX_SIZE));
 }
 
 static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
@@ -220,6 +327,9 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 		if (r < 0)
 			return r;
 		src_fd = r;
+		r = copy_check_size(op, &src, parent_fd, error);
+		if (r < 0)
+			return r;
 	}
 
 	/* Only a regular file of ours lends its owner, mode and attributes. */
@@ -236,6 +346,8 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 	if (ours && old.st_nlink == 1) {
 		r = rewrite_in_place(parent_fd, name, &old, op, src_fd, &src, mode);
 		if (r != -EAGAIN) {
+			if (r == -EFBIG)
+				return copy_too_big(op, error);
 			if (r < 0)
 				return txn_fail(error, TXN_ABORTED, r, "%s '%s'",
 						txn_op_kind_name(op->kind), op->path);
@@ -265,7 +377,7 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 				txn_op_kind_name(op->kind), op->path);
 
 	if (op->kind == TXN_OP_COPY)
-		r = copy_file_data(src_fd, fd, src.st_size);
+		r = copy_file_data(src_fd, fd, src.st_size, op->max_size);
 	else
 		r = write_all(fd, op->content, op->content_len);
 	if (r == 0)
@@ -274,6 +386,8 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 		r = -errno;
 	if (r < 0) {
 		unlinkat(parent_fd, tmp, 0);
+		if (r == -EFBIG && op->kind == TXN_OP_COPY)
+			return copy_too_big(op, error);
 		return txn_fail(error, TXN_ABORTED, r, "%s '%s'", txn_op_kind_name(op->kind),
 				op->path);
 	}

@@ -415,6 +415,9 @@ static int stage_one(int root_fd, size_t index, const struct txn_op *op, struct 
 			return txn_fail(error, TXN_ABORTED, src_fd, "op %zu (copy '%s'): cannot open source '%s'",
 					index, op->path, op->source);
 		s->source_mode = src.st_mode & 0777;
+		int r = copy_check_size(op, &src, root_fd, error);
+		if (r < 0)
+			return r;
 	}
 	snprintf(s->name, sizeof(s->name), TRANS_TEMP_PREFIX "%d.%u", (int)getpid(), counter++);
 	_cleanup_close_ int fd = openat(root_fd, s->name,
@@ -429,7 +432,7 @@ static int stage_one(int root_fd, size_t index, const struct txn_op *op, struct 
 				kind, op->path, s->name);
 	s->dev = staged_st.st_dev;
 	s->ino = staged_st.st_ino;
-	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src.st_size)
+	int r = op->kind == TXN_OP_COPY ? copy_file_data(src_fd, fd, src.st_size, op->max_size)
 					: write_all(fd, op->content, op->content_len);
 	/* Durable now, outside the window, where an fsync is allowed. */
 	if (r == 0)

@@ -214,6 +214,7 @@ enum {
 	TXN_DIFF_SIZE = 1 << 3,    /* regular file size */
 	TXN_DIFF_CONTENT = 1 << 4, /* regular file bytes, same size */
 	TXN_DIFF_TARGET = 1 << 5,  /* symlink target */
+	TXN_DIFF_UNVERIFIED = 1 << 6, /* same size, first compared_bytes equal, rest not read */
 };
 
 struct txn_diff_entry {
@@ -226,6 +227,14 @@ struct txn_diff_entry {
 	unsigned uid_from, uid_to, gid_from, gid_to;
 	uint64_t size_from, size_to;
 	const char *link_from, *link_to; /* symlinks only, else NULL */
+	uint64_t compared_bytes;  /* with TXN_DIFF_UNVERIFIED: how many bytes were compared */
+};
+
+/* Bytes of one file pair compared at most, when their extents differ (64 MiB). */
+#define TXN_DIFF_DEFAULT_MAX_COMPARE (64ULL << 20)
+
+struct txn_diff_options {
+	uint64_t max_compare;     /* bytes per file pair; 0: the default; UINT64_MAX: all */
 };
 
 /**
@@ -236,15 +245,21 @@ struct txn_diff_entry {
  * @each: Called for each added, removed or modified path, in path order (a
  *   directory before what it holds); returns 0 to go on, or a negative errno to stop.
  * @ctx: Passed to @each.
+ * @options: NULL for the defaults.
  * @ret_error: Filled on failure.
  *
  * Both trees are walked beneath their roots without following symlinks and without
  * crossing into another filesystem or subvolume. Takes no lock and writes nothing.
+ * The walk is iterative and holds a bounded number of file descriptors, whatever the
+ * depth. Regular files of equal size are the same when their extent lists (FIEMAP)
+ * are; otherwise at most options->max_compare bytes are read from each, and a pair
+ * whose compared bytes are equal but not all of it was read is reported with
+ * TXN_DIFF_UNVERIFIED. Only regular files are opened, never for more than reading.
  * Return: 0, or a negative errno.
  */
 int txn_diff(const char *target, uint64_t from, uint64_t to,
 	     int (*each)(const struct txn_diff_entry *entry, void *ctx), void *ctx,
-	     struct txn_error *ret_error);
+	     const struct txn_diff_options *options, struct txn_error *ret_error);
 
 enum txn_recovery {
 	TXN_RECOVERY_NONE,        /* nothing was in flight */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # t-fuzz-short.sh: a short libFuzzer run (FUZZ_SHORT_SECONDS, default 30 s per
-# target) of fuzz/fuzz_spec.c, fuzz/fuzz_path.c and fuzz/fuzz_trust.c, starting from
-# the specs in specs/examples and specs/bad and the seeds in fuzz/. A crash, leak or
-# timeout fails the test and leaves the input in build/fuzz/ (replay with
-# build/fuzz/fuzz_spec FILE). Skips (77) only when clang or libFuzzer is missing.
+# target) of fuzz/fuzz_spec.c, fuzz/fuzz_path.c, fuzz/fuzz_trust.c and fuzz/fuzz_escape.c,
+# starting from the specs in specs/examples and specs/bad and the seeds in fuzz/. A
+# crash, leak or timeout fails the test and leaves the input in build/fuzz/ (replay
+# with build/fuzz/fuzz_spec FILE). Skips (77) only when clang or libFuzzer is missing.
 # The long run is `make fuzz FUZZ_SECONDS=...`.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,7 +18,7 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d;
 	echo "1..0 # SKIP clang cannot link libFuzzer (libclang-rt-dev)"
 	exit 77
 fi
-echo "1..4"
+echo "1..5"
 if make -s fuzz-build >build-fuzz.log 2>&1; then
 	echo "ok 1 - fuzz targets build"
 else
@@ -30,7 +30,7 @@ fi
 rm -f build-fuzz.log
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/spec" "$tmp/path"
+mkdir "$tmp/spec" "$tmp/path" "$tmp/escape"
 cp specs/examples/*.json specs/bad/*.json "$tmp/spec/"
 
 failed=0
@@ -51,4 +51,6 @@ run 2 fuzz_spec -dict=fuzz/spec.dict -max_len=65536 "$tmp/spec"
 run 3 fuzz_path -max_len=8192 "$tmp/path" fuzz/seeds-path
 mkdir "$tmp/trust"
 run 4 fuzz_trust -max_len=8192 "$tmp/trust" fuzz/seeds-trust
+mkdir -p "$tmp/escape"
+run 5 fuzz_escape -max_len=8192 "$tmp/escape" fuzz/seeds-escape
 exit "$failed"
