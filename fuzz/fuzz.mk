@@ -19,7 +19,7 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
                 -DBTRFS_TXN_VERSION='"$(VERSION)"' -Itxn -Irunner $(PKG_CFLAGS) $(FUZZ_SAN)
 # Only what spec loading and path checks need: the engine's system calls are not
 # reachable from these targets, and leaving them out keeps the build quick.
-FUZZ_SRCS    := $(wildcard runner/spec_*.c) txn/batch.c txn/path_check.c txn/trust.c runner/escape.c
+FUZZ_SRCS    := $(wildcard runner/spec_*.c) txn/batch.c txn/path_check.c txn/trust.c txn/escape.c
 FUZZ_OBJS    := $(FUZZ_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_BUILD)/fuzz_spec $(FUZZ_BUILD)/fuzz_path $(FUZZ_BUILD)/fuzz_trust \
                 $(FUZZ_BUILD)/fuzz_escape

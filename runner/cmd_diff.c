@@ -5,7 +5,7 @@
  * number or "current" (the live tree), which GEN2 defaults to.
  *
  * Names and link targets come from the trees, which anyone who can write T filled:
- * the text output shows them through escape_text(); the JSON output carries them as
+ * the text output shows them through txn_escape_text(); the JSON output carries them as
  * they are when they are plain UTF-8, else in the escaped form with a "*_escaped"
  * flag beside them (docs/json.md), so no name is ever dropped.
  */
@@ -42,11 +42,11 @@ static const char *type_name(char type)
 static void set_name(json_t *object, const char *key, const char *text)
 {
 	size_t len = strlen(text);
-	if (text_is_plain(text, len)) {
+	if (txn_text_is_plain(text, len)) {
 		json_object_set_new(object, key, json_string(text));
 		return;
 	}
-	char *shown = escape_text(text, len);
+	char *shown = txn_escape_text(text, len);
 	char flag[64];
 	snprintf(flag, sizeof(flag), "%s_escaped", key);
 	/* Out of memory: null, flagged, rather than a silently missing key. */
@@ -135,9 +135,9 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		DETAIL("  content unverified (compared first %llu bytes only)",
 		       (unsigned long long)e->compared_bytes);
 #undef DETAIL
-	char *path = escape_text(e->path, strlen(e->path));
-	char *from = e->link_from ? escape_text(e->link_from, strlen(e->link_from)) : NULL;
-	char *to = e->link_to ? escape_text(e->link_to, strlen(e->link_to)) : NULL;
+	char *path = txn_escape_text(e->path, strlen(e->path));
+	char *from = e->link_from ? txn_escape_text(e->link_from, strlen(e->link_from)) : NULL;
+	char *to = e->link_to ? txn_escape_text(e->link_to, strlen(e->link_to)) : NULL;
 	int r = 0;
 	if (!path || (e->link_from && !from) || (e->link_to && !to))
 		r = -ENOMEM;

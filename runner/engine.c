@@ -36,7 +36,7 @@ int report_txn_error(const char *command, const struct txn_error *error, json_t 
 	int code = exit_for_status(error->status);
 	if (cli.json && doc) {
 		/* The same escaped line as on stderr: a name from T may not be UTF-8. */
-		char *shown = escape_text(text, strlen(text));
+		char *shown = txn_escape_text(text, strlen(text));
 		json_object_set_new(doc, "error", json_string(shown ? shown : text));
 		free(shown);
 		json_object_set_new(doc, "exit", json_integer(code));
@@ -151,16 +151,21 @@ void report_concurrent(const char *command, const char *target, struct txn_resul
 	if (doc) {
 		json_t *paths = json_array();
 		json_t *writers = json_array();
+		bool escaped = false;
 		for (size_t i = 0; c && i < c->n_paths; i++)
-			json_array_append_new(paths, json_string(c->paths[i]));
+			json_array_append_new(paths, txn_json_name(c->paths[i], &escaped));
 		for (size_t i = 0; c && i < c->n_holders; i++) {
-			json_array_append_new(paths, json_string(c->holders[i].path));
+			json_array_append_new(paths, txn_json_name(c->holders[i].path, &escaped));
 			json_array_append_new(writers,
-					      json_pack("{s:i, s:s, s:s, s:s}", "pid", c->holders[i].pid,
-							"command", c->holders[i].command, "what",
-							c->holders[i].what, "path", c->holders[i].path));
+					      json_pack("{s:i, s:o, s:s, s:o}", "pid", c->holders[i].pid,
+							"command",
+							txn_json_name(c->holders[i].command, NULL),
+							"what", c->holders[i].what, "path",
+							txn_json_name(c->holders[i].path, NULL)));
 		}
 		json_object_set_new(doc, "concurrent_writes", paths);
+		if (escaped)
+			json_object_set_new(doc, "concurrent_writes_escaped", json_true());
 		json_object_set_new(doc, "concurrent_since",
 				    json_real((double)result->concurrent_since.tv_sec +
 					      result->concurrent_since.tv_nsec / 1e9));

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* report.c: the one place the command prints errors and notes (see runner.h).
  * Messages quote names from the target tree, which anyone who can write there
- * chose: each line is printed through escape_text(), so a name cannot put terminal
+ * chose: each line is printed through txn_escape_text(), so a name cannot put terminal
  * escapes, bidi overrides or a second line on the operator's screen. */
 #include "runner.h"
+#include "txn.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ static void vreport(FILE *out, const char *prefix, const char *fmt, va_list ap)
 {
 	char *text = NULL;
 	int len = vasprintf(&text, fmt, ap);
-	char *shown = len >= 0 ? escape_text(text, (size_t)len) : NULL;
+	char *shown = len >= 0 ? txn_escape_text(text, (size_t)len) : NULL;
 	fputs(prefix, out);
 	fputs(shown ? shown : "(out of memory formatting a message)", out);
 	fputc('\n', out);

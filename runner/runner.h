@@ -86,13 +86,3 @@ int cmd_run(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 
-/*
- * Strings from a tree btrfs-txn does not trust (escape.c). escape_text() returns a
- * malloc'd copy of @len bytes of @text with control characters, C1 and bidi controls
- * and invalid UTF-8 shown as \n, \t, \xHH or \uHHHH and the backslash doubled (NULL
- * when out of memory); unescape_text() reverses it (-EINVAL on a malformed escape).
- * text_is_plain() is true when escape_text() would change nothing but backslashes.
- */
-char *escape_text(const char *text, size_t len);
-int unescape_text(const char *text, char **ret_text, size_t *ret_len);
-bool text_is_plain(const char *text, size_t len);

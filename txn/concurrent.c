@@ -162,14 +162,14 @@ int pin_write(int state_fd, uint64_t generation, const char *txid,
 {
 	json_t *paths = json_array();
 	for (size_t i = 0; i < report->n_paths; i++)
-		json_array_append_new(paths, json_string(report->paths[i]));
+		json_array_append_new(paths, txn_json_name(report->paths[i], NULL));
 	json_t *writers = json_array();
 	for (size_t i = 0; i < report->n_holders; i++)
-		json_array_append_new(writers, json_pack("{s:i, s:s, s:s, s:s}", "pid",
+		json_array_append_new(writers, json_pack("{s:i, s:o, s:s, s:o}", "pid",
 							 report->holders[i].pid, "command",
-							 report->holders[i].command, "what",
-							 report->holders[i].what, "path",
-							 report->holders[i].path));
+							 txn_json_name(report->holders[i].command, NULL),
+							 "what", report->holders[i].what, "path",
+							 txn_json_name(report->holders[i].path, NULL)));
 	json_t *obj = json_pack("{s:s, s:I, s:I, s:o, s:o}", "txid", txid, "generation",
 				(json_int_t)generation, "changed", (json_int_t)report->count,
 				"paths", paths, "writers", writers);

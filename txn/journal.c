@@ -322,11 +322,15 @@ int history_append(int state_fd, const struct history_entry *e)
 	if (e->concurrent) {
 		/* Other processes' writes the new tree does not hold (concurrent.c). */
 		json_t *paths = json_array();
+		bool escaped = false;
 		for (size_t i = 0; i < e->concurrent->n_paths; i++)
-			json_array_append_new(paths, json_string(e->concurrent->paths[i]));
+			json_array_append_new(paths, txn_json_name(e->concurrent->paths[i], &escaped));
 		for (size_t i = 0; i < e->concurrent->n_holders; i++)
-			json_array_append_new(paths, json_string(e->concurrent->holders[i].path));
+			json_array_append_new(paths,
+					      txn_json_name(e->concurrent->holders[i].path, &escaped));
 		json_object_set_new(obj, "concurrent_writes", paths);
+		if (escaped)
+			json_object_set_new(obj, "concurrent_writes_escaped", json_true());
 		json_object_set_new(obj, "pinned", json_integer((json_int_t)e->concurrent->pinned));
 	}
 	char *text = json_dumps(obj, JSON_COMPACT);

@@ -397,3 +397,19 @@ void txn_child_die_with_parent(pid_t parent);
  */
 pid_t txn_child_guard_start(pid_t pgid, int *ret_pipe_fd);
 void txn_child_guard_end(pid_t guard, int pipe_fd);
+
+/*
+ * Strings from a tree btrfs-txn does not trust (txn/escape.c): in errors, text and
+ * JSON alike, and the engine's own records. txn_escape_text() returns a malloc'd copy of @len bytes of @text with control characters, C1 and bidi controls
+ * and invalid UTF-8 shown as \n, \t, \xHH or \uHHHH and the backslash doubled (NULL
+ * when out of memory); txn_unescape_text() reverses it (-EINVAL on a malformed
+ * escape). txn_text_is_plain() is true when txn_escape_text() would change nothing
+ * but backslashes.
+ */
+char *txn_escape_text(const char *text, size_t len);
+int txn_unescape_text(const char *text, char **ret_text, size_t *ret_len);
+bool txn_text_is_plain(const char *text, size_t len);
+/* A JSON string for a name from a tree: the name itself when it is plain, else its
+ * escaped form, and then *escaped (may be NULL) is set to true. */
+struct json_t;
+struct json_t *txn_json_name(const char *name, bool *escaped);

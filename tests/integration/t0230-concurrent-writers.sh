@@ -105,6 +105,36 @@ just_before() {
 }
 ok "30 applies right after a write each commit, with nothing to report" just_before
 
+# A write that lands between the last check and the exchange (a step hook runs as
+# another process) is reported and pinned; a name that is not plain text is given
+# escaped, never dropped, in --json, in the stderr line and in the history.
+T=$MNT/late
+btrfs subvolume create "$T" >/dev/null
+echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "w", "content": "w\n"}]}' >"$TEST_TMP/late.json"
+cat >"$TEST_TMP/late-hook.sh" <<HOOK
+[ "\$1" = checked ] || exit 0
+printf 'late\n' >"$T/\$(printf 'bad\377\033name')"
+HOOK
+with_hook "sh $TEST_TMP/late-hook.sh \"\$1\"" "$BTRFS_TXN" apply --json "$TEST_TMP/late.json" \
+	>"$TEST_TMP/late.out" 2>"$TEST_TMP/late.err"
+ok "a write just before the exchange: apply exits 0 and reports it escaped" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["result"] == "committed", d
+assert "bad\\xff\\x1bname" in d["concurrent_writes"], d["concurrent_writes"]
+assert d["concurrent_writes_escaped"] is True and d["pinned_generation"] == 0, d' "$TEST_TMP/late.out"
+ok "... in one stderr line, escaped" python3 -c '
+import sys
+lines = [l for l in open(sys.argv[1], "rb").read().splitlines() if b"other processes wrote" in l]
+assert len(lines) == 1 and b"bad\\xff\\x1bname" in lines[0] and b"\x1b" not in lines[0], lines' "$TEST_TMP/late.err"
+ok "... the history line has it" python3 -c '
+import json, sys
+last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert "bad\\xff\\x1bname" in last["concurrent_writes"] and last["pinned"] == 0, last' \
+	"$MNT/.btrfs-txn/late/history.jsonl"
+ok "... and gen-0 holds the file and is pinned" \
+	sh -c "test -e '$MNT/.btrfs-txn/late/pin-0' && ls '$MNT/.btrfs-txn/late/gen-0' | grep -q '^bad'"
+
 # An apply killed right after the exchange: recovery makes the check it did not get
 # to, with the mark the staged record keeps, and pins what a held descriptor wrote.
 T=$MNT/killed

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_escape.c: escape_text() (runner/escape.c), the one form in which the command
+ * test_escape.c: txn_escape_text() (runner/escape.c), the one form in which the command
  * shows strings from an untrusted tree: each class of byte or character it escapes,
- * what it keeps, and that unescape_text() gives the exact bytes back.
+ * what it keeps, and that txn_unescape_text() gives the exact bytes back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,20 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner.h"
+#include "txn.h"
 
-/* escape_text() of @len bytes of @in equals @want, and unescapes back to @in. */
+/* txn_escape_text() of @len bytes of @in equals @want, and unescapes back to @in. */
 static void check(const char *in, size_t len, const char *want)
 {
-	char *out = escape_text(in, len);
+	char *out = txn_escape_text(in, len);
 	assert_non_null(out);
 	assert_string_equal(out, want);
 	char *back = NULL;
 	size_t back_len = 0;
-	assert_int_equal(unescape_text(out, &back, &back_len), 0);
+	assert_int_equal(txn_unescape_text(out, &back, &back_len), 0);
 	assert_int_equal(back_len, len);
 	assert_memory_equal(back, in, len);
-	assert_true(text_is_plain(out, strlen(out)));
+	assert_true(txn_text_is_plain(out, strlen(out)));
 	free(back);
 	free(out);
 }
@@ -39,8 +39,8 @@ static void test_plain_kept(void **state)
 	CHECK("", "");
 	CHECK("nginx.conf", "nginx.conf");
 	CHECK("caf\xc3\xa9/\xe2\x9c\x93 \xf0\x9f\x98\x80", "caf\xc3\xa9/\xe2\x9c\x93 \xf0\x9f\x98\x80");
-	assert_true(text_is_plain("caf\xc3\xa9", 5));
-	assert_true(text_is_plain("a\\b", 3)); /* a backslash alone is plain */
+	assert_true(txn_text_is_plain("caf\xc3\xa9", 5));
+	assert_true(txn_text_is_plain("a\\b", 3)); /* a backslash alone is plain */
 }
 
 static void test_c0_and_del(void **state)
@@ -51,8 +51,8 @@ static void test_c0_and_del(void **state)
 	CHECK("esc\x1b[31mred", "esc\\x1b[31mred");
 	CHECK("\r\a\x7f", "\\x0d\\x07\\x7f");
 	check("a\0b", 3, "a\\x00b");
-	assert_false(text_is_plain("\x1b", 1));
-	assert_false(text_is_plain("\x7f", 1));
+	assert_false(txn_text_is_plain("\x1b", 1));
+	assert_false(txn_text_is_plain("\x7f", 1));
 }
 
 static void test_backslash_doubled(void **state)
@@ -75,7 +75,7 @@ static void test_c1_and_bidi(void **state)
 	CHECK("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
 	/* Neighbours stay: U+00A0, U+202F, U+2065, U+206A. */
 	CHECK("\xc2\xa0\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa", "\xc2\xa0\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa");
-	assert_false(text_is_plain("\xe2\x80\xae", 3));
+	assert_false(txn_text_is_plain("\xe2\x80\xae", 3));
 }
 
 static void test_invalid_utf8(void **state)
@@ -90,7 +90,7 @@ static void test_invalid_utf8(void **state)
 	CHECK("\xc3", "\\xc3");                       /* cut short at the end */
 	CHECK("\xe2\x80", "\\xe2\\x80");
 	CHECK("\xc3(", "\\xc3(");
-	assert_false(text_is_plain("\xff", 1));
+	assert_false(txn_text_is_plain("\xff", 1));
 }
 
 static void test_unescape_rejects(void **state)
@@ -98,14 +98,14 @@ static void test_unescape_rejects(void **state)
 	(void)state;
 	char *out = NULL;
 	size_t len = 0;
-	assert_int_equal(unescape_text("a\\", &out, &len), -EINVAL);
-	assert_int_equal(unescape_text("\\q", &out, &len), -EINVAL);
-	assert_int_equal(unescape_text("\\x1", &out, &len), -EINVAL);
-	assert_int_equal(unescape_text("\\u12", &out, &len), -EINVAL);
-	assert_int_equal(unescape_text("\\ud800", &out, &len), -EINVAL);
+	assert_int_equal(txn_unescape_text("a\\", &out, &len), -EINVAL);
+	assert_int_equal(txn_unescape_text("\\q", &out, &len), -EINVAL);
+	assert_int_equal(txn_unescape_text("\\x1", &out, &len), -EINVAL);
+	assert_int_equal(txn_unescape_text("\\u12", &out, &len), -EINVAL);
+	assert_int_equal(txn_unescape_text("\\ud800", &out, &len), -EINVAL);
 	assert_null(out);
-	assert_int_equal(unescape_text("\\X41", &out, &len), -EINVAL);
-	assert_int_equal(unescape_text("\\x41\\u00e9", &out, &len), 0);
+	assert_int_equal(txn_unescape_text("\\X41", &out, &len), -EINVAL);
+	assert_int_equal(txn_unescape_text("\\x41\\u00e9", &out, &len), 0);
 	assert_string_equal(out, "A\xc3\xa9");
 	free(out);
 }

@@ -6,9 +6,9 @@
  * A name in T is any byte string without '/' and NUL. Printed raw, it can move the
  * cursor or rewrite a terminal (ESC, C1 controls such as CSI 0x9b), forge a line of a
  * listing (newline), reverse what a reader sees (bidi overrides), or make a JSON
- * encoder refuse the whole string (invalid UTF-8). escape_text() turns every such byte
+ * encoder refuse the whole string (invalid UTF-8). txn_escape_text() turns every such byte
  * or character into a visible escape, and doubles the backslash, so the form is
- * reversible (unescape_text()) and two different names never print the same:
+ * reversible (txn_unescape_text()) and two different names never print the same:
  *
  *   \\            a backslash
  *   \n \t         newline, tab
@@ -19,12 +19,17 @@
  *
  * Everything else, valid UTF-8 included, is kept as it is.
  */
-#include "runner.h"
+#include "txn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 /* The length of the valid UTF-8 sequence at @p (at most @left bytes), its code point
  * in *ret_cp; 0 when the bytes there are not valid UTF-8. */
@@ -77,7 +82,7 @@ static bool is_hidden_code_point(uint32_t cp)
 	       (cp >= 0x2066 && cp <= 0x2069);
 }
 
-bool text_is_plain(const char *text, size_t len)
+bool txn_text_is_plain(const char *text, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)text;
 	for (size_t i = 0; i < len;) {
@@ -90,7 +95,7 @@ bool text_is_plain(const char *text, size_t len)
 	return true;
 }
 
-char *escape_text(const char *text, size_t len)
+char *txn_escape_text(const char *text, size_t len)
 {
 	/* The longest form is 6 bytes (\uHHHH) for 2 bytes in, or 4 (\xHH) for 1. */
 	if (len > (SIZE_MAX - 1) / 4)
@@ -148,7 +153,7 @@ static int hex_value(char c)
 	return -1;
 }
 
-int unescape_text(const char *text, char **ret_text, size_t *ret_len)
+int txn_unescape_text(const char *text, char **ret_text, size_t *ret_len)
 {
 	size_t len = strlen(text);
 	char *out = malloc(len + 1);
@@ -196,4 +201,17 @@ int unescape_text(const char *text, char **ret_text, size_t *ret_len)
 	*ret_text = out;
 	*ret_len = w;
 	return 0;
+}
+
+json_t *txn_json_name(const char *name, bool *escaped)
+{
+	size_t len = strlen(name);
+	if (txn_text_is_plain(name, len))
+		return json_string(name);
+	char *shown = txn_escape_text(name, len);
+	json_t *value = shown ? json_string(shown) : NULL;
+	free(shown);
+	if (value && escaped)
+		*escaped = true;
+	return value;
 }
