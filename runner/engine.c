@@ -109,11 +109,12 @@ void json_print(json_t *doc)
 
 json_t *timing_json(const struct txn_timing *t)
 {
-	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
 			 "lock", t->lock, "recover", t->recover, "preconditions", t->preconditions,
 			 "journal", t->journal, "snapshot", t->snapshot, "ops", t->ops, "verify",
 			 t->verify, "flush", t->flush, "check", t->check, "swap", t->swap, "sync",
-			 t->sync, "archive", t->archive, "total", t->total);
+			 t->sync, "archive", t->archive, "check_after", t->check_after, "total",
+			 t->total);
 }
 
 int parse_one_arg(int argc, char **argv, const struct command *self, const struct option *extra,

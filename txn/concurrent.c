@@ -99,8 +99,16 @@ int concurrent_holders(int fd, struct txn_concurrent *report)
 	struct holder *list = NULL;
 	size_t n = 0;
 	int r = holders_find(st.st_dev, true, &list, &n);
-	if (r < 0)
+	if (r < 0) {
+		/* Without /proc nobody can say no process writes there: count that as a
+		 * writer, so that the generation is pinned and the reason reported. */
+		struct txn_concurrent_holder *h = &report->holders[report->n_holders++];
+		h->pid = 0;
+		snprintf(h->command, sizeof(h->command), "?");
+		snprintf(h->what, sizeof(h->what), "unknown");
+		snprintf(h->path, sizeof(h->path), "(cannot look in /proc: %s)", strerror(-r));
 		return r;
+	}
 	for (size_t i = 0; i < n; i++) {
 		/* The tree is read-only: a directory (a working directory, a directory
 		 * descriptor) can no longer make entries in it. Only what was opened for

@@ -647,10 +647,12 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	/* The old tree is read-only now: only descriptors opened before can still
 	 * write to it. Look for them before the step-10 commit, so that a write
 	 * through one closed since is in that commit. */
+	tm->archive = txn_now() - mark;
+	mark = txn_now();
 	report = calloc(1, sizeof(*report));
 	if (report)
 		concurrent_holders(t->fd, report);
-	tm->archive = txn_now() - mark;
+	tm->check_after = txn_now() - mark;
 	mark = txn_now();
 
 	/* Step 10: the exchange itself must be on disk before we say it is done. This
@@ -670,6 +672,8 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	/* The last check: every write to the old tree before the step-10 commit is
 	 * in the tree now. Anything found is reported and its generation pinned. */
 	r = report ? concurrent_changes(t->fd, &before, report) : -ENOMEM;
+	tm->check_after += txn_now() - mark;
+	mark = txn_now();
 	if (r < 0 && archive_r == 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
 				"'%s' was switched to the new tree, but the check for writes by other "

@@ -73,7 +73,7 @@ struct txn_options {
 /* Seconds spent in each step, for --json and benchmarks. */
 struct txn_timing {
 	double lock, recover, preconditions, journal, snapshot, ops, verify, flush, check,
-		swap, sync, archive, total;
+		swap, sync, archive, check_after, total;
 };
 
 /* Writes by other processes that the new tree does not hold: they are in the
