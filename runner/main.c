@@ -65,8 +65,11 @@ static const struct command commands[] = {
 	  "finish or undo an interrupted transaction (apply does this first by itself)",
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
-	{ "gc", cmd_gc, "TARGET [--keep N]", "drop old generations (default: keep 5)",
-	  "  --keep N             generations to keep\n"
+	{ "gc", cmd_gc, "TARGET [--keep N] [--release N]",
+	  "drop old generations (default: keep 5); never a pinned or mounted one",
+	  "  --keep N             generations to keep (0 to 100)\n"
+	  "  --release N          first release the pin of generation N (it holds writes of\n"
+	  "                       other processes, see CONCURRENT WRITERS in btrfs-txn(8))\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
 	{ "init", cmd_init, "PATH",
