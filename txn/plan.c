@@ -54,9 +54,17 @@ static void describe(int root_fd, const struct txn_batch *batch, size_t index,
 		return;
 	}
 	const char *name;
-	_cleanup_close_ int parent = open_parent_beneath(root_fd, op->path, &name);
+	/* As the ops resolve it: a symlink anywhere on the path fails the op. */
+	_cleanup_close_ int parent = open_parent_no_symlinks(root_fd, op->path, &name);
 	struct stat st;
 	bool exists = parent >= 0 && fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	char link[PATH_MAX];
+	if (parent == -ELOOP && symlink_in_path(root_fd, op->path, link, sizeof(link)) > 0) {
+		e->action = "fails";
+		snprintf(e->detail, sizeof(e->detail), "'%.200s' is a symlink; ops do not follow symlinks",
+			 link);
+		return;
+	}
 	if (parent < 0 && parent != -ENOENT) {
 		e->action = "fails";
 		snprintf(e->detail, sizeof(e->detail), "cannot open the directory: %s", strerror(-parent));

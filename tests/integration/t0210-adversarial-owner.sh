@@ -123,6 +123,9 @@ for spec in \
 	expect_abort 1 "$what through a planted symlink is refused" "$T" apply_ops "$T" "${spec#*|}"
 	output_has "  $what: the error names the link" "'(htdocs|pub)' is a symlink"
 done
+printf '{"version": 1, "target": "%s", "ops": [{"op": "chmod", "path": "htdocs/key", "mode": "0644"}]}\n' "$T" >"$TEST_TMP/plan-link.json"
+ok "plan shows the op through the link as failing, as apply would" \
+	sh -c "'$BTRFS_TXN' plan '$TEST_TMP/plan-link.json' | grep -q \"fails: 'htdocs' is a symlink\""
 ok "private/ and its key keep owner and mode" \
 	test "$(mode_owner "$T/private") $(mode_owner "$T/private/key")" = "700 0:0 600 0:0"
 ok "the account cannot read the key" sh -c "! runuser -u '$U' -- cat '$T/private/key'"
