@@ -26,7 +26,6 @@
 #include <btrfsutil.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -148,59 +147,6 @@ int concurrent_changes(int fd, const struct tree_mark *mark, struct txn_concurre
 		report->n_paths++;
 	}
 	return 0;
-}
-
-/* ---- pins ---- */
-
-static void pin_name(uint64_t generation, char out[40])
-{
-	snprintf(out, 40, "pin-%llu", (unsigned long long)generation);
-}
-
-bool pin_exists(int state_fd, uint64_t generation)
-{
-	char name[40];
-	struct stat st;
-	pin_name(generation, name);
-	return fstatat(state_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-int pin_write(int state_fd, uint64_t generation, const char *txid,
-	      const struct txn_concurrent *report)
-{
-	json_t *paths = json_array();
-	for (size_t i = 0; i < report->n_paths; i++)
-		json_array_append_new(paths, txn_json_name(report->paths[i], NULL));
-	json_t *writers = json_array();
-	for (size_t i = 0; i < report->n_holders; i++)
-		json_array_append_new(writers, json_pack("{s:i, s:o, s:s, s:o}", "pid",
-							 report->holders[i].pid, "command",
-							 txn_json_name(report->holders[i].command, NULL),
-							 "what", report->holders[i].what, "path",
-							 txn_json_name(report->holders[i].path, NULL)));
-	json_t *obj = json_pack("{s:s, s:I, s:I, s:o, s:o}", "txid", txid, "generation",
-				(json_int_t)generation, "changed", (json_int_t)report->count,
-				"paths", paths, "writers", writers);
-	char name[40], temp[48];
-	pin_name(generation, name);
-	snprintf(temp, sizeof(temp), "%s.tmp", name);
-	int r = state_write_json(state_fd, temp, obj, true);
-	if (r == 0 && renameat(state_fd, temp, state_fd, name) < 0)
-		r = -errno;
-	if (r == 0 && fsync(state_fd) < 0)
-		r = -errno;
-	if (r < 0)
-		unlinkat(state_fd, temp, 0);
-	return r;
-}
-
-int pin_release(int state_fd, uint64_t generation)
-{
-	char name[40];
-	pin_name(generation, name);
-	if (unlinkat(state_fd, name, 0) < 0)
-		return -errno;
-	return fsync(state_fd) < 0 ? -errno : 0;
 }
 
 /* ---- mounts ---- */

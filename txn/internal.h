@@ -189,6 +189,7 @@ int nested_subvolume_find(int fd, char *ret_path, size_t size);
 int concurrent_holders(int fd, struct txn_concurrent *report);
 /* Fills @report's count and paths with the inodes changed since @mark. */
 int concurrent_changes(int fd, const struct tree_mark *mark, struct txn_concurrent *report);
+/* journal.c: pin-N, the mark of a generation holding writes of other processes. */
 bool pin_exists(int state_fd, uint64_t generation);
 int pin_write(int state_fd, uint64_t generation, const char *txid,
 	      const struct txn_concurrent *report);

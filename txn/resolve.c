@@ -544,3 +544,30 @@ int chmod_fd(int path_fd, mode_t mode)
 		return r;
 	return chmod(path, mode) < 0 ? -errno : 0;
 }
+
+/*
+ * chmod @fd (an O_PATH fd of a non-symlink). Through /proc/self/fd the kernel
+ * reaches the inode we hold, so a swap of the name cannot redirect the chmod.
+ * Without /proc, a regular file or directory is opened for real (no side effect:
+ * O_NONBLOCK, and never a device) and checked to be the same inode; anything else
+ * is refused rather than chmod'ed by name, where a racing swap for a symlink would
+ * make fchmodat() follow it.
+ */
+int chmod_held(int parent_fd, const char *name, int fd, const struct stat *st, mode_t mode)
+{
+	int r = chmod_fd(fd, mode);
+	if (r != -ENOENT)
+		return r;
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return -EOPNOTSUPP;
+	_cleanup_close_ int real_fd =
+		openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat now;
+	if (real_fd < 0)
+		return -errno;
+	if (fstat(real_fd, &now) < 0)
+		return -errno;
+	if (now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+		return -EAGAIN;
+	return fchmod(real_fd, mode) < 0 ? -errno : 0;
+}
