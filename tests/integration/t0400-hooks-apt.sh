@@ -88,5 +88,13 @@ ok "  the good targets' pre snapshots stay unpaired" sh -c "'$BTRFS_TXN' history
 rm -f "$BTRFS_TXN_CONF_DIR/hooks-strict" "$BTRFS_TXN_CONF_DIR/apt-targets"
 ok "no targets file: the hooks do nothing and succeed" env PKGS_FILE="$TEST_TMP/pkgs-v3" DPKG_STANDIN=true "$TEST_TMP/bin/apt-get" install nginx
 ok "  no new snapshot" sh -c "'$BTRFS_TXN' history --json '$U' | jq -e '.pairs | length == 4'"
+# A target list others could edit is refused, not read (StrictModes, as for specs).
+printf '%s\n' "$U" >"$BTRFS_TXN_CONF_DIR/apt-targets" && chmod 0664 "$BTRFS_TXN_CONF_DIR/apt-targets"
+ok "a group-writable target list does not fail the hooks" env PKGS_FILE="$TEST_TMP/pkgs-v3" DPKG_STANDIN=true "$TEST_TMP/bin/apt-get" install nginx
+output_has "  but is refused, saying why" "refusing '$BTRFS_TXN_CONF_DIR/apt-targets': it or a directory above it is not root's alone"
+ok "  and nothing was snapshotted" sh -c "'$BTRFS_TXN' history --json '$U' | jq -e '.pairs | length == 4'"
+touch "$BTRFS_TXN_CONF_DIR/hooks-strict"
+expect_exit 100 "  with hooks-strict it stops apt-get" env PKGS_FILE="$TEST_TMP/pkgs-v3" DPKG_STANDIN=true "$TEST_TMP/bin/apt-get" install nginx
+rm -f "$BTRFS_TXN_CONF_DIR/hooks-strict" "$BTRFS_TXN_CONF_DIR/apt-targets"
 ok "a hook removed but still configured does not fail APT" sh -c "$(printf '%s' "$PRE_INVOKE" | sed "s|$HOOKDIR|$TEST_TMP/gone|g")"
 done_testing

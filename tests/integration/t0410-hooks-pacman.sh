@@ -45,4 +45,13 @@ output_has "  but says so" "cannot take the pre snapshot of $TEST_TMP/nowhere"
 touch "$BTRFS_TXN_CONF_DIR/hooks-strict"
 expect_exit 1 "with hooks-strict it does" run_hook "$HOOKDIR/btrfs-txn-post.hook"
 ok "  the good target still got its post" jq -e '.pairs[-1].post == 3' <("$BTRFS_TXN" history --json "$T")
+# A target list others could edit is refused, not read (StrictModes, as for specs).
+printf '%s\n' "$T" >"$BTRFS_TXN_CONF_DIR/pacman-targets" && chmod 0666 "$BTRFS_TXN_CONF_DIR/pacman-targets"
+expect_exit 1 "a world-writable target list is refused (hooks-strict)" run_hook "$HOOKDIR/btrfs-txn-pre.hook"
+output_has "  saying why" "refusing '$BTRFS_TXN_CONF_DIR/pacman-targets'"
+ok "  and nothing was snapshotted" jq -e '.pairs[-1].post == 3 and (.transactions | length) == 4' <("$BTRFS_TXN" history --json "$T")
+# The boot unit's helper refuses such a list too.
+expect_exit 2 "btrfs-txn-recover-all refuses it" sh "$TOP/contrib/systemd/btrfs-txn-recover-all" "$BTRFS_TXN_CONF_DIR/pacman-targets"
+chmod 0644 "$BTRFS_TXN_CONF_DIR/pacman-targets"
+ok "  and reads it once it is root's alone" sh "$TOP/contrib/systemd/btrfs-txn-recover-all" "$BTRFS_TXN_CONF_DIR/pacman-targets"
 done_testing
