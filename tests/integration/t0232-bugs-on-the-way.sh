@@ -136,4 +136,19 @@ ok "  the journal stays for a person" test -e "$(state_dir "$D")/journal"
 ok "  the stranger is left alone" sh -c "btrfs subvolume show '$D' >/dev/null && test ! -e '$D/f'"
 ok "  the old directory is left alone" sh -c "ls '$(state_dir "$D")'/init-*/f"
 
+# --- precondition paths that cross out of the tree say how, not "Invalid cross-device link"
+P=$(new_target pre)
+mkdir "$TEST_TMP/outside" && echo secret >"$TEST_TMP/outside/f"
+ln -s "$TEST_TMP/outside" "$P/out"
+mkdir "$P/mnt" && mount -t tmpfs none "$P/mnt" && at_cleanup "umount '$P/mnt'"
+HASH=$(printf 'secret\n' | sha256sum | cut -c1-64)
+expect_abort 1 "a sha256 precondition through a symlink leaving the tree" "$P" \
+	apply_ops "$P" '[{"op": "write", "path": "x", "content": "y"}]' "\"preconditions\": [{\"path\": \"out/f\", \"sha256\": \"$HASH\"}]"
+output_has "  names the symlink" "precondition failed: 'out/f' cannot be read: 'out' is a symlink to the absolute path '$TEST_TMP/outside', which leaves the tree"
+ok "  and not as a cross-device link" sh -c '! grep -q "cross-device" "$1"' sh "$TEST_TMP/out.prev"
+expect_abort 1 "an exists precondition below a mount point" "$P" \
+	apply_ops "$P" '[{"op": "write", "path": "x", "content": "y"}]' '"preconditions": [{"path": "mnt/x", "exists": false}]'
+output_has "  names the mount point" "precondition on 'mnt/x': cannot open its directory: .*'mnt'.*mount"
+ok "  and not as a cross-device link" sh -c '! grep -q "cross-device" "$1"' sh "$TEST_TMP/out.prev"
+
 done_testing
