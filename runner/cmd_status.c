@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd_status.c: `status TARGET`, generation, kept generations, interrupted work (a
- * journal, or a trans window cut short), lock. */
+ * journal, or a trans window cut short), a transaction running now, lock. */
 #include "engine.h"
 
 #include <stdlib.h>
@@ -32,7 +32,12 @@ int cmd_status(int argc, char **argv)
 					"target", s.target, "state_dir", s.state_dir, "uuid",
 					s.uuid[0] ? s.uuid : NULL, "generation",
 					(json_int_t)s.generation, "kept", kept, "interrupted",
-					s.journal_present, "locked", s.locked);
+					s.journal_present && !s.running, "locked", s.locked);
+		/* Only when true, like "trans_interrupted": a healthy target's shape stays. */
+		if (s.running)
+			json_object_set_new(doc, "running", json_true());
+		if (s.running && s.lock_pid > 0)
+			json_object_set_new(doc, "running_pid", json_integer(s.lock_pid));
 		if (s.journal_present)
 			json_object_set_new(doc, "journal", json_pack("{s:s, s:s}", "txid", s.journal_txid,
 								      "kind", s.journal_kind));
@@ -55,7 +60,12 @@ int cmd_status(int argc, char **argv)
 			       s.kept[i].mounted_at[0] ? " (mounted at " : "", s.kept[i].mounted_at,
 			       s.kept[i].mounted_at[0] ? ")" : "");
 		printf("\nstate:       %s\n", s.state_dir);
-		if (s.journal_present)
+		if (s.running && s.lock_pid > 0)
+			printf("running:     %s transaction %s (pid %d)\n", s.journal_kind,
+			       s.journal_txid, s.lock_pid);
+		else if (s.running)
+			printf("running:     %s transaction %s\n", s.journal_kind, s.journal_txid);
+		else if (s.journal_present)
 			printf("interrupted: %s transaction %s; 'btrfs-txn recover %s' finishes or undoes it\n",
 			       s.journal_kind, s.journal_txid, target);
 		if (s.trans_interrupted)

@@ -89,6 +89,10 @@ bool engine_option(int option, const char *arg, const char *command,
 			*ret_exit = EXIT_USAGE;
 		} else {
 			options->lock_timeout = v;
+			/* --timeout 0: do not wait for the lock (the engine reads 0 as its
+			 * default); lock_timeout 0 still turns the watchdog off. */
+			if (v == 0)
+				options->no_wait = true;
 		}
 		return true;
 	}

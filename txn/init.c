@@ -26,11 +26,13 @@
 
 #include <btrfsutil.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -220,6 +222,69 @@ static int check_after_exchange(struct target *t, dev_t dev, struct init_tree *b
 	return 0;
 }
 
+/*
+ * Opens T by name again after an exchange (ours, or the one a recovery finished)
+ * and checks what it is now: on Btrfs (statfs, before any btrfs ioctl) and, when
+ * @want_uuid is given, the very subvolume made for it. Nothing is acted on
+ * otherwise: someone else swapped the name, and a person has to look.
+ */
+static int reopen_target(struct target *t, const char *want_uuid, struct txn_error *error)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->is_subvolume = false;
+	t->fd = openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (t->fd < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, errno,
+				"cannot open '%s' again after the exchange", t->path);
+	struct statfs sfs;
+	if (fstatfs(t->fd, &sfs) < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, errno, "cannot statfs '%s'", t->path);
+	if (sfs.f_type != BTRFS_SUPER_MAGIC)
+		return txn_fail(error, TXN_NEEDS_PERSON, 0,
+				"'%s' is no longer on Btrfs after the exchange: something else was "
+				"mounted or moved there", t->path);
+	t->is_subvolume = btrfs_util_is_subvolume_fd(t->fd) == BTRFS_UTIL_OK;
+	if (!want_uuid)
+		return 0;
+	char uuid[37] = "";
+	if (!t->is_subvolume || subvolume_identity(t->fd, uuid, NULL, NULL) < 0 ||
+	    strcmp(uuid, want_uuid) != 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, 0,
+				"'%s' is not the subvolume init made (UUID %s, found %s) after the "
+				"exchange: something else was moved there; the journal stays, inspect "
+				"it, then run 'btrfs-txn recover %s'",
+				t->path, want_uuid, uuid[0] ? uuid : "no subvolume", t->path);
+	return 0;
+}
+
+/* Checks, before the first btrfs ioctl on @path's parent, that it is on Btrfs:
+ * other filesystems reuse the ioctl numbers. */
+static int parent_is_btrfs(const char *path, struct txn_error *error)
+{
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", path);
+	size_t len = strlen(parent);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	struct statfs sfs;
+	if (statfs(parent, &sfs) < 0)
+		return txn_fail(error, errno == ENOENT ? TXN_INVALID : TXN_ABORTED, errno,
+				"cannot create subvolume '%s': its parent '%s'", path, parent);
+	if (sfs.f_type != BTRFS_SUPER_MAGIC)
+		return txn_fail(error, TXN_UNSUPPORTED, 0,
+				"cannot create subvolume '%s': its parent '%s' is not on a Btrfs "
+				"filesystem", path, parent);
+	return 0;
+}
+
 static int convert(struct target *t, const struct txn_options *options, struct txn_error *error)
 {
 	struct stat root;
@@ -354,10 +419,11 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 		error->status = TXN_NEEDS_PERSON;
 		return -(error->errnum ? error->errnum : EIO);
 	}
-	/* Reopen T: the fd we hold is the old directory. */
-	close(t->fd);
-	t->fd = openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	t->is_subvolume = true;
+	/* Reopen T: the fd we hold is the old directory. What is there now must be the
+	 * subvolume made above, or recovery would judge (and delete) by a stranger. */
+	r = reopen_target(t, j.staging_uuid, error);
+	if (r < 0)
+		return r;
 	struct txn_recover_result ignored;
 	return init_recover(t, &j, false, &ignored, error);
 
@@ -387,8 +453,11 @@ int txn_init(const char *path, const struct txn_options *options,
 	if (lstat(path, &st) < 0) {
 		if (errno != ENOENT)
 			return txn_fail(error, TXN_ABORTED, errno, "cannot stat '%s'", path);
+		int r = parent_is_btrfs(path, error);
+		if (r < 0)
+			return r;
 		errno = 0;
-		int r = btrfs_error(btrfs_util_create_subvolume(path, 0, NULL, NULL));
+		r = btrfs_error(btrfs_util_create_subvolume(path, 0, NULL, NULL));
 		if (r < 0)
 			return txn_fail(error, r == -ENOTTY || r == -EINVAL ? TXN_UNSUPPORTED : TXN_ABORTED, r,
 					"cannot create subvolume '%s' (is its parent on Btrfs?)", path);
@@ -402,7 +471,9 @@ int txn_init(const char *path, const struct txn_options *options,
 		return r;
 	r = target_lock(&t, options, error);
 	struct journal j;
-	journal_discard_partial(t.state_fd);
+	/* Only under the lock: a journal.tmp seen without it is the holder's write. */
+	if (r == 0)
+		journal_discard_partial(t.state_fd);
 	int found = r == 0 ? journal_read(t.state_fd, &j) : 0;
 	if (found < 0)
 		/* Never write over a journal we cannot read: it may describe a tree. */
@@ -411,13 +482,11 @@ int txn_init(const char *path, const struct txn_options *options,
 			     t.state_path, JOURNAL_NAME);
 	if (r == 0 && found > 0) {
 		struct txn_recover_result rec;
+		unsigned keep = options && options->keep ? options->keep : TXN_DEFAULT_KEEP;
 		r = strcmp(j.kind, "init") == 0 ? init_recover(&t, &j, true, &rec, error)
-						: recover_locked(&t, TXN_DEFAULT_KEEP, &rec, error);
-		if (r == 0 && strcmp(j.kind, "init") == 0) {
-			close(t.fd);
-			t.fd = openat(t.parent_fd, t.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			t.is_subvolume = t.fd >= 0 && btrfs_util_is_subvolume_fd(t.fd) == BTRFS_UTIL_OK;
-		}
+						: recover_locked(&t, keep, &rec, error);
+		if (r == 0 && strcmp(j.kind, "init") == 0)
+			r = reopen_target(&t, NULL, error);
 	}
 	if (r == 0 && !t.is_subvolume) {
 		r = convert(&t, options, error);

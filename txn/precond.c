@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <nettle/sha2.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -122,10 +123,32 @@ static int check_one(int root_fd, const struct txn_precondition *pre, struct txn
 	return 0;
 }
 
+/*
+ * EXDEV reads "Invalid cross-device link" whether a symlink led out of the tree or a
+ * mount was in the way: say which, naming the component, in place of strerror. The
+ * directories are tried first (both checks resolve them), then the last component,
+ * which only the sha256 check follows.
+ */
+static void explain_exdev(int root_fd, const struct txn_precondition *pre, struct txn_error *error)
+{
+	char why[512];
+	if (!error || error->errnum != EXDEV)
+		return;
+	if (resolve_explain(root_fd, pre->path, false, why, sizeof(why)) != 0 &&
+	    (!pre->has_sha256 || resolve_explain(root_fd, pre->path, true, why, sizeof(why)) != 0))
+		return;
+	size_t len = strlen(error->message);
+	if (len + 2 < sizeof(error->message))
+		snprintf(error->message + len, sizeof(error->message) - len, ": %s", why);
+	error->errnum = 0;
+}
+
 int txn_preconditions_check(int root_fd, const struct txn_batch *batch, struct txn_error *error)
 {
 	for (size_t i = 0; i < batch->n_preconditions; i++) {
 		int r = check_one(root_fd, &batch->preconditions[i], error);
+		if (r == -EXDEV)
+			explain_exdev(root_fd, &batch->preconditions[i], error);
 		if (r < 0)
 			return r;
 	}

@@ -4,7 +4,8 @@
  *
  * RENAME_EXCHANGE is probed by exchanging the path with itself, which the kernel
  * accepts as a no-op where the flag exists and refuses with EINVAL where it does
- * not. TRANS_START is probed on a Btrfs fd only (other filesystems reuse ioctl
+ * not. A mount point is told by its mount id against its parent's (statx), never
+ * by an error's words. TRANS_START is probed on a Btrfs fd only (other filesystems reuse ioctl
  * numbers); where it answers, the transaction it opened is ended at once.
  */
 #include "internal.h"
@@ -17,8 +18,24 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
+
+/* Whether the directory open at @fd is a mount point: its mount differs from its
+ * parent's (statx STATX_MNT_ID), or it is its own parent ('/'). */
+static bool is_mount_point(int fd)
+{
+	struct statx self, parent;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID | STATX_INO, &self) < 0 ||
+	    statx(fd, "..", AT_SYMLINK_NOFOLLOW, STATX_MNT_ID | STATX_INO, &parent) < 0)
+		return false;
+	if ((self.stx_mask & STATX_MNT_ID) && (parent.stx_mask & STATX_MNT_ID) &&
+	    self.stx_mnt_id != parent.stx_mnt_id)
+		return true;
+	return self.stx_ino == parent.stx_ino && self.stx_dev_major == parent.stx_dev_major &&
+	       self.stx_dev_minor == parent.stx_dev_minor;
+}
 
 int txn_probe(const char *path, struct txn_probe *ret)
 {
@@ -37,14 +54,7 @@ int txn_probe(const char *path, struct txn_probe *ret)
 	p.is_btrfs = fstatfs(fd, &sfs) == 0 && sfs.f_type == BTRFS_SUPER_MAGIC;
 	if (p.is_btrfs) {
 		p.is_subvolume = btrfs_util_is_subvolume_fd(fd) == BTRFS_UTIL_OK;
-		struct target t;
-		struct txn_error ignored;
-		if (target_open(path, TARGET_ALLOW_PLAIN_DIR, &t, &ignored) == 0)
-			target_close(&t);
-		else
-			p.is_mount_point = ignored.status == TXN_UNSUPPORTED &&
-					   (strstr(ignored.message, "mount point") != NULL ||
-					    strstr(ignored.message, "top level") != NULL);
+		p.is_mount_point = is_mount_point(fd);
 		if (ioctl(fd, BTRFS_IOC_TRANS_START) == 0) {
 			p.trans_ioctl = 1;
 			ioctl(fd, BTRFS_IOC_TRANS_END);

@@ -950,6 +950,17 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 							      sizeof(s.kept[i].mounted_at)) <= 0)
 				s.kept[i].mounted_at[0] = '\0';
 		}
+		/* The lock is looked at before and after the journal: a journal seen while
+		 * a live process holds the lock is its transaction, running now, not one
+		 * that was interrupted. */
+		_cleanup_close_ int lock_fd =
+			openat(t.state_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		bool locked_before = lock_fd >= 0 && flock(lock_fd, LOCK_SH | LOCK_NB) < 0 &&
+				     errno == EWOULDBLOCK;
+		if (locked_before)
+			target_lock_holder(t.state_fd, s.lock_holder, sizeof(s.lock_holder));
+		else if (lock_fd >= 0)
+			flock(lock_fd, LOCK_UN);
 		struct journal j = { 0 };
 		if (journal_read(t.state_fd, &j) != 0) {
 			s.journal_present = true;
@@ -957,12 +968,15 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 			snprintf(s.journal_kind, sizeof(s.journal_kind), "%s", j.kind);
 		}
 		s.trans_interrupted = trans_marker_read(t.state_fd, NULL, 0) != 0;
-		_cleanup_close_ int lock_fd =
-			openat(t.state_fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (lock_fd >= 0 && flock(lock_fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
 			s.locked = true;
 			target_lock_holder(t.state_fd, s.lock_holder, sizeof(s.lock_holder));
 		}
+		s.running = s.journal_present && (locked_before || s.locked);
+		if (!s.locked && !s.running)
+			s.lock_holder[0] = '\0';
+		if (sscanf(s.lock_holder, "pid %d", &s.lock_pid) != 1)
+			s.lock_pid = 0;
 	}
 	target_close(&t);
 	*ret = s;

@@ -410,8 +410,10 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 				"'%s' is locked by the transaction that runs this command: called "
 				"from the verify hook of a transaction holding this lock, it would "
 				"wait for itself", t->path);
-	double timeout = options && options->lock_timeout >= 0 ? options->lock_timeout
-								 : TXN_DEFAULT_LOCK_TIMEOUT;
+	/* 0 (a zero-initialised struct) means the default, as in every other field;
+	 * not waiting is asked for with no_wait. */
+	double timeout = options && options->lock_timeout > 0 ? options->lock_timeout
+								: TXN_DEFAULT_LOCK_TIMEOUT;
 	bool no_wait = options && options->no_wait;
 	double deadline = txn_now() + timeout;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {

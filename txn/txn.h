@@ -48,10 +48,12 @@ const char *txn_error_string(const struct txn_error *error, char *buf, size_t si
  * aborts cleanly at its next check; after it, the transaction is finished. */
 extern volatile sig_atomic_t txn_interrupted;
 
+/* Every entry point taking a struct txn_options accepts NULL for all the defaults,
+ * and a zero-initialised struct means the same. */
 struct txn_options {
 	unsigned keep;            /* generations kept after a commit; 0 = TXN_DEFAULT_KEEP */
-	double lock_timeout;      /* seconds to wait for the lock; < 0 = default */
-	bool no_wait;             /* fail at once when locked */
+	double lock_timeout;      /* seconds to wait for the lock; <= 0 = TXN_DEFAULT_LOCK_TIMEOUT */
+	bool no_wait;             /* fail at once when locked (TXN_LOCKED), whatever lock_timeout */
 	const char *command;      /* how the caller names itself in the lock file */
 	const char *description;  /* for rollback/history; apply uses the batch's */
 	double trans_timeout;     /* trans method: longest window in seconds; <= 0 = default */
@@ -307,7 +309,10 @@ enum txn_init_action {
 };
 
 /* Makes @path a managed subvolume, atomically swapping a plain directory for a
- * subvolume holding the same content. */
+ * subvolume holding the same content. An interrupted transaction found there is
+ * recovered first, keeping options->keep generations (NULL or 0: the default).
+ * After the exchange @path is checked to be the subvolume made (by UUID), else
+ * TXN_NEEDS_PERSON. @ret_action may be NULL. */
 int txn_init(const char *path, const struct txn_options *options,
 	     enum txn_init_action *ret_action, struct txn_error *ret_error);
 
@@ -332,9 +337,15 @@ struct txn_state {
 	bool locked;
 	char lock_holder[256];    /* when locked */
 	bool trans_interrupted;   /* a trans window was cut short: its marker is still there */
+	/* The journal belongs to a transaction that is running now: its live holder
+	 * has the lock (journal_present is true too). Then lock_pid is its pid, as the
+	 * lock file names it (0 when it does not). */
+	bool running;
+	int lock_pid;
 };
 
-/* Reads the state of @target without taking the lock. */
+/* Reads the state of @target without taking the lock. A journal whose lock is held
+ * (before or after the journal is read) is reported as running, not interrupted. */
 int txn_state_read(const char *target, struct txn_state *ret_state,
 		   struct txn_error *ret_error);
 

@@ -48,7 +48,7 @@ expect_exit 3 "gc --no-wait" "$BTRFS_TXN" gc --no-wait "$T"
 expect_exit 3 "recover --no-wait" "$BTRFS_TXN" recover --no-wait "$T"
 output_has "  recover does not touch a running transaction" "locked by pid $holder"
 "$BTRFS_TXN" status --json "$T" >"$TEST_TMP/status.json"
-ok "status shows locked by the holder and its transaction in flight" jq -e ".locked and (.lock_holder | test(\"pid $holder \")) and .interrupted" "$TEST_TMP/status.json"
+ok "status shows locked by the holder and its transaction in flight" jq -e ".locked and (.lock_holder | test(\"pid $holder \")) and .running and .running_pid == $holder and (.interrupted | not)" "$TEST_TMP/status.json"
 ok "  the staging of the holder is still there (not removed by the others)" sh -c "ls -d '$SD'/staging-* >/dev/null"
 
 # A waiting run goes through once the holder finishes.
