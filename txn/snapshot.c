@@ -132,6 +132,16 @@ int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
 	return first_error;
 }
 
+/* 0 when @name in @dir_fd is the very directory @fd holds (not a symlink, same
+ * device and inode), -ESTALE when it is something else, or -errno. */
+static int same_inode_at(int dir_fd, const char *name, int fd)
+{
+	struct stat at, held;
+	if (fstatat(dir_fd, name, &at, AT_SYMLINK_NOFOLLOW) < 0 || fstat(fd, &held) < 0)
+		return -errno;
+	return at.st_dev == held.st_dev && at.st_ino == held.st_ino ? 0 : -ESTALE;
+}
+
 /* After the commit point, first half: staging (the old tree) becomes read-only
  * gen-N. Idempotent. Setting the flag commits a Btrfs transaction by itself. */
 static int archive_old_tree(struct target *t, const struct journal *j, bool recovered,
@@ -151,13 +161,16 @@ static int archive_old_tree(struct target *t, const struct journal *j, bool reco
 	txn_step(recovered ? "recover-renamed" : "renamed");
 	_cleanup_close_ int gen_fd =
 		openat(t->state_fd, gen_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (gen_fd >= 0) {
-		errno = 0;
-		int r = btrfs_error(btrfs_util_set_subvolume_read_only_fd(gen_fd, true));
-		if (r < 0)
-			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot make '%s/%s' read-only",
-					t->state_path, gen_name);
-	}
+	if (gen_fd < 0)
+		/* Never skip the flag silently: a kept tree others can still change is no
+		 * generation. */
+		return txn_fail(error, TXN_NEEDS_PERSON, errno, "cannot open '%s/%s' to make it read-only",
+				t->state_path, gen_name);
+	errno = 0;
+	int r = btrfs_error(btrfs_util_set_subvolume_read_only_fd(gen_fd, true));
+	if (r < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot make '%s/%s' read-only",
+				t->state_path, gen_name);
 	return 0;
 }
 
@@ -626,10 +639,31 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	CHECK_INTERRUPT(abort);
 	mark = txn_now();
 
-	/* Step 9, the commit point. From here on, signals no longer abort. */
+	/* Step 9, the commit point. From here on, signals no longer abort. The exchange
+	 * acts on names: whoever can write P could have put something else at T's name.
+	 * What the exchange moved out must be the subvolume we opened as T; if not, it
+	 * is swapped back at once and the transaction aborts, T's name unchanged. */
+	r = same_inode_at(t->parent_fd, t->name, t->fd);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r == -ESTALE ? 0 : r,
+			     "'%s' is no longer the subvolume this transaction started on "
+			     "(renamed or replaced meanwhile); nothing was changed", t->path);
+		goto abort;
+	}
 	if (renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE) < 0) {
 		r = txn_fail(error, TXN_ABORTED, errno, "cannot exchange '%s' with '%s'", t->path,
 			     staging_path);
+		goto abort;
+	}
+	if (same_inode_at(t->state_fd, j.staging, t->fd) < 0) {
+		int back = renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE);
+		r = txn_fail(error, back < 0 ? TXN_NEEDS_PERSON : TXN_ABORTED, 0,
+			     "'%s' was replaced by something else at the moment of the exchange; %s",
+			     t->path,
+			     back < 0 ? "exchanging back failed: inspect it and the state directory"
+				      : "exchanged back, nothing was changed");
+		if (back < 0)
+			return r;
 		goto abort;
 	}
 	txn_step("exchanged");

@@ -70,6 +70,21 @@ as_user mkdir -m 0777 "$MNT/other-parent/.btrfs-txn"
 expect_abort 1 "a .btrfs-txn directory the account made is refused" \
 	"$MNT/other-parent/site" "$BTRFS_TXN" apply "$TEST_TMP/other.json"
 
+# --- the target swapped for a link in the instant before the exchange
+cat >"$TEST_TMP/swap.sh" <<HOOK
+[ "\$1" = checked ] || exit 0
+runuser -u $U -- sh -c 'cd "$P" && mv htdocs htdocs.x && ln -s "$MNT/outside" htdocs'
+HOOK
+expect_exit 1 "a target the account swaps for a symlink just before the exchange aborts" \
+	with_hook "sh $TEST_TMP/swap.sh \"\$1\"" "$BTRFS_TXN" apply "$spec"
+output_has "  saying so" "is no longer the subvolume this transaction started on"
+ok "  no symlink and no stray entry landed in the state directory" \
+	sh -c "! find '$SD' -maxdepth 1 -type l | grep -q . && ! ls '$SD' | grep -q '^staging-'"
+ok "  every kept generation is still a read-only subvolume" \
+	sh -c "for g in '$SD'/gen-*; do test \"\$(btrfs property get \"\$g\" ro)\" = ro=true || exit 1; done"
+as_user sh -c "cd '$P' && rm htdocs && mv htdocs.x htdocs"
+ok "  with the tree back, apply works" "$BTRFS_TXN" apply -q "$spec"
+
 # --- the target swapped for a link by the owner of P
 as_user mv "$T" "$P/htdocs.real"
 as_user ln -s "$MNT/outside" "$T"
