@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
 
 struct holder_list {
 	struct holder *items;
@@ -140,23 +142,69 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 	return r;
 }
 
-static int scan_process(struct holder_list *list, int proc_fd, const char *pid_name, pid_t pid)
+/* Whether /proc/PID/stat says kernel thread (PF_KTHREAD in its flags, field 9). A
+ * missing exe link is no test: a process whose main thread exited has none either,
+ * while its other threads still hold descriptors. */
+static bool kernel_thread(int pid_fd)
 {
-	_cleanup_close_ int pid_fd = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pid_fd < 0)
+	_cleanup_close_ int fd = openat(pid_fd, "stat", O_RDONLY | O_CLOEXEC);
+	char buf[1024];
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	unsigned long flags = 0;
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & 0x00200000UL; /* PF_KTHREAD */
+}
+
+/* Whether thread @tid of process @pid shares @what (KCMP_FILES, KCMP_FS, KCMP_VM)
+ * with the process's main thread; false when it cannot be told (then it is looked
+ * at on its own). */
+static bool shares_with_main(pid_t pid, pid_t tid, int what)
+{
+	return syscall(SYS_kcmp, pid, tid, what, 0, 0) == 0;
+}
+
+static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const char *comm);
+
+/* The threads of @pid that have a descriptor table, a working directory or an
+ * address space of their own (unshare(CLONE_FILES), CLONE_FS, or a main thread that
+ * has exited): each is looked at like a process. */
+static int scan_threads(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
+{
+	int task_fd = openat(pid_fd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = task_fd >= 0 ? fdopendir(task_fd) : NULL;
+	if (!d) {
+		if (task_fd >= 0)
+			close(task_fd);
 		return 0;
-	char exe[8];
-	if (readlinkat(pid_fd, "exe", exe, sizeof(exe)) < 0 && errno == ENOENT)
-		return 0; /* a kernel thread (or a zombie): holds nothing */
-	char comm[32] = "?";
-	_cleanup_close_ int comm_fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
-	if (comm_fd >= 0) {
-		ssize_t n = read(comm_fd, comm, sizeof(comm) - 1);
-		if (n > 0) {
-			comm[n] = '\0';
-			comm[strcspn(comm, "\n")] = '\0';
-		}
 	}
+	int r = 0;
+	for (struct dirent *e; r == 0 && (e = readdir(d));) {
+		char *end;
+		long tid = strtol(e->d_name, &end, 10);
+		if (*end || tid <= 0 || tid == pid)
+			continue;
+		_cleanup_close_ int tid_fd =
+			openat(task_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (tid_fd < 0)
+			continue;
+		if (!shares_with_main(pid, (pid_t)tid, KCMP_FILES))
+			r = scan_fds(list, tid_fd, pid, comm);
+		if (r == 0 && !shares_with_main(pid, (pid_t)tid, KCMP_FS))
+			r = scan_cwd_root(list, tid_fd, pid, comm);
+		if (r == 0 && !shares_with_main(pid, (pid_t)tid, KCMP_VM))
+			r = scan_maps(list, tid_fd, pid, comm);
+	}
+	closedir(d);
+	return r;
+}
+
+static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
+{
 	static const char *const dirs[] = { "cwd", "root" };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		struct stat st;
@@ -168,8 +216,31 @@ static int scan_process(struct holder_list *list, int proc_fd, const char *pid_n
 		if (r < 0)
 			return r;
 	}
-	int r = scan_fds(list, pid_fd, pid, comm);
-	return r < 0 ? r : scan_maps(list, pid_fd, pid, comm);
+	return 0;
+}
+
+static int scan_process(struct holder_list *list, int proc_fd, const char *pid_name, pid_t pid)
+{
+	_cleanup_close_ int pid_fd = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pid_fd < 0)
+		return 0;
+	if (kernel_thread(pid_fd))
+		return 0;
+	char comm[32] = "?";
+	_cleanup_close_ int comm_fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
+	if (comm_fd >= 0) {
+		ssize_t n = read(comm_fd, comm, sizeof(comm) - 1);
+		if (n > 0) {
+			comm[n] = '\0';
+			comm[strcspn(comm, "\n")] = '\0';
+		}
+	}
+	int r = scan_cwd_root(list, pid_fd, pid, comm);
+	if (r == 0)
+		r = scan_fds(list, pid_fd, pid, comm);
+	if (r == 0)
+		r = scan_maps(list, pid_fd, pid, comm);
+	return r < 0 ? r : scan_threads(list, pid_fd, pid, comm);
 }
 
 int holders_scan(dev_t dev, bool writable_only, bool (*match)(ino_t ino, void *ctx), void *ctx,

@@ -135,6 +135,76 @@ assert "bad\\xff\\x1bname" in last["concurrent_writes"] and last["pinned"] == 0,
 ok "... and gen-0 holds the file and is pinned" \
 	sh -c "test -e '$MNT/.btrfs-txn/late/pin-0' && ls '$MNT/.btrfs-txn/late/gen-0' | grep -q '^bad'"
 
+# Descriptors /proc/PID/fd does not show: a process whose main thread has exited
+# while another thread holds the file, and a thread with a descriptor table of its
+# own (unshare(CLONE_FILES)). Each writes once after the exchange: it must be found
+# through /proc/PID/task, reported and pinned.
+if command -v cc >/dev/null; then
+	cat >"$TEST_TMP/ghost.c" <<'C'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+static const char *mode, *file, *go, *ready;
+static int fd = -1;
+static void *worker(void *unused)
+{
+	(void)unused;
+	if (strcmp(mode, "unshare") == 0) {
+		if (unshare(CLONE_FILES) < 0 || (fd = open(file, O_WRONLY | O_APPEND)) < 0)
+			_exit(1);
+		close(open(ready, O_CREAT | O_WRONLY, 0644));
+	}
+	while (access(go, F_OK) < 0)
+		usleep(1000);
+	if (write(fd, "late\n", 5) != 5)
+		_exit(1);
+	pause();
+	return NULL;
+}
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	if (argc != 5)
+		return 2;
+	mode = argv[1], file = argv[2], go = argv[3], ready = argv[4];
+	if (strcmp(mode, "exit") == 0) {
+		if ((fd = open(file, O_WRONLY | O_APPEND)) < 0)
+			return 1;
+		close(open(ready, O_CREAT | O_WRONLY, 0644));
+	}
+	pthread_create(&t, NULL, worker, NULL);
+	if (strcmp(mode, "exit") == 0)
+		pthread_exit(NULL);
+	pause();
+}
+C
+	cc -pthread -o "$TEST_TMP/ghost" "$TEST_TMP/ghost.c" || echo "Bail out! cannot build the ghost writer"
+	for mode in exit unshare; do
+		T=$MNT/ghost-$mode
+		btrfs subvolume create "$T" >/dev/null && echo start >"$T/g"
+		echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "w", "content": "w\n"}]}' >"$TEST_TMP/g.json"
+		rm -f "$TEST_TMP/go" "$TEST_TMP/ready"
+		"$TEST_TMP/ghost" "$mode" "$T/g" "$TEST_TMP/go" "$TEST_TMP/ready" &
+		ghost=$!
+		at_cleanup "kill $ghost"
+		while [ ! -e "$TEST_TMP/ready" ]; do sleep 0.05; done
+		sleep 0.1
+		with_hook "[ \"\$1\" = synced ] && touch '$TEST_TMP/go'; true" \
+			"$BTRFS_TXN" apply --json "$TEST_TMP/g.json" >"$TEST_TMP/g.out" 2>/dev/null
+		sleep 0.2
+		ok "a writer thread hidden from /proc/PID/fd ($mode) is reported and pinned" python3 -c '
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+assert d["result"] == "committed" and d["concurrent_writers"], d
+assert os.path.exists(sys.argv[2] + "/pin-0"), "no pin"
+assert open(sys.argv[3] + "/gen-0/g").read() == "start\nlate\n"' "$TEST_TMP/g.out" "$MNT/.btrfs-txn/ghost-$mode" "$MNT/.btrfs-txn/ghost-$mode"
+		kill $ghost 2>/dev/null
+	done
+fi
+
 # An apply killed right after the exchange: recovery makes the check it did not get
 # to, with the mark the staged record keeps, and pins what a held descriptor wrote.
 T=$MNT/killed
