@@ -160,6 +160,16 @@ int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
 
 /* modified.c: the inodes of a subvolume changed since a mark taken before its
  * snapshot (see the file's header for what counts as a change). */
+/* What a subvolume's root directory looks like, read from the inode in memory:
+ * renaming the subvolume (every exchange) changes nothing of it. */
+struct root_print {
+	unsigned mode, uid, gid, flags;
+	uint64_t size, nlink;       /* a Btrfs directory's size follows its entries */
+	int64_t mtime_sec;
+	long mtime_nsec;
+	uint64_t xattrs;            /* a hash of the names and values */
+};
+int root_print_take(int fd, struct root_print *ret);
 struct tree_mark {
 	uint64_t generation;        /* the subvolume's root generation */
 	struct timespec since;      /* CLOCK_REALTIME_COARSE, read after it */
@@ -167,6 +177,9 @@ struct tree_mark {
 	/* When not 0: an inode item last written in this transaction or an earlier
 	 * one is not a change (see modified.c); the snapshot's own transaction. */
 	uint64_t after_transid;
+	/* When set, the root directory is judged by this print instead of its item. */
+	bool has_root_print;
+	struct root_print root_print;
 };
 #define TREE_CHANGES_MAX 64
 struct tree_changes {

@@ -25,8 +25,11 @@
  * has no such X and keeps the tick's error, towards reporting.
  *
  * The subvolume's own root directory (inode 256) is the exception: renaming the
- * subvolume, which every commit does, moves its ctime. For it, mtime (entries added
- * or removed) and its mode and owner as seen before the snapshot decide.
+ * subvolume, which every commit does, moves its ctime (in memory; the item is not
+ * even rewritten). When the mark holds a print of it (mode, owner, flags, size and
+ * link count, mtime, extended attributes: struct root_print, read from the inode in
+ * memory, where no commit lags), the print taken now decides; without one (a mark
+ * restored by recovery), mtime and its mode and owner as seen before the snapshot.
  *
  * The search sees only what is in the B-tree: a change still held in memory
  * (delayed inode items, dirty pages) reaches it with the next commit, so callers
@@ -43,7 +46,9 @@
 #include <linux/btrfs_tree.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 static bool at_or_after(const struct btrfs_timespec *ts, const struct timespec *since)
 {
@@ -55,6 +60,8 @@ static bool at_or_after(const struct btrfs_timespec *ts, const struct timespec *
 static bool inode_changed(uint64_t ino, const struct btrfs_inode_item *item,
 			  const struct tree_mark *mark)
 {
+	if (ino == BTRFS_FIRST_FREE_OBJECTID && mark->has_root_print)
+		return false; /* judged by its print, see tree_changes_since() */
 	if (mark->after_transid && le64toh(item->transid) <= mark->after_transid)
 		return false;
 	if (ino != BTRFS_FIRST_FREE_OBJECTID)
@@ -78,6 +85,7 @@ int tree_mark_take(int fd, struct tree_mark *ret_mark)
 	mark.root_uid = st.st_uid;
 	mark.root_gid = st.st_gid;
 	mark.after_transid = 0;
+	mark.has_root_print = false;
 	/* Read after the generation: a change between the two reads lies in a block
 	 * above G with a ctime before S, so it is skipped, rightly: the snapshot, taken
 	 * later, holds it. */
@@ -151,7 +159,65 @@ int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes
 			key->min_offset = 0;
 		}
 	}
+	if (mark->has_root_print) {
+		struct root_print now;
+		int r = root_print_take(fd, &now);
+		if (r < 0)
+			return r;
+		if (memcmp(&now, &mark->root_print, sizeof(now)) != 0) {
+			if (found.n_inodes < TREE_CHANGES_MAX)
+				found.inodes[found.n_inodes++] = BTRFS_FIRST_FREE_OBJECTID;
+			found.count++;
+		}
+	}
 	*ret = found;
+	return 0;
+}
+
+/* FNV-1a over @len bytes, continuing from @hash. */
+static uint64_t fnv(uint64_t hash, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++)
+		hash = (hash ^ p[i]) * 0x100000001b3ULL;
+	return hash;
+}
+
+int root_print_take(int fd, struct root_print *ret)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	struct root_print p;
+	memset(&p, 0, sizeof(p)); /* compared with memcmp: no stray padding */
+	p.mode = st.st_mode;
+	p.uid = st.st_uid;
+	p.gid = st.st_gid;
+	p.size = (uint64_t)st.st_size;
+	p.nlink = (uint64_t)st.st_nlink;
+	p.mtime_sec = st.st_mtim.tv_sec;
+	p.mtime_nsec = st.st_mtim.tv_nsec;
+	int flags = 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0)
+		p.flags = (unsigned)flags;
+	/* Names and values of every extended attribute, in the order listed (a
+	 * directory's attributes are few). */
+	char names[4096];
+	ssize_t n = flistxattr(fd, names, sizeof(names));
+	uint64_t hash = 0xcbf29ce484222325ULL;
+	if (n < 0 && errno == ERANGE)
+		hash = fnv(hash, "too many", 8);
+	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
+		char value[4096];
+		ssize_t len = fgetxattr(fd, names + off, value, sizeof(value));
+		hash = fnv(hash, names + off, strlen(names + off) + 1);
+		if (len > 0)
+			hash = fnv(hash, value, (size_t)len);
+		else if (len < 0 && errno == ERANGE)
+			hash = fnv(hash, "large", 5);
+	}
+	p.xattrs = hash;
+	*ret = p;
 	return 0;
 }
 

@@ -484,9 +484,12 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	struct tree_mark before;
 	if (src->rollback) {
 		r = tree_mark_take(t->fd, &before);
+		if (r == 0)
+			r = root_print_take(t->fd, &before.root_print);
 		if (r < 0)
 			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
 					t->path);
+		before.has_root_print = true;
 	}
 
 	r = journal_write(t->state_fd, &j);
@@ -540,6 +543,10 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		r = btrfs_error(btrfs_util_subvolume_info_fd(staging_fd, 0, &staging_info));
 		if (r == 0)
 			before.after_transid = staging_info.otransid;
+		/* The staging's root directory, before any op: T's as the snapshot saw it. */
+		if (r == 0)
+			r = root_print_take(staging_fd, &before.root_print);
+		before.has_root_print = r == 0;
 	}
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);

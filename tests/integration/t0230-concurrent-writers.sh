@@ -135,6 +135,35 @@ assert "bad\\xff\\x1bname" in last["concurrent_writes"] and last["pinned"] == 0,
 ok "... and gen-0 holds the file and is pinned" \
 	sh -c "test -e '$MNT/.btrfs-txn/late/pin-0' && ls '$MNT/.btrfs-txn/late/gen-0' | grep -q '^bad'"
 
+# Changes to the target's own root directory: renaming the subvolume moves its ctime,
+# so it is judged by a print (mode, owner, flags, size, mtime, extended attributes).
+root_change() { # STEP EXPECTED-EXIT COMMAND...: COMMAND run by the step hook at STEP
+	local step=$1 want=$2
+	shift 2
+	root_n=$((${root_n:-0} + 1))
+	T=$MNT/root-$root_n
+	btrfs subvolume create "$T" >/dev/null && echo x >"$T/todelete"
+	echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "w", "content": "w\n"}]}' >"$TEST_TMP/r.json"
+	printf '[ "$1" = %s ] || exit 0\nT=%s\n%s\n' "$step" "$T" "$*" >"$TEST_TMP/r-hook.sh"
+	with_hook "sh $TEST_TMP/r-hook.sh \"\$1\"" "$BTRFS_TXN" apply --json "$TEST_TMP/r.json" \
+		>"$TEST_TMP/r.out" 2>/dev/null
+	local rc=$?
+	[ "$rc" -eq "$want" ] || { echo "exit $rc, expected $want"; return 1; }
+	[ "$want" -eq 1 ] && return 0
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert "." in d["concurrent_writes"] and d["pinned_generation"] == 0, d' "$TEST_TMP/r.out"
+}
+ok "an xattr set on T's root before the last check aborts" \
+	root_change staged 1 'python3 -c "import os, sys; os.setxattr(sys.argv[1], \"user.red\", b\"x\")" "$T"'
+ok "an xattr set on T's root after it is reported and pinned" \
+	root_change checked 0 'python3 -c "import os, sys; os.setxattr(sys.argv[1], \"user.red\", b\"x\")" "$T"'
+ok "chattr +A on T's root after it is reported" root_change checked 0 'chattr +A "$T"'
+ok "chmod of T's root after it is reported" root_change checked 0 'chmod 0700 "$T"'
+ok "an entry removed with the root's mtime set back is reported" \
+	root_change checked 0 'm=$(stat -c %y "$T"); rm "$T/todelete" && touch -m -d "$m" "$T"'
+
 # Descriptors /proc/PID/fd does not show: a process whose main thread has exited
 # while another thread holds the file, and a thread with a descriptor table of its
 # own (unshare(CLONE_FILES)). Each writes once after the exchange: it must be found
