@@ -70,3 +70,8 @@ int init_tree_carry(const struct init_tree *tree, int root_fd, const char *displ
 /* Clears +i and +a in the tree at @path so that it can be removed; names the file
  * that keeps them (TXN_NEEDS_PERSON). */
 int init_tree_unprotect(const char *path, struct txn_error *error);
+/* init_recover.c: fails with @status, naming them, while live processes can still
+ * change @tree's directory on @dev (working or root directory, a directory of it
+ * open, a file of it open for writing or mapped shared and writable). */
+int init_refuse_holders(dev_t dev, struct init_tree *tree, const char *display,
+			enum txn_status status, struct txn_error *error);

@@ -16,6 +16,7 @@
 #define STAGED_NAME "staged"
 #define HISTORY_NAME "history.jsonl"
 #define LOCK_NAME "lock"
+#define TRANS_MARKER_NAME "trans-inflight"
 
 struct target {
 	char path[PATH_MAX];        /* canonical path of T */
@@ -123,24 +124,53 @@ int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret
 
 void utc_now(char out[32]);
 
-/* Shared by the snapshot method (snapshot.c) and init (init.c). */
+/* subvol.c: shared by every method and recovery. */
 int btrfs_error(int btrfs_util_error);
 void make_txid(char out[40]);
+bool exists_at(int dir_fd, const char *name);
 int delete_subvolume_at(int dir_fd, const char *name);
 int sync_fs(int fd);
+/* 0 when @name in @dir_fd is the very directory @fd holds (not a symlink, same
+ * device and inode), -ESTALE when it is something else, or -errno. */
+int same_inode_at(int dir_fd, const char *name, int fd);
+
+/* recover.c: recovery with the lock held, and the pieces of the protocol it shares
+ * with a running transaction. */
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
 		   struct txn_error *error);
+/* After the commit point: the old tree at j->staging becomes read-only gen-N. */
+int archive_old_tree(struct target *t, const struct journal *j, bool recovered,
+		     struct txn_error *error);
+/* The history line (with @concurrent, may be NULL), then the journal goes. */
+int record_committed(struct target *t, const struct journal *j, bool recovered,
+		     const struct txn_concurrent *concurrent, struct txn_error *error);
+/* Before the commit point: the staging goes (never the target's tree, nor one a live
+ * process uses), an "aborted" history line, then the journal. */
+int undo_uncommitted(struct target *t, const struct journal *j, bool recovered,
+		     const char *reason, struct txn_error *error);
+
+/* generations.c: the one keep rule (the batch's keep, else options->keep, else
+ * TXN_DEFAULT_KEEP; either may be NULL). */
+unsigned generations_keep(const struct txn_options *options, const struct txn_batch *batch);
 /* Deletes gen-N beyond the newest @keep, never the pre of a pair whose post stays. */
 int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
 		     const struct txn_gc_notes *skipped);
-/* Tagged snapshots (tag.c): the generation of the post paired with the pre snapshot
- * kept as gen-@pre_generation; false when it has none. */
+/* pairs.c: the generation of the post paired with the pre snapshot kept as
+ * gen-@pre_generation; false when it has none. */
 bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation);
+/* The latest pre snapshot without a post: 1 and its txid and generation, 0 when
+ * there is none, -ENOMEM. */
+int pairs_latest_unpaired(int state_fd, char ret_txid[40], uint64_t *ret_generation);
 
-/* The trans method's in-flight marker (trans.c). Read: 1 and a one-line summary of
- * the cut-short window when present, 0 when absent. Check: TXN_NEEDS_PERSON naming
- * the ops and the marker to delete when present; recover_locked() calls it first. */
+/* The trans method's in-flight marker (trans_marker.c). Read: 1 and a one-line
+ * summary of the cut-short window when present, 0 when absent. Check:
+ * TXN_NEEDS_PERSON naming the ops and the marker to delete when present;
+ * recover_locked() calls it first. */
 int trans_marker_read(int state_fd, char *ret_summary, size_t size);
 int trans_marker_check(const struct target *t, struct txn_error *error);
+/* Written (and made durable) before a trans window opens; removed once it is over. */
+int trans_marker_write(const struct target *t, const struct txn_batch *batch, const char *txid,
+		       const char *started);
+int trans_marker_remove(const struct target *t);
 int init_recover(struct target *t, const struct journal *j, bool recovered,
 		 struct txn_recover_result *ret, struct txn_error *error);

@@ -28,104 +28,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct pre_stack {
-	struct {
-		char txid[40];
-		uint64_t generation; /* the snapshot's gen-N */
-	} *items;
-	size_t n, cap;
-	bool failed;
-};
-
-static bool is_snapshot_line(json_t *line, const char *tag)
-{
-	const char *kind = json_string_value(json_object_get(line, "kind"));
-	const char *line_tag = json_string_value(json_object_get(line, "tag"));
-	const char *result = json_string_value(json_object_get(line, "result"));
-	return kind && strcmp(kind, "snapshot") == 0 && line_tag && strcmp(line_tag, tag) == 0 &&
-	       result && strcmp(result, "committed") == 0;
-}
-
-static uint64_t line_u64(json_t *line, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(line, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-/* Builds the stack of unpaired pre snapshots, in history order. */
-static bool collect_unpaired(json_t *line, void *ctx)
-{
-	struct pre_stack *stack = ctx;
-	if (is_snapshot_line(line, "pre")) {
-		const char *txid = json_string_value(json_object_get(line, "txid"));
-		if (!txid)
-			return false;
-		if (stack->n == stack->cap) {
-			size_t cap = stack->cap ? stack->cap * 2 : 8;
-			void *grown = realloc(stack->items, cap * sizeof(*stack->items));
-			if (!grown) {
-				stack->failed = true;
-				return true;
-			}
-			stack->items = grown;
-			stack->cap = cap;
-		}
-		snprintf(stack->items[stack->n].txid, sizeof(stack->items[0].txid), "%s", txid);
-		stack->items[stack->n].generation = line_u64(line, "previous");
-		stack->n++;
-	} else if (is_snapshot_line(line, "post")) {
-		const char *pair = json_string_value(json_object_get(line, "pair"));
-		for (size_t i = stack->n; pair && i-- > 0;)
-			if (strcmp(stack->items[i].txid, pair) == 0) {
-				memmove(&stack->items[i], &stack->items[i + 1],
-					(stack->n - i - 1) * sizeof(*stack->items));
-				stack->n--;
-				break;
-			}
-	}
-	return false;
-}
-
-struct pair_query {
-	uint64_t pre_generation;
-	char pre_txid[40];
-	bool found;
-	uint64_t post_generation;
-};
-
-static bool find_pair(json_t *line, void *ctx)
-{
-	struct pair_query *q = ctx;
-	if (!q->pre_txid[0]) {
-		if (is_snapshot_line(line, "pre") && line_u64(line, "previous") == q->pre_generation) {
-			const char *txid = json_string_value(json_object_get(line, "txid"));
-			snprintf(q->pre_txid, sizeof(q->pre_txid), "%s", txid ? txid : "");
-		}
-		return false;
-	}
-	const char *pair = json_string_value(json_object_get(line, "pair"));
-	if (is_snapshot_line(line, "post") && pair && strcmp(pair, q->pre_txid) == 0) {
-		q->found = true;
-		q->post_generation = line_u64(line, "previous");
-		return true;
-	}
-	return false;
-}
-
-bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation)
-{
-	struct pair_query q = { .pre_generation = pre_generation };
-	history_each(state_fd, find_pair, &q);
-	if (q.found && ret_post_generation)
-		*ret_post_generation = q.post_generation;
-	return q.found;
-}
-
-static unsigned keep_of(const struct txn_options *options)
-{
-	return options && options->keep ? options->keep : TXN_DEFAULT_KEEP;
-}
-
 static int tag_locked(struct target *t, enum txn_tag tag, const struct txn_options *options,
 		      struct txn_snapshot_result *result, struct txn_error *error)
 {
@@ -135,18 +37,10 @@ static int tag_locked(struct target *t, enum txn_tag tag, const struct txn_optio
 	if (tag == TXN_TAG_PRE) {
 		snprintf(result->pair, sizeof(result->pair), "%s", result->txid);
 	} else {
-		struct pre_stack stack = { 0 };
-		history_each(t->state_fd, collect_unpaired, &stack);
-		if (stack.failed) {
-			free(stack.items);
-			return txn_fail(error, TXN_ABORTED, ENOMEM, "cannot read '%s/%s'",
+		int found = pairs_latest_unpaired(t->state_fd, result->pair, &result->pair_pre);
+		if (found < 0)
+			return txn_fail(error, TXN_ABORTED, -found, "cannot read '%s/%s'",
 					t->state_path, HISTORY_NAME);
-		}
-		if (stack.n > 0) {
-			snprintf(result->pair, sizeof(result->pair), "%s", stack.items[stack.n - 1].txid);
-			result->pair_pre = stack.items[stack.n - 1].generation;
-		}
-		free(stack.items);
 	}
 
 	uint64_t current = generation_current(t->state_fd);
@@ -186,7 +80,7 @@ static int tag_locked(struct target *t, enum txn_tag tag, const struct txn_optio
 	txn_step("tag-history");
 	result->snapshot = current;
 	result->generation = current + 1;
-	drop_generations(t->state_fd, keep_of(options), &result->dropped, NULL);
+	drop_generations(t->state_fd, generations_keep(options, NULL), &result->dropped, NULL);
 	return 0;
 }
 
@@ -203,7 +97,7 @@ int txn_snapshot_tag(const char *path, enum txn_tag tag, const struct txn_option
 	r = target_lock(&t, options, error);
 	struct txn_recover_result recovered = { .action = TXN_RECOVERY_NONE };
 	if (r == 0)
-		r = recover_locked(&t, keep_of(options), &recovered, error);
+		r = recover_locked(&t, generations_keep(options, NULL), &recovered, error);
 	if (r == 0) {
 		result.recovered_first = recovered.action != TXN_RECOVERY_NONE;
 		r = tag_locked(&t, tag, options, &result, error);
