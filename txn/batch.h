@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#pragma GCC visibility push(default)
+
 enum txn_method {
 	TXN_METHOD_SNAPSHOT,
 	TXN_METHOD_TRANS,
@@ -109,3 +111,5 @@ const char *txn_method_name(enum txn_method method);
 
 /* Frees everything the batch owns and zeroes it. Accepts NULL. */
 void txn_batch_free(struct txn_batch *batch);
+
+#pragma GCC visibility pop

@@ -25,6 +25,10 @@
 
 #include "batch.h"
 
+/* libbtrfs-txn.so is built with -fvisibility=hidden: what this header (and batch.h)
+ * declares is its whole exported interface. */
+#pragma GCC visibility push(default)
+
 /* What a failure means for the target; the runner turns it into an exit status. */
 enum txn_status {
 	TXN_OK = 0,
@@ -413,3 +417,5 @@ bool txn_text_is_plain(const char *text, size_t len);
  * escaped form, and then *escaped (may be NULL) is set to true. */
 struct json_t;
 struct json_t *txn_json_name(const char *name, bool *escaped);
+
+#pragma GCC visibility pop
