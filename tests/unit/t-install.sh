@@ -66,7 +66,7 @@ check "libbtrfs-txn.so links to libbtrfs-txn.so.0" test "$(readlink "$dest/usr/l
 check "only the public headers are installed" test "$(ls "$dest/usr/include/btrfs-txn" | tr '\n' ' ')" = "batch.h txn.h "
 # The test build's switches run commands and skip flushes: never in what is installed.
 check "the installed command, .so and .a hold no test switch" \
-	sh -c "! strings '$dest/usr/sbin/btrfs-txn' '$dest/usr/lib/libbtrfs-txn.so.0' '$dest/usr/lib/libbtrfs-txn.a' | grep -E 'BTRFS_TXN_(FAULT|STEP_HOOK|UNSAFE_SKIP_FLUSH)'"
+	sh -c "! strings '$dest/usr/sbin/btrfs-txn' '$dest/usr/lib/libbtrfs-txn.so.0' '$dest/usr/lib/libbtrfs-txn.a' | grep -E 'BTRFS_TXN_(FAULT|STEP_HOOK|UNSAFE_SKIP_FLUSH|CP)'"
 check "  while the test build does (so the check above can fail)" \
 	sh -c "test ! -x '$build/test/btrfs-txn' || strings '$build/test/btrfs-txn' | grep -q BTRFS_TXN_FAULT"
 check "the library's soname is libbtrfs-txn.so.0" \
