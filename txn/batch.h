@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#pragma GCC visibility push(default)
+
 enum txn_method {
 	TXN_METHOD_SNAPSHOT,
 	TXN_METHOD_TRANS,
@@ -104,8 +106,27 @@ struct txn_batch {
 /* A copy op refuses a larger source unless its "max_size" says otherwise (1 GiB). */
 #define TXN_COPY_DEFAULT_MAX_SIZE (1ULL << 30)
 
+/**
+ * txn_op_kind_name() - The spec's name of an op kind ("write", "copy", ...).
+ * @kind: The kind.
+ *
+ * Return: a static string.
+ */
 const char *txn_op_kind_name(enum txn_op_kind kind);
+/**
+ * txn_method_name() - The spec's name of a method ("snapshot" or "trans").
+ * @method: The method.
+ *
+ * Return: a static string.
+ */
 const char *txn_method_name(enum txn_method method);
 
-/* Frees everything the batch owns and zeroes it. Accepts NULL. */
+/**
+ * txn_batch_free() - Free everything the batch owns and zero it.
+ * @batch: The batch; may be NULL.
+ *
+ * Return: nothing.
+ */
 void txn_batch_free(struct txn_batch *batch);
+
+#pragma GCC visibility pop

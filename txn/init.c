@@ -36,8 +36,25 @@
 #include <sys/wait.h>
 #include <time.h>
 
+/* cp by absolute path, never through PATH: init runs as root, and a PATH that names
+ * a directory someone else can write would hand them the copy. */
+static const char *const cp_paths[] = { "/usr/bin/cp", "/bin/cp" };
+
 static int run_copy(const char *from, const char *to, const char *display, struct txn_error *error)
 {
+	const char *cp = NULL;
+#ifdef BTRFS_TXN_TESTING
+	/* The test build only: a stand-in cp, for tests of a copy that hangs. */
+	cp = getenv("BTRFS_TXN_CP");
+	if (cp && !*cp)
+		cp = NULL;
+#endif
+	for (size_t i = 0; i < sizeof(cp_paths) / sizeof(cp_paths[0]) && !cp; i++)
+		if (access(cp_paths[i], X_OK) == 0)
+			cp = cp_paths[i];
+	if (!cp)
+		return txn_fail(error, TXN_ABORTED, ENOENT,
+				"cannot copy '%s': no cp at /usr/bin/cp or /bin/cp", display);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
@@ -46,7 +63,7 @@ static int run_copy(const char *from, const char *to, const char *display, struc
 		/* Its own group, so that a Ctrl-C is ours to handle; and it dies with us. */
 		setpgid(0, 0);
 		txn_child_die_with_parent(parent);
-		execlp("cp", "cp", "-a", "--reflink=always", "--", from, to, (char *)NULL);
+		execl(cp, "cp", "-a", "--reflink=always", "--", from, to, (char *)NULL);
 		_exit(127);
 	}
 	setpgid(pid, pid);

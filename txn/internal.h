@@ -72,7 +72,8 @@ int fsync_fd(int fd);
  * stop at protocol step STEP: ACTION `kill` (default) sends itself SIGKILL, `stop`
  * SIGSTOP (so a harness can cut power), `exit` exits with status 99.
  * BTRFS_TXN_STEP_HOOK=COMMAND runs `sh -c COMMAND sh STEP` at every step (e.g. to
- * write a dm-log-writes mark). Both are for tests only and documented as such.
+ * write a dm-log-writes mark). Both are for tests only and documented as such;
+ * they exist only in the test build (-DBTRFS_TXN_TESTING, build/test/btrfs-txn).
  */
 void txn_step(const char *step);
 

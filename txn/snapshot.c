@@ -226,9 +226,14 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	 * BTRFS_TXN_UNSAFE_SKIP_FLUSH exists only to prove that the QEMU crash suite
 	 * catches a broken protocol (make vmcheck-selftest, vmtests/README.md): "1" skips
 	 * this flush, "2" also the step-10 sync. Never set it anywhere else. */
+#ifdef BTRFS_TXN_TESTING
 	const char *unsafe_skip = getenv("BTRFS_TXN_UNSAFE_SKIP_FLUSH");
 	bool skip_flush = unsafe_skip && (!strcmp(unsafe_skip, "1") || !strcmp(unsafe_skip, "2"));
 	bool skip_sync = unsafe_skip && !strcmp(unsafe_skip, "2");
+#else
+	/* Built only into the test build (-DBTRFS_TXN_TESTING), never installed. */
+	const bool skip_flush = false, skip_sync = false;
+#endif
 	r = skip_flush ? 0 : sync_fs(staging_fd);
 	if (r < 0) {
 		r = txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);

@@ -25,6 +25,10 @@
 
 #include "batch.h"
 
+/* libbtrfs-txn.so is built with -fvisibility=hidden: what this header (and batch.h)
+ * declares is its whole exported interface. */
+#pragma GCC visibility push(default)
+
 /* What a failure means for the target; the runner turns it into an exit status. */
 enum txn_status {
 	TXN_OK = 0,
@@ -41,7 +45,14 @@ struct txn_error {
 	char message[1024];  /* what failed and where, without the strerror part */
 };
 
-/* "MESSAGE: strerror(errnum)" or just MESSAGE, into @buf. */
+/**
+ * txn_error_string() - Format a filled error for a person, on one line.
+ * @error: The error a txn_* call filled.
+ * @buf: Where to write "MESSAGE: strerror(errnum)", or just MESSAGE when errnum is 0.
+ * @size: Size of @buf; the text is cut to fit.
+ *
+ * Return: @buf.
+ */
 const char *txn_error_string(const struct txn_error *error, char *buf, size_t size);
 
 /* Set by the caller's SIGINT/SIGTERM handler: before the commit point the engine
@@ -146,9 +157,19 @@ int txn_apply_trans(const char *target, const struct txn_batch *batch,
 		    const struct txn_options *options, struct txn_result *ret_result,
 		    struct txn_error *ret_error);
 
-/* Rolls @target back to kept generation @to (TXN_ROLLBACK_PREVIOUS: the one the
- * last transaction replaced), as a new transaction with the same protocol as apply. */
 #define TXN_ROLLBACK_PREVIOUS UINT64_MAX
+/**
+ * txn_rollback() - Roll @target back to a kept generation, as a new transaction with
+ * the same protocol as apply.
+ * @target: Path of the subvolume.
+ * @to: The kept generation, or TXN_ROLLBACK_PREVIOUS: the one the last transaction
+ *   replaced.
+ * @options: Lock and keep settings, and the description for the history line.
+ * @ret_result: Filled on success.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_rollback(const char *target, uint64_t to, const struct txn_options *options,
 		 struct txn_result *ret_result, struct txn_error *ret_error);
 
@@ -159,9 +180,20 @@ int txn_rollback(const char *target, uint64_t to, const struct txn_options *opti
  */
 typedef int (*txn_stage_fn)(const char *staging_path, void *ctx, struct txn_error *error);
 
-/* The general form of apply: snapshot @target, let @stage change the staging tree,
- * and commit it with the same protocol (flush, concurrent-writer check, exchange,
- * sync, generations). The history line has kind "run" and options->description. */
+/**
+ * txn_run() - The general form of apply: snapshot @target, let @stage change the
+ * staging tree, and commit it with the same protocol (flush, concurrent-writer
+ * check, exchange, sync, generations).
+ * @target: Path of the subvolume.
+ * @stage: Changes the staging tree; a negative return aborts.
+ * @ctx: Passed to @stage.
+ * @options: Lock and keep settings; the history line has kind "run" and
+ *   options->description.
+ * @ret_result: Filled on success.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_run(const char *target, txn_stage_fn stage, void *ctx, const struct txn_options *options,
 	    struct txn_result *ret_result, struct txn_error *ret_error);
 
@@ -280,7 +312,16 @@ struct txn_recover_result {
 	size_t concurrent_count;
 };
 
-/* Finishes or undoes an interrupted transaction; idempotent, safe to interrupt. */
+/**
+ * txn_recover() - Finish or undo an interrupted transaction of @target; idempotent
+ * and safe to interrupt.
+ * @target: Path of the subvolume.
+ * @options: Lock and keep settings.
+ * @ret_result: Filled on success: what was done (TXN_RECOVERY_NONE when nothing).
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_recover(const char *target, const struct txn_options *options,
 		struct txn_recover_result *ret_result, struct txn_error *ret_error);
 
@@ -291,14 +332,31 @@ struct txn_gc_notes {
 	void *ctx;
 };
 
-/* Drops the oldest generations beyond @keep, never a pinned or mounted one, going
- * on past one that cannot be deleted (each named through @notes, may be NULL);
- * *ret_removed counts those dropped. Fails (TXN_ABORTED) when any deletion failed. */
+/**
+ * txn_gc() - Drop the oldest generations of @target beyond @keep, never a pinned or
+ * mounted one, going on past one that cannot be deleted.
+ * @target: Path of the subvolume.
+ * @keep: How many generations to keep.
+ * @options: Lock settings.
+ * @notes: Told of each generation beyond @keep that is left; may be NULL.
+ * @ret_removed: How many were dropped.
+ * @ret_error: Filled on failure (TXN_ABORTED when any deletion failed).
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_gc(const char *target, unsigned keep, const struct txn_options *options,
 	   const struct txn_gc_notes *notes, unsigned *ret_removed, struct txn_error *ret_error);
 
-/* Releases the pin of @generation (kept for the concurrent writes it holds), so
- * that gc may drop it like any other. TXN_INVALID when it is not pinned. */
+/**
+ * txn_gc_release() - Release the pin of a generation kept for the concurrent writes
+ * it holds, so that gc may drop it like any other.
+ * @target: Path of the subvolume.
+ * @generation: The pinned generation.
+ * @options: Lock settings.
+ * @ret_error: Filled on failure (TXN_INVALID when it is not pinned).
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_gc_release(const char *target, uint64_t generation, const struct txn_options *options,
 		   struct txn_error *ret_error);
 
@@ -308,11 +366,19 @@ enum txn_init_action {
 	TXN_INIT_CONVERTED,       /* a plain directory, now a subvolume with its content */
 };
 
-/* Makes @path a managed subvolume, atomically swapping a plain directory for a
- * subvolume holding the same content. An interrupted transaction found there is
- * recovered first, keeping options->keep generations (NULL or 0: the default).
+/**
+ * txn_init() - Make @path a managed subvolume, atomically swapping a plain directory
+ * for a subvolume holding the same content. An interrupted transaction found there
+ * is recovered first, keeping options->keep generations (NULL or 0: the default).
  * After the exchange @path is checked to be the subvolume made (by UUID), else
- * TXN_NEEDS_PERSON. @ret_action may be NULL. */
+ * TXN_NEEDS_PERSON.
+ * @path: A subvolume, a plain directory, or a path that does not exist yet.
+ * @options: Lock and keep settings, and the progress callback; may be NULL.
+ * @ret_action: What was done; may be NULL.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_init(const char *path, const struct txn_options *options,
 	     enum txn_init_action *ret_action, struct txn_error *ret_error);
 
@@ -344,8 +410,16 @@ struct txn_state {
 	int lock_pid;
 };
 
-/* Reads the state of @target without taking the lock. A journal whose lock is held
- * (before or after the journal is read) is reported as running, not interrupted. */
+/**
+ * txn_state_read() - Read the state of @target without taking the lock. A journal
+ * whose lock is held (before or after the journal is read) is reported as running,
+ * not interrupted.
+ * @target: Path of the subvolume.
+ * @ret_state: Filled on success; the caller free()s ret_state->kept.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_state_read(const char *target, struct txn_state *ret_state,
 		   struct txn_error *ret_error);
 
@@ -360,11 +434,25 @@ struct txn_probe {
 	char kernel[128];
 };
 
-/* Reports what @path's kernel and filesystem support; never writes. */
+/**
+ * txn_probe() - Report what @path's kernel and filesystem support; never writes.
+ * @path: A directory; one that does not exist is reported with exists false.
+ * @ret_probe: Filled, also when @path does not exist.
+ *
+ * Return: 0, or a negative errno when @path cannot be opened.
+ */
 int txn_probe(const char *path, struct txn_probe *ret_probe);
 
-/* Resolve @target's parent, name and state directory paths (no I/O besides
- * realpath); exposed for `history`, which reads history.jsonl itself. */
+/**
+ * txn_state_dir_path() - The path of @target's state directory, for a caller that
+ * reads history.jsonl itself.
+ * @target: Path of the subvolume (a plain directory is accepted).
+ * @ret_path: Filled with the path.
+ * @size: Size of @ret_path.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
 int txn_state_dir_path(const char *target, char *ret_path, size_t size,
 		       struct txn_error *ret_error);
 
@@ -396,17 +484,32 @@ int txn_plan(const char *target, const struct txn_batch *batch,
 
 /* children.c: children that die with btrfs-txn (init's cp, verify hooks, run's
  * COMMAND). */
-/* In a child after fork(): ask for SIGKILL when @parent dies, and _exit(127) at once
- * when it already has (the race prctl alone leaves open). */
+/**
+ * txn_child_die_with_parent() - In a child after fork(): ask for SIGKILL when
+ * @parent dies, and _exit(127) at once when it already has (the race prctl alone
+ * leaves open).
+ * @parent: The pid of the parent, taken before fork().
+ *
+ * Return: nothing.
+ */
 void txn_child_die_with_parent(pid_t parent);
-/*
- * A guard for the process group @pgid: a small process that waits on a pipe and,
- * when this process dies (even by SIGKILL), kills the whole group with SIGKILL, so
- * nothing a child started outlives us. Return: its pid and, in @ret_pipe_fd, the
- * pipe's end that keeps it waiting; or -errno. txn_child_guard_end() stops the guard
- * without touching the group.
+/**
+ * txn_child_guard_start() - Start a guard for a process group: a small process that
+ * waits on a pipe and, when this process dies (even by SIGKILL), kills the whole
+ * group with SIGKILL, so nothing a child started outlives us.
+ * @pgid: The process group to guard.
+ * @ret_pipe_fd: Filled with the pipe's end that keeps the guard waiting.
+ *
+ * Return: the guard's pid, or a negative errno.
  */
 pid_t txn_child_guard_start(pid_t pgid, int *ret_pipe_fd);
+/**
+ * txn_child_guard_end() - Stop a guard without touching the group it guards.
+ * @guard: The pid txn_child_guard_start() returned.
+ * @pipe_fd: The pipe end it filled; closed here.
+ *
+ * Return: nothing.
+ */
 void txn_child_guard_end(pid_t guard, int pipe_fd);
 
 /*
@@ -417,10 +520,41 @@ void txn_child_guard_end(pid_t guard, int pipe_fd);
  * escape). txn_text_is_plain() is true when txn_escape_text() would change nothing
  * but backslashes.
  */
+/**
+ * txn_escape_text() - Escape @len bytes of @text, as described above.
+ * @text: The bytes, not necessarily NUL-terminated.
+ * @len: How many.
+ *
+ * Return: a malloc'd string, or NULL when out of memory.
+ */
 char *txn_escape_text(const char *text, size_t len);
+/**
+ * txn_unescape_text() - Reverse txn_escape_text().
+ * @text: The escaped text.
+ * @ret_text: Filled with a malloc'd copy of the original bytes (NUL-terminated).
+ * @ret_len: Filled with their number.
+ *
+ * Return: 0, -EINVAL on a malformed escape, or -ENOMEM.
+ */
 int txn_unescape_text(const char *text, char **ret_text, size_t *ret_len);
+/**
+ * txn_text_is_plain() - Whether txn_escape_text() would change nothing but
+ * backslashes.
+ * @text: The bytes.
+ * @len: How many.
+ *
+ * Return: true when plain.
+ */
 bool txn_text_is_plain(const char *text, size_t len);
-/* A JSON string for a name from a tree: the name itself when it is plain, else its
- * escaped form, and then *escaped (may be NULL) is set to true. */
 struct json_t;
+/**
+ * txn_json_name() - A JSON string for a name from a tree.
+ * @name: The name.
+ * @escaped: Set to true when the escaped form was used; may be NULL.
+ *
+ * Return: a new jansson string, the name itself when it is plain, else its escaped
+ * form; NULL when out of memory.
+ */
 struct json_t *txn_json_name(const char *name, bool *escaped);
+
+#pragma GCC visibility pop

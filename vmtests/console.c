@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* console.c: follow the guest's serial console log and pick out marker lines.
  *
  * QEMU writes the console to a file (-chardev file); we read what it appended on each

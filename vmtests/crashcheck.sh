@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # crashcheck.sh: check every recorded crash state of one crash-* scenario, on the host.
 # Usage: vmtests/crashcheck.sh RUN_DIR
 #   RUN_DIR holds log.img, written in the guest by guest-logwrites.sh: a dm-log-writes
 #   log and, at LW_META_MB, a tar of the workload list and the before/after manifests.
-# Environment: BTRFS_TXN (default build/btrfs-txn), LOGREPLAY (default build/logreplay),
+# Environment: BTRFS_TXN (default build/test/btrfs-txn: the test build),
+#   LOGREPLAY (default build/logreplay),
 #   CRASH_SAMPLE (default 1: a state after every write; N: after every Nth write
 #   between flushes and marks), CRASH_ONLY (a workload name: check only its states).
 #
@@ -27,7 +29,7 @@ set -uo pipefail
 
 run_dir=$1
 here=$(cd "$(dirname "$0")" && pwd)
-txn=${BTRFS_TXN:-build/btrfs-txn}
+txn=${BTRFS_TXN:-build/test/btrfs-txn}
 logreplay=${LOGREPLAY:-build/logreplay}
 sample=${CRASH_SAMPLE:-1}
 only=${CRASH_ONLY:-}

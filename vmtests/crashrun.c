@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crashrun.c: after a crash-* scenario passed in the guest, check its recorded crash
  * states on the host by running vmtests/crashcheck.sh on its run directory, and fold
  * its counts into the scenario's result.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # guest-faults.sh: guest-side helpers shared by the fault scenarios (power-*, kill-*,
 # fault-*, enospc-*, hang-*, trans-*). Packed into the image as /vmtest/guest-faults.sh
 # and sourced by those scenarios after the guest init's own helpers (vm_tree, vm_fail).

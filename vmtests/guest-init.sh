@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: MIT
 # guest-init.sh: /init of the vmtests guest (busybox sh, PID 1).
 #
 # Sets up the bare minimum (proc, sys, devtmpfs, modules, the virtio disks), then runs

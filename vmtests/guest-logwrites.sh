@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # guest-logwrites.sh: dm-log-writes recording for the crash-* scenarios (sourced).
 #
 # In the guest, the data disk is put behind dm-log-writes, which records every write,

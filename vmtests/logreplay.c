@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* logreplay.c: a dm-log-writes log reader and replayer (see logreplay.h), and with
  * -DLOGREPLAY_MAIN the command build/logreplay that the host-side crash checker
  * (vmtests/crashcheck.sh) drives:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* logreplay.h: read a dm-log-writes log and replay it onto an image file.
  *
  * The log format is the kernel's (Documentation/admin-guide/device-mapper/log-writes.rst,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # mkimage.sh: build the QEMU guest (kernel + initramfs) that vmtests boot.
 #
 #   vmtests/mkimage.sh image OUTDIR BTRFS_TXN_BIN

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* orchestrator.c: build/vmtest, the host side of the QEMU suite (make vmcheck).
  *
  * Parses the options, finds the scenarios, picks the accelerator (a short KVM probe

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qemu.c: start one QEMU guest and make sure it always ends.
  *
  * QEMU runs in its own process group with PR_SET_PDEATHSIG, so a stuck guest (or a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qmp.c: a small QMP client (QEMU Machine Protocol) built on jansson.
  *
  * QMP is line-delimited JSON over a unix socket: a greeting, then commands

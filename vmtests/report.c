@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.c: the suite's report files, build/vmtests/report.json and report.md.
  *
  * One entry per scenario that ran: result, seconds, boots, crash states checked,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* run.c: run one scenario: its boots, its markers, its timeout.
  *
  * For each scenario it creates fresh sparse data and log disks, boots the guest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* scenario.c: find and parse vmtests scenario files.
  *
  * A scenario is a shell fragment NAME.sh whose leading comment block carries its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # selftest.sh: check the vmtests harness itself (make vmcheck-selftest).
 # Usage: vmtests/selftest.sh ORCHESTRATOR IMAGE_DIR
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vm.h: the pieces of the vmtests host orchestrator (build/vmtest).
  *
  * scenario.c finds and parses scenario files, qemu.c starts and stops one QEMU guest

@@ -15,7 +15,9 @@
 
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BTRFS_TXN=${BTRFS_TXN:-$TOP/build/btrfs-txn}
+# The test build (make check builds it): the fault points and step hooks
+# (with_hook, with_fault) exist only there.
+BTRFS_TXN=${BTRFS_TXN:-$TOP/build/test/btrfs-txn}
 TEST_NAME=$(basename "$0" .sh)
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/$TEST_NAME.XXXXXX")
 _cleanups=()

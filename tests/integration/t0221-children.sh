@@ -83,7 +83,13 @@ D="$MNT/plain"
 mkdir -p "$D/sub" && echo data >"$D/sub/f"
 manifest "$D" >"$TEST_TMP/plain"
 rm -f "$TEST_TMP/cp.pid"
-PATH="$TEST_TMP/bin:$PATH" "$BTRFS_TXN" init "$D" >/dev/null 2>&1 &
+mkdir -p "$MNT/plain-path" && echo data >"$MNT/plain-path/f"
+# init runs /usr/bin/cp or /bin/cp, never one found through PATH.
+ok "init: a cp first in PATH is not run" timeout 120 env PATH="$TEST_TMP/bin:$PATH" "$BTRFS_TXN" init "$MNT/plain-path" \
+	&& ok "  the copy is made all the same" test "$(cat "$MNT/plain-path/f" 2>&1)" = data \
+	&& ok "  and the stand-in never ran" test ! -e "$TEST_TMP/cp.pid"
+# The test build's BTRFS_TXN_CP puts the stand-in in.
+BTRFS_TXN_CP="$TEST_TMP/bin/cp" "$BTRFS_TXN" init "$D" >/dev/null 2>&1 &
 txn=$!
 at_cleanup "kill_all '$TEST_TMP/cp.pid'"
 ok "init: cp started" wait_for "$TEST_TMP/cp.pid"

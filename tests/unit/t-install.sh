@@ -2,15 +2,24 @@
 # t-install.sh: `make install DESTDIR=...` puts every file where it belongs, with the
 # installed paths filled into the contrib scripts, the unit and the hook
 # configurations; `make uninstall` removes them again; btrfs-txn-recover-all runs
-# every listed target and sums up. Needs no root. Prints TAP.
+# every listed target and sums up. The installed command and library hold none of the
+# test build's switches; the library exports only the public API with a soname, and
+# docs/example/status.c builds against the installed tree with pkg-config and runs.
+# Needs no root. Prints TAP.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BTRFS_TXN:-$root/build/btrfs-txn}
-if [ ! -x "$bin" ]; then
-	echo "1..0 # SKIP $bin not built"
-	exit 77
-fi
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+# The normal build (make check exports BTRFS_TXN_BUILD), not the test build that
+# BTRFS_TXN names: this is what gets installed.
+build=${BTRFS_TXN_BUILD:-$root/build}
+bin=$build/btrfs-txn
+for f in "$bin" "$build/libbtrfs-txn.a" "$build/libbtrfs-txn.so.0"; do
+	if [ ! -e "$f" ]; then
+		echo "1..0 # SKIP $f not built"
+		exit 77
+	fi
+done
+build=$(cd "$build" && pwd)
+bin=$build/btrfs-txn
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
@@ -30,12 +39,16 @@ check() {
 dest=$tmp/dest
 # Install the binary under test as it is (-o: never rebuild it here).
 make_install() {
-	make -s -C "$root" "$@" DESTDIR="$dest" PREFIX=/usr BUILD="$(dirname "$bin")" -o "$bin"
+	make -s -C "$root" "$@" DESTDIR="$dest" PREFIX=/usr BUILD="$build" -o "$bin" \
+		-o "$build/libbtrfs-txn.a" -o "$build/libbtrfs-txn.so.0"
 }
 check "make install DESTDIR=... PREFIX=/usr" make_install install
 expected="0755 usr/sbin/btrfs-txn
 0644 usr/lib/libbtrfs-txn.a
+0755 usr/lib/libbtrfs-txn.so.0
+0644 usr/lib/pkgconfig/btrfs-txn.pc
 0644 usr/include/btrfs-txn/txn.h
+0644 usr/include/btrfs-txn/batch.h
 0644 usr/share/man/man8/btrfs-txn.8
 0644 usr/share/man/man5/btrfs-txn-spec.5
 0755 usr/lib/btrfs-txn/btrfs-txn-apt-hook
@@ -49,6 +62,33 @@ expected="0755 usr/sbin/btrfs-txn
 while read -r mode path; do
 	check "$path, mode $mode" test "$(stat -c %a "$dest/$path" 2>&1)" = "${mode#0}"
 done <<<"$expected"
+check "libbtrfs-txn.so links to libbtrfs-txn.so.0" test "$(readlink "$dest/usr/lib/libbtrfs-txn.so")" = libbtrfs-txn.so.0
+check "only the public headers are installed" test "$(ls "$dest/usr/include/btrfs-txn" | tr '\n' ' ')" = "batch.h txn.h "
+# The test build's switches run commands and skip flushes: never in what is installed.
+check "the installed command, .so and .a hold no test switch" \
+	sh -c "! strings '$dest/usr/sbin/btrfs-txn' '$dest/usr/lib/libbtrfs-txn.so.0' '$dest/usr/lib/libbtrfs-txn.a' | grep -E 'BTRFS_TXN_(FAULT|STEP_HOOK|UNSAFE_SKIP_FLUSH|CP)'"
+check "  while the test build does (so the check above can fail)" \
+	sh -c "test ! -x '$build/test/btrfs-txn' || strings '$build/test/btrfs-txn' | grep -q BTRFS_TXN_FAULT"
+check "the library's soname is libbtrfs-txn.so.0" \
+	sh -c "readelf -d '$dest/usr/lib/libbtrfs-txn.so.0' | grep -q 'SONAME.*\[libbtrfs-txn.so.0\]'"
+nm -D --defined-only "$dest/usr/lib/libbtrfs-txn.so.0" 2>/dev/null | awk '{print $NF}' >"$tmp/exports"
+check "  it exports txn_apply and txn_state_read" sh -c "grep -qx txn_apply '$tmp/exports' && grep -qx txn_state_read '$tmp/exports'"
+check "  and only txn_* names" sh -c "! grep -v '^txn_' '$tmp/exports'"
+check "  but not the engine's internals (txn_fail, txn_step)" sh -c "! grep -Ex 'txn_fail|txn_step' '$tmp/exports'"
+# The example program, built against the staged install with pkg-config.
+pc() {
+	PKG_CONFIG_LIBDIR="$dest/usr/lib/pkgconfig" PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$dest" \
+		PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 pkg-config "$@"
+}
+check "pkg-config knows btrfs-txn $(sed -n 's/^VERSION *:= *//p' "$root/Makefile")" \
+	test "$(pc --modversion btrfs-txn)" = "$(sed -n 's/^VERSION *:= *//p' "$root/Makefile")"
+check "docs/example/status.c builds with pkg-config --cflags --libs btrfs-txn" \
+	sh -c "\${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -o '$tmp/status' '$root/docs/example/status.c' $(pc --cflags --libs btrfs-txn)"
+check "  and links the shared library" sh -c "readelf -d '$tmp/status' | grep -q 'NEEDED.*\[libbtrfs-txn.so.0\]'"
+LD_LIBRARY_PATH="$dest/usr/lib" "$tmp/status" "$tmp" >"$tmp/status.out" 2>&1
+rc=$?
+check "  runs: a target not on Btrfs is the library's error, exit 1" \
+	sh -c "test $rc = 1 && grep -q \"'$tmp' is not on a Btrfs filesystem\" '$tmp/status.out'"
 check "no @PLACEHOLDER@ left in what was installed" sh -c "! grep -rl '@[A-Z]*DIR@' '$dest'"
 check "the unit runs the installed recover-all" grep -qx 'ExecStart=/usr/lib/btrfs-txn/btrfs-txn-recover-all /etc/btrfs-txn/recover-targets' "$dest/usr/lib/systemd/system/btrfs-txn-recover.service"
 check "  oneshot, after local-fs.target" sh -c "grep -qx 'Type=oneshot' '$dest/usr/lib/systemd/system/btrfs-txn-recover.service' && grep -qx 'After=local-fs.target' '$dest/usr/lib/systemd/system/btrfs-txn-recover.service'"
@@ -60,6 +100,10 @@ check "the pacman hooks run the installed script" grep -qx 'Exec = /usr/lib/btrf
 check "the scripts find the installed btrfs-txn" grep -q 'elif \[ -x /usr/sbin/btrfs-txn \]' "$dest/usr/lib/btrfs-txn/btrfs-txn-apt-hook"
 check "every script parses" sh -c "for f in '$dest'/usr/lib/btrfs-txn/*; do sh -n \"\$f\" || exit 1; done"
 check "the completion parses and completes commands" bash -c ". '$dest/usr/share/bash-completion/completions/btrfs-txn'; COMP_WORDS=(btrfs-txn sn); COMP_CWORD=1; _btrfs_txn; test \"\${COMPREPLY[*]}\" = snapshot"
+check "LIBDIR=... puts the library and the .pc there (multiarch)" \
+	make_install install LIBDIR=/usr/lib/multiarch-test
+check "  with libdir in the .pc" grep -qx 'libdir=/usr/lib/multiarch-test' "$dest/usr/lib/multiarch-test/pkgconfig/btrfs-txn.pc"
+check "  and uninstall removes it there" sh -c "make -s -C '$root' uninstall DESTDIR='$dest' PREFIX=/usr LIBDIR=/usr/lib/multiarch-test BUILD='$build' -o '$bin' -o '$build/libbtrfs-txn.a' -o '$build/libbtrfs-txn.so.0' && test -z \"\$(find '$dest/usr/lib/multiarch-test' -type f -o -type l)\""
 check "make uninstall" make_install uninstall
 check "  leaves no file behind" sh -c "test -z \"\$(find '$dest' -type f)\""
 
