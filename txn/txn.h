@@ -514,8 +514,9 @@ void txn_child_guard_end(pid_t guard, int pipe_fd);
 
 /*
  * Strings from a tree btrfs-txn does not trust (txn/escape.c): in errors, text and
- * JSON alike, and the engine's own records. txn_escape_text() returns a malloc'd copy of @len bytes of @text with control characters, C1 and bidi controls
- * and invalid UTF-8 shown as \n, \t, \xHH or \uHHHH and the backslash doubled (NULL
+ * JSON alike, and the engine's own records. txn_escape_text() returns a malloc'd
+ * copy of @len bytes of @text with control characters, C1 and bidi controls and
+ * invalid UTF-8 shown as \n, \t, \xHH or \uHHHH and the backslash doubled (NULL
  * when out of memory); txn_unescape_text() reverses it (-EINVAL on a malformed
  * escape). txn_text_is_plain() is true when txn_escape_text() would change nothing
  * but backslashes.
