@@ -13,6 +13,8 @@
  */
 #include "internal.h"
 
+#include <string.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -75,4 +77,19 @@ void txn_child_guard_end(pid_t guard, int pipe_fd)
 		;
 	if (pipe_fd >= 0)
 		close(pipe_fd);
+}
+
+void txn_child_exec(const char *executable, char *const argv[])
+{
+	execv(executable, argv);
+	if (errno != ENOEXEC)
+		return;
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	char *sh_argv[n + 2];
+	sh_argv[0] = (char *)"/bin/sh";
+	sh_argv[1] = (char *)executable;
+	memcpy(sh_argv + 2, argv + 1, n * sizeof(char *));
+	execv("/bin/sh", sh_argv);
 }

@@ -511,6 +511,16 @@ pid_t txn_child_guard_start(pid_t pgid, int *ret_pipe_fd);
  * Return: nothing.
  */
 void txn_child_guard_end(pid_t guard, int pipe_fd);
+/**
+ * txn_child_exec() - In a child: run @executable (a path already judged) with @argv,
+ * as execvp() would once it found it: a file the kernel cannot run is handed to
+ * /bin/sh as a script.
+ * @executable: The path to run.
+ * @argv: Its arguments, argv[0] first, NULL-terminated.
+ *
+ * Return: only on failure, with errno set.
+ */
+void txn_child_exec(const char *executable, char *const argv[]);
 
 /*
  * Strings from a tree btrfs-txn does not trust (txn/escape.c): in errors, text and

@@ -109,18 +109,7 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		setenv("BTRFS_TXN_STAGING", staging_path, 1);
 		setenv(LOCKED_TARGETS_ENV, locked_targets, 1);
-		execv(executable, argv);
-		if (errno == ENOEXEC) {
-			/* As execvp(): a file the kernel cannot run is a shell script. */
-			size_t n = 0;
-			while (argv[n])
-				n++;
-			char *sh_argv[n + 2];
-			sh_argv[0] = (char *)"/bin/sh";
-			sh_argv[1] = executable;
-			memcpy(sh_argv + 2, argv + 1, n * sizeof(char *));
-			execv("/bin/sh", sh_argv);
-		}
+		txn_child_exec(executable, argv);
 		int e = errno;
 		(void)!write(exec_pipe[1], &e, sizeof(e));
 		_exit(127);
