@@ -28,33 +28,6 @@
 #include <string.h>
 #include <time.h>
 
-/* The step in progress is the one after the last that ended, in protocol order.
- * Steps a command does not have are skipped by the search, so one list serves
- * apply (all of them) and rollback (no preconditions, applied, verified). */
-static const char *const apply_order[] = {
-	"locked", "recover-start", "recover-done", "preconditions", "journaled",
-	"snapshotted", "staged", "applied", "verified", "flushed", "checked",
-	"exchanged", "synced", "renamed", "history", "done", NULL,
-};
-static const char *const rollback_order[] = {
-	"locked", "recover-start", "recover-done", "journaled", "snapshotted", "staged",
-	"flushed", "checked", "exchanged", "synced", "renamed", "history", "done", NULL,
-};
-
-static const char *step_after(const char *command, const char *last)
-{
-	if (!last)
-		return "locked";
-	/* Recovery's own steps end in recover-done, whichever way it went. */
-	if (!strncmp(last, "recover-", 8) && strcmp(last, "recover-done") != 0)
-		return "recover-done";
-	const char *const *order = strcmp(command, "rollback") ? apply_order : rollback_order;
-	for (size_t i = 0; order[i]; i++)
-		if (!strcmp(order[i], last))
-			return order[i + 1] ? order[i + 1] : "done";
-	return NULL;
-}
-
 static struct {
 	pthread_t thread;
 	bool running;
@@ -102,7 +75,7 @@ static void *watch_loop(void *arg)
 		warned = false;
 		if (ago < (last ? watch.seconds : grace_before_lock))
 			continue;
-		const char *stuck = step_after(watch.command, last);
+		const char *stuck = txn_step_next(watch.command, last);
 		char where[160];
 		if (!last)
 			snprintf(where, sizeof(where), "opening or locking the target");

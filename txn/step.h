@@ -21,3 +21,14 @@ const char *txn_step_last(double *ret_seconds_ago);
 
 /* Forgets the last step and restarts the clock: a command is about to begin. */
 void txn_step_reset(void);
+
+/**
+ * txn_step_next() - The step that comes after @last in @command's protocol, in the
+ * order the engine marks them (one list, here, for the watchdog and the tests).
+ * @command: "apply", "run" or "rollback" (any other: apply's order).
+ * @last: The step that ended last, or NULL when none has.
+ *
+ * A recovery step (recover-*) is followed by recover-done.
+ * Return: the step's name, "done" after the last, or NULL for an unknown @last.
+ */
+const char *txn_step_next(const char *command, const char *last);

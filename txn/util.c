@@ -138,3 +138,30 @@ void txn_step(const char *step)
 		raise(SIGKILL);
 #endif
 }
+
+/* The order in which transact() and its callers mark the steps (snapshot.c,
+ * recover.c): the old tree is renamed to gen-N (and made read-only) right after the
+ * exchange, before the sync. Rollback has no preconditions, applied or verified. */
+static const char *const apply_order[] = {
+	"locked", "recover-start", "recover-done", "preconditions", "journaled",
+	"snapshotted", "staged", "applied", "verified", "flushed", "checked",
+	"exchanged", "renamed", "synced", "history", "done", NULL,
+};
+static const char *const rollback_order[] = {
+	"locked", "recover-start", "recover-done", "journaled", "snapshotted", "staged",
+	"flushed", "checked", "exchanged", "renamed", "synced", "history", "done", NULL,
+};
+
+const char *txn_step_next(const char *command, const char *last)
+{
+	if (!last)
+		return "locked";
+	if (!strncmp(last, "recover-", 8) && strcmp(last, "recover-done") != 0)
+		return "recover-done";
+	const char *const *order = command && !strcmp(command, "rollback") ? rollback_order
+									   : apply_order;
+	for (size_t i = 0; order[i]; i++)
+		if (!strcmp(order[i], last))
+			return order[i + 1] ? order[i + 1] : "done";
+	return NULL;
+}

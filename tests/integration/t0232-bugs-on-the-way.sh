@@ -151,4 +151,15 @@ expect_abort 1 "an exists precondition below a mount point" "$P" \
 output_has "  names the mount point" "precondition on 'mnt/x': cannot open its directory: .*'mnt'.*mount"
 ok "  and not as a cross-device link" sh -c '! grep -q "cross-device" "$1"' sh "$TEST_TMP/out.prev"
 
+# The steps an apply really marks are the man page's list, in its order: the one
+# list the watchdog uses (txn_step_next(), tests/unit/test_step.c checks it against
+# the man page) once drifted and named 'history' for a stall in the final sync.
+S=$(new_target steps)
+: >"$TEST_TMP/steps"
+with_hook "echo \"\$1\" >>'$TEST_TMP/steps'" apply_ops "$S" '[{"op": "write", "path": "f", "content": "x"}]' \
+	'"verify": {"argv": ["true"]}' >/dev/null
+want=$(sed -n '/Steps of apply, in order:/,/done;/p' "$TOP/docs/btrfs-txn.8" | tr '\n' ' ' |
+	tr -d '\\' | sed 's/.*in order://; s/done;.*/done/; s/([^)]*)//; s/ //g')
+ok "apply marks its steps in the man page's order" test "$(paste -sd, "$TEST_TMP/steps")" = "$want"
+
 done_testing
