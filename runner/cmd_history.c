@@ -157,13 +157,33 @@ int cmd_history(int argc, char **argv)
 		char kind_text[32];
 		snprintf(kind_text, sizeof(kind_text), "%s%s%s", kind ? kind : "?", tag ? ":" : "",
 			 tag ? tag : "");
-		printf("%-24s %-21s %-13s %-10s %4s  %s%s%s%s%s\n",
+		/* Writes of other processes the new tree does not hold (CONCURRENT WRITERS). */
+		char concurrent[512] = "";
+		json_t *writes = json_object_get(e, "concurrent_writes");
+		if (json_is_array(writes) && json_array_size(writes) > 0) {
+			size_t used = (size_t)snprintf(concurrent, sizeof(concurrent),
+						       " [writes of other processes kept in gen-%lld, pinned:",
+						       (long long)json_integer_value(json_object_get(e, "pinned")));
+			size_t k;
+			json_t *w;
+			json_array_foreach(writes, k, w) {
+				if (used >= sizeof(concurrent) - 8)
+					break;
+				char *name = one_line(json_string_value(w));
+				used += (size_t)snprintf(concurrent + used, sizeof(concurrent) - used, " %s",
+							 name ? name : "?");
+				free(name);
+			}
+			if (used < sizeof(concurrent) - 1)
+				snprintf(concurrent + used, sizeof(concurrent) - used, "]");
+		}
+		printf("%-24s %-21s %-13s %-10s %4s  %s%s%s%s%s%s\n",
 		       json_string_value(json_object_get(e, "txid")),
 		       json_string_value(json_object_get(e, "time")), kind_text,
 		       result ? result : "?", gen, pair_note(e, pairs),
 		       description ? description : "",
 		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
-		       reason ? " - " : "", reason ? reason : "");
+		       concurrent, reason ? " - " : "", reason ? reason : "");
 		free(description);
 		free(reason);
 	}

@@ -132,6 +132,7 @@ import json, sys
 last = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 assert "bad\\xff\\x1bname" in last["concurrent_writes"] and last["pinned"] == 0, last' \
 	"$MNT/.btrfs-txn/late/history.jsonl"
+ok "... and 'history' names it" sh -c "'$BTRFS_TXN' history '$T' | grep -qF 'writes of other processes kept in gen-0, pinned:'"
 ok "... and gen-0 holds the file and is pinned" \
 	sh -c "test -e '$MNT/.btrfs-txn/late/pin-0' && ls '$MNT/.btrfs-txn/late/gen-0' | grep -q '^bad'"
 
