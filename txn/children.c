@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 
+#include <poll.h>
 #include <string.h>
 
 #include <fcntl.h>
@@ -92,4 +93,14 @@ void txn_child_exec(const char *executable, char *const argv[])
 	sh_argv[1] = (char *)executable;
 	memcpy(sh_argv + 2, argv + 1, n * sizeof(char *));
 	execv("/bin/sh", sh_argv);
+}
+
+void child_wait_tick(int pidfd)
+{
+	if (pidfd >= 0) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+		poll(&pfd, 1, 100);
+	} else {
+		usleep(10000);
+	}
 }

@@ -27,7 +27,6 @@
 #include <btrfsutil.h>
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,12 +87,7 @@ static int run_copy(const char *from, const char *to, const char *display, struc
 			kill(pid, SIGKILL);
 			continue;
 		}
-		if (pidfd >= 0) {
-			struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-			poll(&pfd, 1, 100);
-		} else {
-			usleep(10000);
-		}
+		child_wait_tick(pidfd);
 	}
 	if (pidfd >= 0)
 		close(pidfd);

@@ -211,6 +211,9 @@ int pin_release(int state_fd, uint64_t generation);
 /* 1 and a mount point (in this mount namespace) showing the subvolume at @fd or
  * a directory in it; 0 when none does. */
 int mount_of_subvolume(int fd, char *ret_path, size_t size);
+/* children.c: waits until a child polled with waitpid(WNOHANG) may have changed:
+ * up to 100 ms on its pidfd (from pidfd_open), 10 ms without one. */
+void child_wait_tick(int pidfd);
 struct target;
 /* Fails with @status naming the first nested subvolume of the target, if any. */
 int refuse_nested(const struct target *t, enum txn_status status, struct txn_error *error);

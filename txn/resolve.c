@@ -141,6 +141,27 @@ static int read_link(int dir_fd, const char *name, char *buf, size_t size)
 	return 0;
 }
 
+/* The next component of the path at @next (leading slashes skipped) into @name, and
+ * in *ret_rest what follows it (its slashes skipped); *ret_last: nothing does.
+ * Return: the component's length, 0 at the end of the path, or -ENAMETOOLONG. */
+static int path_component(const char *next, char name[NAME_MAX + 1], const char **ret_rest,
+			  bool *ret_last)
+{
+	while (*next == '/')
+		next++;
+	const char *end = strchrnul(next, '/');
+	size_t len = (size_t)(end - next);
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(name, next, len);
+	name[len] = '\0';
+	while (*end == '/')
+		end++;
+	*ret_rest = end;
+	*ret_last = *end == '\0';
+	return (int)len;
+}
+
 static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode, bool no_symlinks)
 {
 	struct mount_identity root_id;
@@ -158,21 +179,14 @@ static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode, b
 	int result = -ENOENT;
 
 	for (;;) {
-		while (*next == '/')
-			next++;
-		const char *end = strchrnul(next, '/');
-		size_t len = (size_t)(end - next);
-		const char *rest = end;
-		while (*rest == '/')
-			rest++;
-		bool last = *rest == '\0';
 		char name[NAME_MAX + 1];
-		if (len > NAME_MAX) {
-			result = -ENAMETOOLONG;
+		const char *rest;
+		bool last;
+		int len = path_component(next, name, &rest, &last);
+		if (len < 0) {
+			result = len;
 			break;
 		}
-		memcpy(name, next, len);
-		name[len] = '\0';
 		int dir = stack.dirs[stack.depth];
 
 		if (len == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
@@ -292,21 +306,12 @@ int resolve_explain(int root_fd, const char *path, bool follow_last, char *buf, 
 	unsigned links = 0;
 
 	for (;;) {
-		while (*next == '/')
-			next++;
-		if (!*next)
-			break;
-		const char *end = strchrnul(next, '/');
-		size_t len = (size_t)(end - next);
-		const char *rest = end;
-		while (*rest == '/')
-			rest++;
-		bool last = *rest == '\0';
 		char name[NAME_MAX + 1];
-		if (len > NAME_MAX)
+		const char *rest;
+		bool last;
+		int len = path_component(next, name, &rest, &last);
+		if (len <= 0) /* the end of the path, or a name too long */
 			break;
-		memcpy(name, next, len);
-		name[len] = '\0';
 		int dir = stack.dirs[stack.depth];
 		char here[PATH_MAX * 2 + NAME_MAX + 2];
 		snprintf(here, sizeof(here), "%s%s%s", walked, walked[0] ? "/" : "", name);

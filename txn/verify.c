@@ -15,7 +15,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -152,12 +151,7 @@ int txn_verify_run(const struct txn_verify *verify, const char *staging_path,
 				;
 			break;
 		}
-		if (pidfd >= 0) {
-			struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-			poll(&pfd, 1, 100);
-		} else {
-			usleep(10000);
-		}
+		child_wait_tick(pidfd);
 	}
 	if (pidfd >= 0)
 		close(pidfd);
