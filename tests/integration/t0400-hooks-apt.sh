@@ -25,7 +25,10 @@ PRE_INVOKE=$(apt_command 'DPkg::Pre-Invoke')
 PRE_INSTALL_PKGS=$(apt_command 'DPkg::Pre-Install-Pkgs')
 POST_INVOKE=$(apt_command 'DPkg::Post-Invoke')
 ok "the configuration has the three commands" test -n "$PRE_INVOKE" -a -n "$PRE_INSTALL_PKGS" -a -n "$POST_INVOKE"
-ok "  and asks for version 3 for the hook" grep -q "^DPkg::Tools::Options::@HOOKDIR@/btrfs-txn-apt-hook::Version \"3\";" "$HOOKDIR/80btrfs-txn"
+# APT looks a command's Tools::Options up by the command's first word: ask APT's own
+# parser what version the Pre-Install-Pkgs command gets.
+sed "s|@HOOKDIR@|$HOOKDIR|g" "$HOOKDIR/80btrfs-txn" >"$TEST_TMP/80btrfs-txn"
+ok "  and asks for version 3 for the hook" test "$(apt-config -c "$TEST_TMP/80btrfs-txn" shell V "DPkg::Tools::Options::${PRE_INSTALL_PKGS%% *}::Version")" = "V='3'"
 export PRE_INVOKE PRE_INSTALL_PKGS POST_INVOKE
 
 # What APT 2.x sends with Version 3: VERSION, the configuration space, a blank
@@ -97,4 +100,16 @@ touch "$BTRFS_TXN_CONF_DIR/hooks-strict"
 expect_exit 100 "  with hooks-strict it stops apt-get" env PKGS_FILE="$TEST_TMP/pkgs-v3" DPKG_STANDIN=true "$TEST_TMP/bin/apt-get" install nginx
 rm -f "$BTRFS_TXN_CONF_DIR/hooks-strict" "$BTRFS_TXN_CONF_DIR/apt-targets"
 ok "a hook removed but still configured does not fail APT" sh -c "$(printf '%s' "$PRE_INVOKE" | sed "s|$HOOKDIR|$TEST_TMP/gone|g")"
+# output_empty DESC: one test point: the last ok/expect_exit command printed nothing.
+output_empty() {
+	cp "$TEST_TMP/out" "$TEST_TMP/out.prev"
+	ok "$1" sh -c 'test ! -s "$1" || { cat "$1"; exit 1; }' sh "$TEST_TMP/out.prev"
+}
+output_empty "  and prints nothing (no \"not found\")"
+gone_pkgs=$(printf '%s' "$PRE_INSTALL_PKGS" | sed "s|$HOOKDIR|$TEST_TMP/gone|g")
+# More than a pipe holds: a command that did not read it all would fail APT's write.
+ok "  Pre-Install-Pkgs too, reading all APT sends" bash -o pipefail -c 'seq 100000 | sh -c "$1"' sh "$gone_pkgs"
+output_empty "  and prints nothing"
+ok "  Post-Invoke too" sh -c "$(printf '%s' "$POST_INVOKE" | sed "s|$HOOKDIR|$TEST_TMP/gone|g")"
+output_empty "  and prints nothing"
 done_testing
