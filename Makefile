@@ -185,6 +185,9 @@ install: $(BIN) $(LIBTXN) $(LIBTXN_SO)
 	sed -e 's|@HOOKDIR@|$(PREFIX)/lib/btrfs-txn|g' contrib/systemd/btrfs-txn-recover.service \
 		>$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service
 	chmod 0644 $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' 'contrib/systemd/btrfs-txn-recover@.service' \
+		>'$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover@.service'
+	chmod 0644 '$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover@.service'
 	install -m 0644 contrib/bash-completion/btrfs-txn $(DESTDIR)$(PREFIX)/share/bash-completion/completions/btrfs-txn
 
 uninstall:
@@ -194,6 +197,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/btrfs-txn
 	rm -rf $(DESTDIR)$(PREFIX)/lib/btrfs-txn $(DESTDIR)$(PREFIX)/share/btrfs-txn
 	rm -f $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service \
+		'$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover@.service' \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/btrfs-txn \
 		$(foreach page,$(wildcard docs/*.[0-9]),$(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))
 

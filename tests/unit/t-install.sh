@@ -55,6 +55,7 @@ expected="0755 usr/sbin/btrfs-txn
 0755 usr/lib/btrfs-txn/btrfs-txn-pacman-hook
 0755 usr/lib/btrfs-txn/btrfs-txn-recover-all
 0644 usr/lib/systemd/system/btrfs-txn-recover.service
+0644 usr/lib/systemd/system/btrfs-txn-recover@.service
 0644 usr/share/bash-completion/completions/btrfs-txn
 0644 usr/share/btrfs-txn/apt/80btrfs-txn
 0644 usr/share/btrfs-txn/pacman/btrfs-txn-pre.hook
@@ -95,7 +96,14 @@ check "  oneshot, after local-fs.target" sh -c "grep -qx 'Type=oneshot' '$dest/u
 if command -v systemd-analyze >/dev/null && systemd-analyze --help 2>/dev/null | grep -q -- --root; then
 	check "  systemd-analyze verify accepts it" systemd-analyze verify --man=no --root="$dest" "$dest/usr/lib/systemd/system/btrfs-txn-recover.service"
 fi
-check "the APT configuration calls the installed hook" grep -q '^DPkg::Pre-Invoke { "/usr/lib/btrfs-txn/btrfs-txn-apt-hook pre' "$dest/usr/share/btrfs-txn/apt/80btrfs-txn"
+unit=$dest/usr/lib/systemd/system/btrfs-txn-recover@.service
+check "the template unit recovers its instance's path, after the mounts on the way" \
+	sh -c "grep -qx 'ExecStart=/usr/sbin/btrfs-txn recover --no-wait %f' '$unit' && grep -qx 'RequiresMountsFor=%f' '$unit'"
+if command -v systemd-analyze >/dev/null && systemd-analyze --help 2>/dev/null | grep -q -- --root; then
+	check "  systemd-analyze verify accepts an instance" \
+		systemd-analyze verify --man=no --root="$dest" btrfs-txn-recover@srv-www-conf.service
+fi
+check "the APT configuration calls the installed hook" grep -qF 'DPkg::Pre-Invoke { "[ ! -x /usr/lib/btrfs-txn/btrfs-txn-apt-hook ] || /usr/lib/btrfs-txn/btrfs-txn-apt-hook pre' "$dest/usr/share/btrfs-txn/apt/80btrfs-txn"
 check "the pacman hooks run the installed script" grep -qx 'Exec = /usr/lib/btrfs-txn/btrfs-txn-pacman-hook post' "$dest/usr/share/btrfs-txn/pacman/btrfs-txn-post.hook"
 check "the scripts find the installed btrfs-txn" grep -q 'elif \[ -x /usr/sbin/btrfs-txn \]' "$dest/usr/lib/btrfs-txn/btrfs-txn-apt-hook"
 check "every script parses" sh -c "for f in '$dest'/usr/lib/btrfs-txn/*; do sh -n \"\$f\" || exit 1; done"
