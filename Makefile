@@ -75,6 +75,7 @@ help:
 	@echo "make deps       install the Debian packages needed (only the missing ones)"
 	@echo "make check      unit tests, spec tests, integration tests on loop-backed Btrfs (root)"
 	@echo "make demo       run the main job on a loop-backed Btrfs image under build/ (root)"
+	@echo "make pkgcheck   build, lint, install, try and purge the Debian packages (root)"
 	@echo "make install    install to DESTDIR/PREFIX (PREFIX=$(PREFIX), LIBDIR=$(LIBDIR))"
 	@echo "make clean      remove build/"
 	@echo "SANITIZE=1      build with ASan and UBSan"
@@ -207,4 +208,5 @@ clean:
 
 -include $(wildcard vmtests/*.mk bench/*.mk)
 -include $(wildcard fuzz/*.mk)
+include tests/package/package.mk
 -include $(shell find $(BUILD)/obj $(BUILD)/tests $(TEST_BUILD)/obj -name '*.d' 2>/dev/null)
