@@ -25,6 +25,7 @@
  * and i + 1 for ops[i], so the cost grows with the spec, not with its square.
  */
 #include "spec_internal.h"
+#include "path.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -269,12 +270,6 @@ static int check_preconditions(struct model *m)
 	return 0;
 }
 
-static bool is_inside(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
-}
-
 static int check_op(struct model *m, size_t i)
 {
 	const struct txn_op *op = &m->batch->ops[i];
@@ -311,11 +306,11 @@ static int check_op(struct model *m, size_t i)
 		break;
 	case TXN_OP_RENAME:
 		snprintf(pointer, sizeof(pointer), "/ops/%zu/to", i);
-		if (is_inside(op->to, path))
+		if (txn_path_is_inside(op->to, path))
 			return spec_fail(m->error, pointer,
 					 "\"to\" is inside \"path\": a directory cannot be "
 					 "moved into itself");
-		if (is_inside(path, op->to))
+		if (txn_path_is_inside(path, op->to))
 			return spec_fail(m->error, pointer,
 					 "\"to\" contains \"path\": the rename would replace a "
 					 "non-empty directory");

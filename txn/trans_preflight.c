@@ -13,37 +13,6 @@
 
 #include "path.h"
 
-/* Whether @a equals @b or one lies below the other. */
-static bool paths_related(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t n = la < lb ? la : lb;
-	return strncmp(a, b, n) == 0 && (la == lb || (la > lb ? a[n] : b[n]) == '/');
-}
-
-/* Whether an earlier op may change what @index finds: it touches the op's path, its
- * destination, or something in the op's directory (e.g. mkdir "parents" making it). */
-static bool depends_on_earlier(const struct txn_batch *batch, size_t index)
-{
-	const struct txn_op *op = &batch->ops[index];
-	const char *paths[2] = { op->path, op->to };
-	for (size_t i = 0; i < index; i++) {
-		const struct txn_op *e = &batch->ops[i];
-		for (size_t k = 0; k < 2 && paths[k]; k++) {
-			const char *slash = strrchr(paths[k], '/');
-			char parent[PATH_MAX];
-			snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - paths[k]) : 0,
-				 paths[k]);
-			if (paths_related(paths[k], e->path) || (e->to && paths_related(paths[k], e->to)))
-				return true;
-			if (parent[0] && (paths_related(parent, e->path) ||
-					  (e->to && paths_related(parent, e->to))))
-				return true;
-		}
-	}
-	return false;
-}
-
 static int preflight_fail(struct txn_error *error, size_t index, const struct txn_op *op,
 			  int errnum, const char *why)
 {
@@ -74,7 +43,7 @@ int trans_preflight(int root_fd, const struct txn_batch *batch, struct txn_error
 		    ((op->owner.present && !op->owner.resolved) || (op->group.present && !op->group.resolved)))
 			return txn_fail(error, TXN_INVALID, EINVAL,
 					"op %zu (chown '%s'): owner or group not resolved", i, op->path);
-		if (depends_on_earlier(batch, i))
+		if (txn_op_depends_on(batch, i))
 			continue;
 
 		const char *name;
