@@ -12,6 +12,7 @@
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -76,6 +77,19 @@ int fsync_fd(int fd);
  * they exist only in the test build (-DBTRFS_TXN_TESTING, build/test/btrfs-txn).
  */
 void txn_step(const char *step);
+
+/* mount.c: which mount a file is on: its mount id when the kernel tells it (statx,
+ * else name_to_handle_at), and its st_dev for a caller that must decide without. */
+struct mount_identity {
+	bool has_mount_id;
+	uint64_t mount_id;
+	dev_t dev;
+};
+/* Of @name relative to @dir_fd ("" for @dir_fd itself; a final symlink not followed).
+ * Return: 0, or -errno when it cannot be looked at. */
+int mount_identity_at(int dir_fd, const char *name, struct mount_identity *ret);
+/* The mount id alone. Return: 0, -EOPNOTSUPP when the kernel does not say, or -errno. */
+int mount_id_at(int dir_fd, const char *name, uint64_t *ret_mount_id);
 
 /* path resolution beneath a root fd (resolve.c) */
 #define TXN_RESOLVE_FLAGS_DEFAULT 0

@@ -462,16 +462,14 @@ static bool crosses_boundary(const struct stat *st, dev_t parent_dev)
 	return st->st_dev != parent_dev || st->st_ino == 256;
 }
 
-/* The mount @fd is on, by mount id; 0 when the kernel does not say (before 5.8). A
- * bind mount of a directory of the same filesystem keeps st_dev, so only the mount
- * id tells that a walk would step into it. */
+/* The mount @fd is on, by mount id; 0 when the kernel does not say. A bind mount of
+ * a directory of the same filesystem keeps st_dev, so only the mount id tells that a
+ * walk would step into it. */
 static uint64_t mount_id_of(int fd)
 {
-	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
-	    !(stx.stx_mask & STATX_MNT_ID))
-		return 0;
-	return stx.stx_mnt_id;
+	uint64_t id = 0;
+	mount_id_at(fd, "", &id);
+	return id;
 }
 
 /*
