@@ -82,6 +82,16 @@ static const char *pair_note(json_t *e, const struct txn_pair *pairs, size_t n)
 	return "";
 }
 
+struct pair_list {
+	struct txn_pair *items;
+	size_t n;
+};
+
+static void pairs_freep(struct pair_list *pairs)
+{
+	txn_pairs_free(pairs->items, pairs->n);
+}
+
 static bool collect_line(json_t *line, void *ctx)
 {
 	json_array_append(ctx, line);
@@ -97,19 +107,16 @@ int cmd_history(int argc, char **argv)
 	if (code >= 0)
 		return code;
 	struct txn_error error = { 0 };
-	json_t *entries = json_array();
-	struct txn_pair *pairs = NULL;
-	size_t n_pairs = 0;
+	_cleanup_json_ json_t *entries = json_array();
+	_cleanup_(pairs_freep) struct pair_list pairs = { 0 };
 	if (txn_history_each(target, collect_line, entries, &error) < 0 ||
-	    txn_pairs_read(target, &pairs, &n_pairs, &error) < 0) {
-		json_decref(entries);
+	    txn_pairs_read(target, &pairs.items, &pairs.n, &error) < 0)
 		return report_txn_error("history", &error,
 					cli.json ? json_pack("{s:s}", "command", "history") : NULL);
-	}
 	if (cli.json) {
 		json_print(json_pack("{s:s, s:s, s:o, s:o}", "command", "history", "target", target,
-				     "transactions", entries, "pairs", pairs_json(pairs, n_pairs)));
-		txn_pairs_free(pairs, n_pairs);
+				     "transactions", TAKE_PTR(entries), "pairs",
+				     pairs_json(pairs.items, pairs.n)));
 		return EXIT_DONE;
 	}
 	if (json_array_size(entries) == 0)
@@ -126,8 +133,9 @@ int cmd_history(int argc, char **argv)
 		if (committed)
 			snprintf(gen, sizeof(gen), "%lld",
 				 (long long)json_integer_value(json_object_get(e, "generation")));
-		char *description = one_line(json_string_value(json_object_get(e, "description")));
-		char *reason = one_line(json_string_value(json_object_get(e, "reason")));
+		_cleanup_free_ char *description =
+			one_line(json_string_value(json_object_get(e, "description")));
+		_cleanup_free_ char *reason = one_line(json_string_value(json_object_get(e, "reason")));
 		const char *kind = json_string_value(json_object_get(e, "kind"));
 		const char *tag = json_string_value(json_object_get(e, "tag"));
 		char kind_text[32];
@@ -145,10 +153,9 @@ int cmd_history(int argc, char **argv)
 			json_array_foreach(writes, k, w) {
 				if (used >= sizeof(concurrent) - 8)
 					break;
-				char *name = one_line(json_string_value(w));
+				_cleanup_free_ char *name = one_line(json_string_value(w));
 				used += (size_t)snprintf(concurrent + used, sizeof(concurrent) - used, " %s",
 							 name ? name : "?");
-				free(name);
 			}
 			if (used < sizeof(concurrent) - 1)
 				snprintf(concurrent + used, sizeof(concurrent) - used, "]");
@@ -156,14 +163,10 @@ int cmd_history(int argc, char **argv)
 		printf("%-24s %-21s %-13s %-10s %4s  %s%s%s%s%s%s\n",
 		       json_string_value(json_object_get(e, "txid")),
 		       json_string_value(json_object_get(e, "time")), kind_text,
-		       result ? result : "?", gen, pair_note(e, pairs, n_pairs),
+		       result ? result : "?", gen, pair_note(e, pairs.items, pairs.n),
 		       description ? description : "",
 		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
 		       concurrent, reason ? " - " : "", reason ? reason : "");
-		free(description);
-		free(reason);
 	}
-	json_decref(entries);
-	txn_pairs_free(pairs, n_pairs);
 	return EXIT_DONE;
 }

@@ -41,6 +41,7 @@ int cmd_rollback(int argc, char **argv)
 	watchdog_stop();
 	if (r < 0)
 		return report_txn_error("rollback", &error, doc);
+	_cleanup_free_ struct txn_concurrent *concurrent = result.concurrent;
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
 		json_object_set_new(doc, "txid", json_string(result.txid));
@@ -52,7 +53,6 @@ int cmd_rollback(int argc, char **argv)
 	}
 	if (!doc)
 		report_concurrent("rollback", target, &result, NULL);
-	free(result.concurrent);
 	report_info("rolled %s back: generation %llu now holds the tree of gen-%llu "
 		    "(generation %llu kept as gen-%llu)",
 		    target, (unsigned long long)result.generation,

@@ -111,19 +111,25 @@ static void give_terminal(pid_t pgid)
 	sigaction(SIGTTOU, &saved, NULL);
 }
 
+/* Frees a NULL-terminated array of strings and the array. */
+static void strv_freep(char ***strv)
+{
+	for (char **p = *strv; p && *p; p++)
+		free(*p);
+	free(*strv);
+}
+
 static int stage_command(const char *staging_path, void *ctx, struct txn_error *error)
 {
 	struct run_command *rc = ctx;
 	size_t argc = 0;
 	while (rc->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 1, sizeof(char *));
+	_cleanup_(strv_freep) char **argv = calloc(argc + 1, sizeof(char *));
 	for (size_t i = 0; argv && i < argc; i++)
 		if (!(argv[i] = substitute(rc->argv[i], staging_path))) {
-			for (size_t k = 0; k < i; k++)
-				free(argv[k]);
-			free(argv);
-			argv = NULL;
+			stage_fail(error, TXN_ABORTED, ENOMEM, "run: cannot prepare the command");
+			return -ENOMEM;
 		}
 	if (!argv) {
 		stage_fail(error, TXN_ABORTED, ENOMEM, "run: cannot prepare the command");
@@ -265,9 +271,6 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 out:
 	if (r < 0 && !error->message[0])
 		stage_fail(error, TXN_ABORTED, -r, "run: cannot start '%s'", argv[0]);
-	for (size_t i = 0; i < argc; i++)
-		free(argv[i]);
-	free(argv);
 	return r;
 }
 
@@ -357,6 +360,7 @@ int cmd_run(int argc, char **argv)
 					    rc.exit_status >= 0 ? json_integer(rc.exit_status) : json_null());
 		return report_txn_error("run", &error, doc);
 	}
+	_cleanup_free_ struct txn_concurrent *concurrent = result.concurrent;
 	if (doc) {
 		json_object_set_new(doc, "command_status", json_integer(0));
 		json_object_set_new(doc, "result", json_string("committed"));
@@ -371,7 +375,6 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!doc)
 		report_concurrent("run", target, &result, NULL);
-	free(result.concurrent);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("'%s' succeeded; %s is now generation %llu (generation %llu kept as gen-%llu), %.3f s",
