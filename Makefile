@@ -145,13 +145,13 @@ export BTRFS_TXN = $(abspath $(TEST_BIN))
 export BTRFS_TXN_BUILD = $(abspath $(BUILD))
 
 check: deps-quiet all $(TEST_BIN) $(UNIT_BINS)
-	@tests/run-tests.sh $(UNIT_BINS) tests/unit/t-*.sh tests/integration/t[0-9]*.sh
+	@tests/run-tests.sh --complete $(UNIT_BINS) tests/unit/t-*.sh tests/integration/t[0-9]*.sh
 
 check-unit: deps-quiet all $(TEST_BIN) $(UNIT_BINS)
-	@tests/run-tests.sh $(UNIT_BINS) tests/unit/t-*.sh
+	@tests/run-tests.sh --complete $(UNIT_BINS) tests/unit/t-*.sh
 
 check-integration: deps-quiet $(TEST_BIN)
-	@tests/run-tests.sh tests/integration/t[0-9]*.sh
+	@tests/run-tests.sh --complete tests/integration/t[0-9]*.sh
 
 demo: deps-quiet $(BIN)
 	@scripts/demo.sh
