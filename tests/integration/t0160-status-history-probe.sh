@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0160: the read-only commands: status (text and --json shape), history (text and
 # --json, one entry per transaction), probe (text and --json on Btrfs subvolumes,
 # plain directories and tmpfs), and plan / apply --dry-run, which write nothing,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0300: `apply --method trans` on the real host kernel. Kernels since 4.17 have no
 # BTRFS_IOC_TRANS_START, so the method must exit 4 with one line naming the running
 # kernel, Linux 4.17 and --method snapshot, and touch nothing: the target stays

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0410: the pacman hooks (contrib/pacman): the Exec line of each .hook run the way
 # pacman runs it (split on whitespace, no shell, from /, the matched package names
 # on stdin one per line since the hook has NeedsTargets) takes a pre and a post

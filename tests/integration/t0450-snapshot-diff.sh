@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0450: tagged snapshots and diff. A pre snapshot keeps the live tree as gen-N and
 # makes the target generation N+1; a post pairs with the latest unpaired pre;
 # history shows the pairs; rollback --to the pre returns to the tree before; gc
