@@ -7,14 +7,9 @@
 
 #include <jansson.h>
 
-#include "cleanup.h"
 #include "runner.h"
+#include "runner_cleanup.h"
 #include "txn.h"
-
-/* The engine's cleanup habits (cleanup.h), and the runner's own two: a JSON value
- * (jansson's json_decrefp) and a batch released when they leave scope. */
-#define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
-#define _cleanup_batch_ __attribute__((cleanup(txn_batch_free)))
 
 /* The exit status for an engine failure. */
 int exit_for_status(enum txn_status status);
