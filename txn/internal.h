@@ -12,6 +12,7 @@
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -114,6 +115,27 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
  * the way); -ENOENT unreported when @missing_ok. Return: the fd or -errno. */
 int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
 		   const char **ret_name, struct txn_error *error);
+/* What a write or copy replaces at its path, for the snapshot method and the trans
+ * method alike (ops.c): the file there, if any, and whether it is ours to lend its
+ * owner, mode and attributes (owner.c's rule). */
+struct op_replaced {
+	const char *name;   /* the last component, inside the op's path */
+	struct stat old;
+	bool have_old;
+	bool ours;          /* a regular file owned by us */
+};
+/* Opens the directory of @op's path and looks at what is there, refusing a directory.
+ * Return: the directory's fd, or -errno with @error filled. */
+int op_open_replaced(int root_fd, const struct txn_op *op, struct op_replaced *ret,
+		     struct txn_error *error);
+/* The new file's mode: the op's, else that of the file of ours it replaces, else a
+ * copy's @source_mode (when @op is a copy), else the default. */
+mode_t op_replacement_mode(const struct txn_op *op, const struct op_replaced *replaced,
+			   mode_t source_mode);
+/* The file of ours being replaced, opened read-only and checked to be the one looked
+ * at; -EBADF when it is not ours. Return: the fd, -EBADF, or -errno with @error filled. */
+int op_open_replaced_ours(int parent_fd, const struct txn_op *op,
+			  const struct op_replaced *replaced, struct txn_error *error);
 
 /* owner.c */
 #define TXN_CAPABILITY_XATTR "security.capability"

@@ -15,8 +15,6 @@
 
 #include "path.h"
 
-#define DEFAULT_FILE_MODE 0644
-
 /* Removes staged files a crashed or killed run left in T's root. Best effort: a
  * leftover is only clutter, never part of the tree's content. */
 void trans_stage_remove_stale(int root_fd)
@@ -133,26 +131,14 @@ int trans_stage_place(int root_fd, const struct txn_op *op, struct staged_file *
 		      struct txn_error *error)
 {
 	const char *kind = txn_op_kind_name(op->kind);
-	const char *name;
-	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &name, error);
+	/* The rule of owner.c, as ops.c applies it: only a regular file of ours lends its
+	 * owner, mode and attributes; anything else becomes ours with the op's mode or the
+	 * default. */
+	struct op_replaced replaced;
+	_cleanup_close_ int parent_fd = op_open_replaced(root_fd, op, &replaced, error);
 	if (parent_fd < 0)
 		return parent_fd;
-	struct stat old;
-	bool have_old = fstatat(parent_fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
-	if (!have_old && errno != ENOENT)
-		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat", kind, op->path);
-	if (have_old && S_ISDIR(old.st_mode))
-		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", kind, op->path);
-	/* The rule of owner.c: only a regular file of ours lends its owner, mode and
-	 * attributes; anything else becomes ours with the op's mode or the default. */
-	bool ours = have_old && S_ISREG(old.st_mode) && owned_by_us(&old);
-	mode_t mode = DEFAULT_FILE_MODE;
-	if (op->has_mode)
-		mode = op->mode;
-	else if (ours)
-		mode = old.st_mode & 07777;
-	else if (op->kind == TXN_OP_COPY)
-		mode = s->source_mode;
+	mode_t mode = op_replacement_mode(op, &replaced, s->source_mode);
 	/* The staged name lies in T's root, which the tree's users may write: hold it by
 	 * O_PATH and check it is still our file, so that a symlink swapped in cannot turn
 	 * the chmod below into a chmod of whatever it points to (fchmodat follows). */
@@ -177,19 +163,13 @@ int trans_stage_place(int root_fd, const struct txn_op *op, struct staged_file *
 	if (real_fd < 0)
 		return txn_fail(error, TXN_ABORTED, real_fd, "%s '%s': staged file '%s'", kind, op->path,
 				s->name);
-	_cleanup_close_ int old_fd = -EBADF;
-	if (ours) {
-		old_fd = openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-		struct stat old_now;
-		if (old_fd < 0 || fstat(old_fd, &old_now) < 0 || old_now.st_dev != old.st_dev ||
-		    old_now.st_ino != old.st_ino)
-			return txn_fail(error, TXN_ABORTED, old_fd < 0 ? errno : EAGAIN,
-					"%s '%s': cannot open the file it replaces", kind, op->path);
-	}
+	_cleanup_close_ int old_fd = op_open_replaced_ours(parent_fd, op, &replaced, error);
+	if (old_fd < 0 && old_fd != -EBADF)
+		return old_fd;
 	int r = replacement_settle(real_fd, old_fd, mode);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "%s '%s': owner and mode", kind, op->path);
-	if (renameat(root_fd, s->name, parent_fd, name) < 0)
+	if (renameat(root_fd, s->name, parent_fd, replaced.name) < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': rename into place", kind,
 				op->path);
 	s->present = false;
