@@ -191,9 +191,7 @@ static void test_stale_staged_removed(void **state)
 	(void)state;
 	write_file(STAGED_PREFIX "99999.7", "left by a crash\n");
 	assert_int_equal(count_staged(), 1);
-	struct txn_op ops[1];
-	op_write(&ops[0], "a", "new a\n");
-	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_batch batch = batch_write_a("new a\n");
 	struct txn_error error;
 	assert_int_equal(apply(&batch, 30, &error), 0);
 	assert_int_equal(count_staged(), 0);

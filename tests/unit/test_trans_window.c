@@ -100,9 +100,7 @@ static void test_not_btrfs_no_ioctl(void **state)
 {
 	(void)state;
 	mock.claim_btrfs = false;
-	struct txn_op ops[1];
-	op_write(&ops[0], "a", "new a\n");
-	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_batch batch = batch_write_a("new a\n");
 	struct txn_error error;
 	assert_true(apply(&batch, 30, &error) < 0);
 	assert_int_equal(error.status, TXN_UNSUPPORTED);
@@ -226,9 +224,7 @@ static void test_watchdog_ends_stuck_window(void **state)
 static void test_watchdog_quiet_when_in_time(void **state)
 {
 	(void)state;
-	struct txn_op ops[1];
-	op_write(&ops[0], "a", "new a\n");
-	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_batch batch = batch_write_a("new a\n");
 	struct txn_error error;
 	assert_int_equal(apply(&batch, 5, &error), 0);
 	assert_int_equal(mock.end_tid, main_tid);
@@ -239,9 +235,7 @@ static void test_watchdog_quiet_when_in_time(void **state)
 static void test_end_and_sync_failures(void **state)
 {
 	(void)state;
-	struct txn_op ops[1];
-	op_write(&ops[0], "a", "new a\n");
-	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_batch batch = batch_write_a("new a\n");
 	struct txn_error error;
 
 	mock.fail_end_call = 2;
@@ -254,7 +248,7 @@ static void test_end_and_sync_failures(void **state)
 
 	mock_reset();
 	mock.sync_error = EIO;
-	op_write(&ops[0], "a", "newer a\n");
+	batch = batch_write_a("newer a\n");
 	assert_int_equal(apply(&batch, 30, &error), -EIO);
 	assert_int_equal(error.status, TXN_NEEDS_PERSON);
 	assert_non_null(strstr(error.message, "the sync that makes them durable failed"));
@@ -265,9 +259,7 @@ static void test_verify_refused(void **state)
 {
 	(void)state;
 	char *argv[] = { "true", NULL };
-	struct txn_op ops[1];
-	op_write(&ops[0], "a", "new a\n");
-	struct txn_batch batch = batch_of(ops, 1);
+	struct txn_batch batch = batch_write_a("new a\n");
 	batch.verify.argv = argv;
 	batch.verify.argc = 1;
 	struct txn_error error;

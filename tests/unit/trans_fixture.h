@@ -482,6 +482,14 @@ static inline struct txn_batch batch_of(struct txn_op *ops, size_t n)
 	return (struct txn_batch){ .ops = ops, .n_ops = n, .description = "unit test" };
 }
 
+/* The batch most tests need: one write of @content to "a". */
+static struct txn_op write_a_op[1];
+static inline struct txn_batch batch_write_a(const char *content)
+{
+	op_write(&write_a_op[0], "a", content);
+	return batch_of(write_a_op, 1);
+}
+
 static inline int apply(const struct txn_batch *batch, double timeout, struct txn_error *error)
 {
 	struct txn_options options = { .lock_timeout = 1, .trans_timeout = timeout };
