@@ -259,7 +259,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	a.options.command = command_line;
 	progress_attach(&a.options);
 	install_interrupt_handlers();
-	struct txn_result result;
+	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s}", "command", "apply", "target", target,
 					   "method", method)
@@ -269,7 +269,6 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	watchdog_stop();
 	if (r < 0)
 		return report_txn_error("apply", &error, doc);
-	_cleanup_free_ struct txn_concurrent *concurrent = result.concurrent;
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
 		json_object_set_new(doc, "txid", json_string(result.txid));

@@ -31,7 +31,7 @@ int cmd_rollback(int argc, char **argv)
 	if (code >= 0)
 		return code;
 	install_interrupt_handlers();
-	struct txn_result result;
+	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "rollback", "target", target) : NULL;
 	/* --timeout bounds the lock wait and, after it, each step (watchdog.c). */
@@ -41,7 +41,6 @@ int cmd_rollback(int argc, char **argv)
 	watchdog_stop();
 	if (r < 0)
 		return report_txn_error("rollback", &error, doc);
-	_cleanup_free_ struct txn_concurrent *concurrent = result.concurrent;
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
 		json_object_set_new(doc, "txid", json_string(result.txid));

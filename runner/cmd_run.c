@@ -352,7 +352,7 @@ int cmd_run(int argc, char **argv)
 		doc = json_pack("{s:s, s:s, s:o, s:s}", "command", "run", "target", target, "argv",
 				command, "description", description);
 	}
-	struct txn_result result;
+	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
 	if (txn_run(target, stage_command, &rc, &options, &result, &error) < 0) {
 		if (doc)
@@ -360,7 +360,6 @@ int cmd_run(int argc, char **argv)
 					    rc.exit_status >= 0 ? json_integer(rc.exit_status) : json_null());
 		return report_txn_error("run", &error, doc);
 	}
-	_cleanup_free_ struct txn_concurrent *concurrent = result.concurrent;
 	if (doc) {
 		json_object_set_new(doc, "command_status", json_integer(0));
 		json_object_set_new(doc, "result", json_string("committed"));

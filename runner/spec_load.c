@@ -526,7 +526,8 @@ int spec_load_file(const char *path, struct txn_batch *ret_batch,
 {
 	bool is_stdin = strcmp(path, "-") == 0;
 	const char *name = is_stdin ? "<stdin>" : path;
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_close_ int owned_fd = is_stdin ? -EBADF : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = is_stdin ? STDIN_FILENO : owned_fd;
 	if (fd < 0) {
 		int r = -errno;
 		error_init(ret_error, name);
@@ -534,7 +535,6 @@ int spec_load_file(const char *path, struct txn_batch *ret_batch,
 			 strerror(-r));
 		return r;
 	}
-	_cleanup_close_ int owned_fd = is_stdin ? -EBADF : fd;
 	return spec_load_fd(fd, name, ret_batch, ret_error);
 }
 
