@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # btrfs-txn build. `make help` lists the targets.
 #
 # Sources are found by wildcard, so adding a file to txn/, runner/ or tests/unit/ needs
@@ -5,8 +6,11 @@
 # included fragment.
 
 VERSION   := 0.1.0
-# The library's ABI version: libbtrfs-txn.so.$(SOVERSION).
+# The library's ABI version: its soname is libbtrfs-txn.so.$(SOVERSION), its file
+# libbtrfs-txn.so.$(LIB_VERSION) (raise the second number when an ABI-compatible
+# release adds to the API, the third for a fix; raise SOVERSION when it breaks).
 SOVERSION := 0
+LIB_VERSION := $(SOVERSION).1.0
 PREFIX    ?= /usr/local
 # Multiarch: e.g. make install LIBDIR=/usr/lib/x86_64-linux-gnu
 LIBDIR    ?= $(PREFIX)/lib
@@ -56,7 +60,7 @@ UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIBTXN      := $(BUILD)/libbtrfs-txn.a
-LIBTXN_SO   := $(BUILD)/libbtrfs-txn.so.$(SOVERSION)
+LIBTXN_SO   := $(BUILD)/libbtrfs-txn.so.$(LIB_VERSION)
 LIBRUNNER   := $(BUILD)/librunner.a
 BIN         := $(BUILD)/btrfs-txn
 TEST_TXN_OBJS := $(TXN_SRCS:%.c=$(TEST_BUILD)/obj/%.o)
@@ -117,7 +121,8 @@ $(TEST_LIBTXN): $(TEST_TXN_OBJS)
 $(LIBTXN_SO): $(TXN_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -shared -Wl,-soname,libbtrfs-txn.so.$(SOVERSION) \
 		-Wl,--no-undefined -o $@ $^ $(LDLIBS)
-	ln -sf $(notdir $@) $(BUILD)/libbtrfs-txn.so
+	ln -sf $(notdir $@) $(BUILD)/libbtrfs-txn.so.$(SOVERSION)
+	ln -sf libbtrfs-txn.so.$(SOVERSION) $(BUILD)/libbtrfs-txn.so
 
 $(LIBRUNNER): $(RUNNER_OBJS)
 	@rm -f $@
@@ -146,13 +151,13 @@ export BTRFS_TXN = $(abspath $(TEST_BIN))
 export BTRFS_TXN_BUILD = $(abspath $(BUILD))
 
 check: deps-quiet all $(TEST_BIN) $(UNIT_BINS)
-	@tests/run-tests.sh $(UNIT_BINS) tests/unit/t-*.sh tests/integration/t[0-9]*.sh
+	@tests/run-tests.sh --complete $(UNIT_BINS) tests/unit/t-*.sh tests/integration/t[0-9]*.sh
 
 check-unit: deps-quiet all $(TEST_BIN) $(UNIT_BINS)
-	@tests/run-tests.sh $(UNIT_BINS) tests/unit/t-*.sh
+	@tests/run-tests.sh --complete $(UNIT_BINS) tests/unit/t-*.sh
 
 check-integration: deps-quiet $(TEST_BIN)
-	@tests/run-tests.sh tests/integration/t[0-9]*.sh
+	@tests/run-tests.sh --complete tests/integration/t[0-9]*.sh
 
 demo: deps-quiet $(BIN)
 	@scripts/demo.sh
@@ -161,7 +166,9 @@ install: $(BIN) $(LIBTXN) $(LIBTXN_SO)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/btrfs-txn
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/btrfs-txn
 	install -m 0644 $(LIBTXN) $(DESTDIR)$(LIBDIR)/libbtrfs-txn.a
-	install -m 0755 $(LIBTXN_SO) $(DESTDIR)$(LIBDIR)/libbtrfs-txn.so.$(SOVERSION)
+	# The file, the soname link the loader follows, the link the linker (-l) follows.
+	install -m 0755 $(LIBTXN_SO) $(DESTDIR)$(LIBDIR)/libbtrfs-txn.so.$(LIB_VERSION)
+	ln -sf libbtrfs-txn.so.$(LIB_VERSION) $(DESTDIR)$(LIBDIR)/libbtrfs-txn.so.$(SOVERSION)
 	ln -sf libbtrfs-txn.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libbtrfs-txn.so
 	# The .pc is written here, not built: it holds the paths of this install.
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
@@ -193,6 +200,7 @@ install: $(BIN) $(LIBTXN) $(LIBTXN_SO)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/btrfs-txn $(DESTDIR)$(LIBDIR)/libbtrfs-txn.a \
+		$(DESTDIR)$(LIBDIR)/libbtrfs-txn.so.$(LIB_VERSION) \
 		$(DESTDIR)$(LIBDIR)/libbtrfs-txn.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libbtrfs-txn.so \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/btrfs-txn.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/btrfs-txn
@@ -204,7 +212,7 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/.flags $(BIN) $(LIBTXN) $(LIBRUNNER) \
-		$(LIBTXN_SO) $(BUILD)/libbtrfs-txn.so $(TEST_BUILD)
+		$(LIBTXN_SO) $(BUILD)/libbtrfs-txn.so.$(SOVERSION) $(BUILD)/libbtrfs-txn.so $(TEST_BUILD)
 
 -include $(wildcard vmtests/*.mk bench/*.mk)
 -include $(wildcard fuzz/*.mk)

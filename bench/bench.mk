@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench.mk: `make bench`, included by the top Makefile. See bench/README.md.
 #
 #   make bench                 trees of 1k, 10k, 100k files (about 5-6 minutes)

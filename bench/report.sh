@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # report.sh: turn the raw samples of bench/run.sh into results.md and latency.png
 # (with NAME_SUFFIX=-large: results-large.md, latency-large.png, and the hand-written
 # analysis-large.md instead of analysis.md).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh: `make bench`: time btrfs-txn against the alternatives on a loop-backed Btrfs.
 #
 # For each tree size (1k, 10k, 100k files of 1 KiB; 1M with BENCH_LARGE=1) and batch

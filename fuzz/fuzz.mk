@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # fuzz.mk: libFuzzer targets (included by the top Makefile).
 #
 #   make fuzz                 build, then run each target for FUZZ_SECONDS (default 60)

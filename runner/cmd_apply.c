@@ -122,18 +122,16 @@ static int run_plan(const char *target, const struct txn_batch *batch)
 {
 	struct txn_error error = { 0 }, precondition;
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "plan", "target", target) : NULL;
-	json_t *ops = cli.json ? json_array() : NULL;
+	_cleanup_json_ json_t *ops = cli.json ? json_array() : NULL;
 	report_info("plan for %s (%zu ops), nothing is written:", target, batch->n_ops);
 	int r = txn_plan(target, batch, print_plan_entry, ops, &precondition, &error);
-	if (r < 0) {
-		json_decref(ops);
+	if (r < 0)
 		return report_txn_error("plan", &error, doc);
-	}
 	char text[2048] = "";
 	if (precondition.status != TXN_OK)
 		txn_error_string(&precondition, text, sizeof(text));
 	if (doc) {
-		json_object_set_new(doc, "ops", ops);
+		json_object_set_new(doc, "ops", TAKE_PTR(ops));
 		json_object_set_new(doc, "preconditions_hold", json_boolean(!text[0]));
 		if (text[0])
 			json_object_set_new(doc, "precondition_error", json_string(text));
@@ -197,20 +195,19 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 
 	/* A spec others could have changed must not run: it is judged by StrictModes
 	 * and read from the very descriptor judged (standard input is the caller's). */
-	struct txn_batch batch = { 0 };
+	_cleanup_batch_ struct txn_batch batch = { 0 };
 	struct spec_error spec_error;
 	int loaded;
 	if (strcmp(a.spec_path, "-") == 0 || a.allow_insecure_spec) {
 		loaded = spec_load_file(a.spec_path, &batch, &spec_error);
 	} else {
 		char untrusted[PATH_MAX + 512];
-		int spec_fd;
+		_cleanup_close_ int spec_fd = -EBADF;
 		if (spec_open_trusted(a.spec_path, &spec_fd, untrusted, sizeof(untrusted)) < 0) {
 			fprintf(stderr, "%s\n", untrusted);
 			return EXIT_USAGE;
 		}
 		loaded = spec_load_fd(spec_fd, a.spec_path, &batch, &spec_error);
-		close(spec_fd);
 	}
 	if (loaded < 0) {
 		char line[2048];
@@ -221,47 +218,36 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	if (a.target && batch.target && strcmp(a.target, batch.target) != 0) {
 		report_error("%s: --target '%s' contradicts the spec's target '%s'", self->name, a.target,
 			     batch.target);
-		txn_batch_free(&batch);
 		return EXIT_USAGE;
 	}
 	const char *target = a.target ? a.target : batch.target;
 	if (!target) {
 		report_error("%s: no target: give --target PATH or \"target\" in the spec", self->name);
-		txn_batch_free(&batch);
 		return EXIT_USAGE;
 	}
 	const char *spec_method = batch.has_method ? txn_method_name(batch.method) : NULL;
 	if (a.method && spec_method && strcmp(a.method, spec_method) != 0) {
 		report_error("%s: --method %s contradicts the spec's method '%s'", self->name, a.method,
 			     spec_method);
-		txn_batch_free(&batch);
 		return EXIT_USAGE;
 	}
 	if (spec_resolve_ids(&batch, strcmp(a.spec_path, "-") ? a.spec_path : "<stdin>", &spec_error) < 0) {
 		char line[2048];
 		spec_error_format(&spec_error, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
-		txn_batch_free(&batch);
 		return EXIT_USAGE;
 	}
 	const char *method = a.method ? a.method : spec_method ? spec_method : "snapshot";
 
-	if (a.dry_run) {
-		code = run_plan(target, &batch);
-		txn_batch_free(&batch);
-		return code;
-	}
+	if (a.dry_run)
+		return run_plan(target, &batch);
 	if (a.has_trans_timeout && strcmp(method, "trans") != 0) {
 		report_error("%s: --trans-timeout applies to --method trans only (the method is %s)",
 			     self->name, method);
-		txn_batch_free(&batch);
 		return EXIT_USAGE;
 	}
-	if (strcmp(method, "trans") == 0) {
-		code = run_trans(target, a.spec_path, &batch, &a.options);
-		txn_batch_free(&batch);
-		return code;
-	}
+	if (strcmp(method, "trans") == 0)
+		return run_trans(target, a.spec_path, &batch, &a.options);
 
 	if (a.has_keep) {
 		/* --keep overrides the spec's keep */
@@ -273,7 +259,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	a.options.command = command_line;
 	progress_attach(&a.options);
 	install_interrupt_handlers();
-	struct txn_result result;
+	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s}", "command", "apply", "target", target,
 					   "method", method)
@@ -281,10 +267,8 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	watchdog_start("apply", stall_timeout(&a.options));
 	int r = txn_apply(target, &batch, &a.options, &result, &error);
 	watchdog_stop();
-	if (r < 0) {
-		txn_batch_free(&batch);
+	if (r < 0)
 		return report_txn_error("apply", &error, doc);
-	}
 	if (doc) {
 		json_object_set_new(doc, "result", json_string("committed"));
 		json_object_set_new(doc, "txid", json_string(result.txid));
@@ -299,14 +283,12 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	}
 	if (!doc)
 		report_concurrent("apply", target, &result, NULL);
-	free(result.concurrent);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("applied %zu ops to %s: generation %llu (generation %llu kept as gen-%llu), %.3f s",
 		    batch.n_ops, target, (unsigned long long)result.generation,
 		    (unsigned long long)result.previous, (unsigned long long)result.previous,
 		    result.timing.total);
-	txn_batch_free(&batch);
 	return EXIT_DONE;
 }
 

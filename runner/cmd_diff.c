@@ -46,13 +46,12 @@ static void set_name(json_t *object, const char *key, const char *text)
 		json_object_set_new(object, key, json_string(text));
 		return;
 	}
-	char *shown = txn_escape_text(text, len);
+	_cleanup_free_ char *shown = txn_escape_text(text, len);
 	char flag[64];
 	snprintf(flag, sizeof(flag), "%s_escaped", key);
 	/* Out of memory: null, flagged, rather than a silently missing key. */
 	json_object_set_new(object, key, shown ? json_string(shown) : json_null());
 	json_object_set_new(object, flag, json_true());
-	free(shown);
 }
 
 static json_t *side_json(char type, unsigned mode, unsigned uid, unsigned gid, uint64_t size,
@@ -135,20 +134,16 @@ static int each_change(const struct txn_diff_entry *e, void *ctx)
 		DETAIL("  content unverified (compared first %llu bytes only)",
 		       (unsigned long long)e->compared_bytes);
 #undef DETAIL
-	char *path = txn_escape_text(e->path, strlen(e->path));
-	char *from = e->link_from ? txn_escape_text(e->link_from, strlen(e->link_from)) : NULL;
-	char *to = e->link_to ? txn_escape_text(e->link_to, strlen(e->link_to)) : NULL;
-	int r = 0;
+	_cleanup_free_ char *path = txn_escape_text(e->path, strlen(e->path));
+	_cleanup_free_ char *from = e->link_from ? txn_escape_text(e->link_from, strlen(e->link_from)) : NULL;
+	_cleanup_free_ char *to = e->link_to ? txn_escape_text(e->link_to, strlen(e->link_to)) : NULL;
 	if (!path || (e->link_from && !from) || (e->link_to && !to))
-		r = -ENOMEM;
-	else if (e->changes & TXN_DIFF_TARGET)
+		return -ENOMEM;
+	if (e->changes & TXN_DIFF_TARGET)
 		printf("%c %c %s%s  target %s -> %s\n", "ADM"[e->kind], type, path, detail, from, to);
 	else
 		printf("%c %c %s%s\n", "ADM"[e->kind], type, path, detail);
-	free(path);
-	free(from);
-	free(to);
-	return r;
+	return 0;
 }
 
 /* A byte count: digits, optionally followed by K, M, G or T (powers of 1024). */
@@ -239,12 +234,11 @@ int cmd_diff(int argc, char **argv)
 		json_object_set_new(doc, "to", generation_json(to));
 	}
 	struct txn_error error = { 0 };
-	if (txn_diff(target, from, to, each_change, &out, &options, &error) < 0) {
-		json_decref(out.changes);
+	_cleanup_json_ json_t *changes = out.changes; /* the diff only appends to it */
+	if (txn_diff(target, from, to, each_change, &out, &options, &error) < 0)
 		return report_txn_error("diff", &error, doc);
-	}
 	if (doc) {
-		json_object_set_new(doc, "changes", out.changes);
+		json_object_set_new(doc, "changes", json_incref(changes));
 		json_object_set_new(doc, "added", json_integer(out.added));
 		json_object_set_new(doc, "removed", json_integer(out.removed));
 		json_object_set_new(doc, "modified", json_integer(out.modified));

@@ -85,14 +85,13 @@ int cmd_gc(int argc, char **argv)
 					    json_integer((json_int_t)args.release_generation));
 	}
 	unsigned removed = 0;
-	struct notes_ctx n = { .kept_back = doc ? json_array() : NULL };
+	_cleanup_json_ json_t *kept_back = doc ? json_array() : NULL;
+	struct notes_ctx n = { .kept_back = kept_back };
 	struct txn_gc_notes notes = { .fn = note, .ctx = &n };
 	int r = txn_gc(target, args.keep, &options, &notes, &removed, &error);
-	if (doc && (r == 0 || removed > 0 || json_array_size(n.kept_back) > 0)) {
+	if (doc && (r == 0 || removed > 0 || json_array_size(kept_back) > 0)) {
 		json_object_set_new(doc, "removed", json_integer(removed));
-		json_object_set_new(doc, "kept_back", n.kept_back);
-	} else if (doc) {
-		json_decref(n.kept_back);
+		json_object_set_new(doc, "kept_back", TAKE_PTR(kept_back));
 	}
 	if (r < 0)
 		return report_txn_error("gc", &error, doc);

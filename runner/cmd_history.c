@@ -3,7 +3,6 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,42 +32,32 @@ static char *one_line(const char *text)
 }
 
 /*
- * The pre/post pairs of tagged snapshots (txn/tag.c), oldest pre first: "pair" (the
- * pre's txid), "pre" and "post" (the kept generations gen-N holding each side; post
- * null while the upgrade has no post snapshot yet) and the pre's description.
+ * The pre/post pairs of tagged snapshots, as the engine pairs them (txn_pairs_read),
+ * oldest pre first: "pair" (the pre's txid), "pre" and "post" (the generations gen-N
+ * holding each side; post null while the upgrade has no post snapshot yet),
+ * "pre_dropped" and "post_dropped" (that generation is gone, dropped by gc), and the
+ * pre's description.
  */
-static json_t *pairs_of(json_t *entries)
+static json_t *pairs_json(const struct txn_pair *pairs, size_t n)
 {
-	json_t *pairs = json_array();
-	size_t i;
-	json_t *e;
-	json_array_foreach(entries, i, e) {
-		const char *kind = json_string_value(json_object_get(e, "kind"));
-		const char *tag = json_string_value(json_object_get(e, "tag"));
-		const char *pair = json_string_value(json_object_get(e, "pair"));
-		if (!kind || strcmp(kind, "snapshot") != 0 || !tag || !pair)
-			continue;
-		json_t *snapshot = json_object_get(e, "previous");
-		if (strcmp(tag, "pre") == 0) {
-			json_t *description = json_object_get(e, "description");
-			json_array_append_new(pairs, json_pack("{s:s, s:O, s:n, s:O}", "pair", pair, "pre",
-							       snapshot, "post", "description",
-							       description ? description : json_null()));
-			continue;
-		}
-		size_t k;
-		json_t *p;
-		json_array_foreach(pairs, k, p)
-			if (strcmp(json_string_value(json_object_get(p, "pair")), pair) == 0)
-				json_object_set(p, "post", snapshot);
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct txn_pair *p = &pairs[i];
+		json_array_append_new(list, json_pack("{s:s, s:I, s:o, s:b, s:b, s:o}", "pair", p->pair,
+						      "pre", (json_int_t)p->pre, "post",
+						      p->post ? json_integer((json_int_t)p->post) : json_null(),
+						      "pre_dropped", p->pre_dropped, "post_dropped",
+						      p->post_dropped, "description",
+						      p->description ? json_string(p->description) : json_null()));
 	}
-	return pairs;
+	return list;
 }
 
-/* " [pair: pre gen-N, post gen-M] " for a tagged snapshot line, else "". */
-static const char *pair_note(json_t *e, json_t *pairs)
+/* " [pair: pre gen-N, post gen-M] " for a tagged snapshot line, else "". A side
+ * whose generation is gone says "(dropped)". */
+static const char *pair_note(json_t *e, const struct txn_pair *pairs, size_t n)
 {
-	static char note[128];
+	static char note[160];
 	const char *pair = json_string_value(json_object_get(e, "pair"));
 	const char *tag = json_string_value(json_object_get(e, "tag"));
 	if (!tag)
@@ -78,20 +67,35 @@ static const char *pair_note(json_t *e, json_t *pairs)
 			 (long long)json_integer_value(json_object_get(e, "previous")));
 		return note;
 	}
-	size_t k;
-	json_t *p;
-	json_array_foreach(pairs, k, p) {
-		if (strcmp(json_string_value(json_object_get(p, "pair")), pair) != 0)
+	for (size_t i = 0; i < n; i++) {
+		const struct txn_pair *p = &pairs[i];
+		if (strcmp(p->pair, pair) != 0)
 			continue;
-		json_t *post = json_object_get(p, "post");
-		char post_text[32] = "none yet";
-		if (json_is_integer(post))
-			snprintf(post_text, sizeof(post_text), "gen-%lld", (long long)json_integer_value(post));
-		snprintf(note, sizeof(note), "[pair: pre gen-%lld, post %s] ",
-			 (long long)json_integer_value(json_object_get(p, "pre")), post_text);
+		char post_text[48] = "none yet";
+		if (p->post)
+			snprintf(post_text, sizeof(post_text), "gen-%llu%s", (unsigned long long)p->post,
+				 p->post_dropped ? " (dropped)" : "");
+		snprintf(note, sizeof(note), "[pair: pre gen-%llu%s, post %s] ",
+			 (unsigned long long)p->pre, p->pre_dropped ? " (dropped)" : "", post_text);
 		return note;
 	}
 	return "";
+}
+
+struct pair_list {
+	struct txn_pair *items;
+	size_t n;
+};
+
+static void pairs_freep(struct pair_list *pairs)
+{
+	txn_pairs_free(pairs->items, pairs->n);
+}
+
+static bool collect_line(json_t *line, void *ctx)
+{
+	json_array_append(ctx, line);
+	return false;
 }
 
 int cmd_history(int argc, char **argv)
@@ -102,38 +106,17 @@ int cmd_history(int argc, char **argv)
 	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &target);
 	if (code >= 0)
 		return code;
-	char state_dir[PATH_MAX];
 	struct txn_error error = { 0 };
-	if (txn_state_dir_path(target, state_dir, sizeof(state_dir), &error) < 0)
+	_cleanup_json_ json_t *entries = json_array();
+	_cleanup_(pairs_freep) struct pair_list pairs = { 0 };
+	if (txn_history_each(target, collect_line, entries, &error) < 0 ||
+	    txn_pairs_read(target, &pairs.items, &pairs.n, &error) < 0)
 		return report_txn_error("history", &error,
 					cli.json ? json_pack("{s:s}", "command", "history") : NULL);
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/history.jsonl", state_dir);
-	FILE *f = fopen(path, "re");
-	if (!f && errno != ENOENT) {
-		report_error("history: cannot read '%s': %s", path, strerror(errno));
-		return EXIT_ABORTED;
-	}
-	json_t *entries = json_array();
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	while (f && (n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] != '\n')
-			break; /* a line torn by a crash: not a transaction */
-		json_t *entry = json_loadb(line, (size_t)n, 0, NULL);
-		if (entry && json_is_object(entry))
-			json_array_append_new(entries, entry);
-		else
-			json_decref(entry);
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	json_t *pairs = pairs_of(entries);
 	if (cli.json) {
 		json_print(json_pack("{s:s, s:s, s:o, s:o}", "command", "history", "target", target,
-				     "transactions", entries, "pairs", pairs));
+				     "transactions", TAKE_PTR(entries), "pairs",
+				     pairs_json(pairs.items, pairs.n)));
 		return EXIT_DONE;
 	}
 	if (json_array_size(entries) == 0)
@@ -150,8 +133,9 @@ int cmd_history(int argc, char **argv)
 		if (committed)
 			snprintf(gen, sizeof(gen), "%lld",
 				 (long long)json_integer_value(json_object_get(e, "generation")));
-		char *description = one_line(json_string_value(json_object_get(e, "description")));
-		char *reason = one_line(json_string_value(json_object_get(e, "reason")));
+		_cleanup_free_ char *description =
+			one_line(json_string_value(json_object_get(e, "description")));
+		_cleanup_free_ char *reason = one_line(json_string_value(json_object_get(e, "reason")));
 		const char *kind = json_string_value(json_object_get(e, "kind"));
 		const char *tag = json_string_value(json_object_get(e, "tag"));
 		char kind_text[32];
@@ -169,10 +153,9 @@ int cmd_history(int argc, char **argv)
 			json_array_foreach(writes, k, w) {
 				if (used >= sizeof(concurrent) - 8)
 					break;
-				char *name = one_line(json_string_value(w));
+				_cleanup_free_ char *name = one_line(json_string_value(w));
 				used += (size_t)snprintf(concurrent + used, sizeof(concurrent) - used, " %s",
 							 name ? name : "?");
-				free(name);
 			}
 			if (used < sizeof(concurrent) - 1)
 				snprintf(concurrent + used, sizeof(concurrent) - used, "]");
@@ -180,14 +163,10 @@ int cmd_history(int argc, char **argv)
 		printf("%-24s %-21s %-13s %-10s %4s  %s%s%s%s%s%s\n",
 		       json_string_value(json_object_get(e, "txid")),
 		       json_string_value(json_object_get(e, "time")), kind_text,
-		       result ? result : "?", gen, pair_note(e, pairs),
+		       result ? result : "?", gen, pair_note(e, pairs.items, pairs.n),
 		       description ? description : "",
 		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
 		       concurrent, reason ? " - " : "", reason ? reason : "");
-		free(description);
-		free(reason);
 	}
-	json_decref(entries);
-	json_decref(pairs);
 	return EXIT_DONE;
 }

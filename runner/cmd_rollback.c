@@ -31,7 +31,7 @@ int cmd_rollback(int argc, char **argv)
 	if (code >= 0)
 		return code;
 	install_interrupt_handlers();
-	struct txn_result result;
+	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "rollback", "target", target) : NULL;
 	/* --timeout bounds the lock wait and, after it, each step (watchdog.c). */
@@ -52,7 +52,6 @@ int cmd_rollback(int argc, char **argv)
 	}
 	if (!doc)
 		report_concurrent("rollback", target, &result, NULL);
-	free(result.concurrent);
 	report_info("rolled %s back: generation %llu now holds the tree of gen-%llu "
 		    "(generation %llu kept as gen-%llu)",
 		    target, (unsigned long long)result.generation,

@@ -111,19 +111,25 @@ static void give_terminal(pid_t pgid)
 	sigaction(SIGTTOU, &saved, NULL);
 }
 
+/* Frees a NULL-terminated array of strings and the array. */
+static void strv_freep(char ***strv)
+{
+	for (char **p = *strv; p && *p; p++)
+		free(*p);
+	free(*strv);
+}
+
 static int stage_command(const char *staging_path, void *ctx, struct txn_error *error)
 {
 	struct run_command *rc = ctx;
 	size_t argc = 0;
 	while (rc->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 1, sizeof(char *));
+	_cleanup_(strv_freep) char **argv = calloc(argc + 1, sizeof(char *));
 	for (size_t i = 0; argv && i < argc; i++)
 		if (!(argv[i] = substitute(rc->argv[i], staging_path))) {
-			for (size_t k = 0; k < i; k++)
-				free(argv[k]);
-			free(argv);
-			argv = NULL;
+			stage_fail(error, TXN_ABORTED, ENOMEM, "run: cannot prepare the command");
+			return -ENOMEM;
 		}
 	if (!argv) {
 		stage_fail(error, TXN_ABORTED, ENOMEM, "run: cannot prepare the command");
@@ -265,9 +271,6 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 out:
 	if (r < 0 && !error->message[0])
 		stage_fail(error, TXN_ABORTED, -r, "run: cannot start '%s'", argv[0]);
-	for (size_t i = 0; i < argc; i++)
-		free(argv[i]);
-	free(argv);
 	return r;
 }
 
@@ -349,7 +352,7 @@ int cmd_run(int argc, char **argv)
 		doc = json_pack("{s:s, s:s, s:o, s:s}", "command", "run", "target", target, "argv",
 				command, "description", description);
 	}
-	struct txn_result result;
+	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
 	if (txn_run(target, stage_command, &rc, &options, &result, &error) < 0) {
 		if (doc)
@@ -371,7 +374,6 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!doc)
 		report_concurrent("run", target, &result, NULL);
-	free(result.concurrent);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("'%s' succeeded; %s is now generation %llu (generation %llu kept as gen-%llu), %.3f s",

@@ -36,9 +36,8 @@ int report_txn_error(const char *command, const struct txn_error *error, json_t 
 	int code = exit_for_status(error->status);
 	if (cli.json && doc) {
 		/* The same escaped line as on stderr: a name from T may not be UTF-8. */
-		char *shown = txn_escape_text(text, strlen(text));
+		_cleanup_free_ char *shown = txn_escape_text(text, strlen(text));
 		json_object_set_new(doc, "error", json_string(shown ? shown : text));
-		free(shown);
 		json_object_set_new(doc, "exit", json_integer(code));
 		json_print(doc);
 	} else if (doc) {
@@ -155,7 +154,7 @@ void report_concurrent(const char *command, const char *target, struct txn_resul
 	const struct txn_concurrent *c = result->concurrent;
 	if (doc) {
 		json_t *paths = json_array();
-		json_t *writers = json_array();
+		_cleanup_json_ json_t *writers = json_array();
 		bool escaped = false;
 		for (size_t i = 0; c && i < c->n_paths; i++)
 			json_array_append_new(paths, txn_json_name(c->paths[i], &escaped));
@@ -175,11 +174,9 @@ void report_concurrent(const char *command, const char *target, struct txn_resul
 				    json_real((double)result->concurrent_since.tv_sec +
 					      result->concurrent_since.tv_nsec / 1e9));
 		if (c) {
-			json_object_set_new(doc, "concurrent_writers", writers);
+			json_object_set_new(doc, "concurrent_writers", TAKE_PTR(writers));
 			json_object_set_new(doc, "concurrent_count", json_integer((json_int_t)c->count));
 			json_object_set_new(doc, "pinned_generation", json_integer((json_int_t)c->pinned));
-		} else {
-			json_decref(writers);
 		}
 	}
 	if (!c)

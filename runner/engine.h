@@ -8,7 +8,17 @@
 #include <jansson.h>
 
 #include "runner.h"
+#include "runner_cleanup.h"
 #include "txn.h"
+
+/* A result's report of concurrent writers is the caller's to free: a result declared
+ * _cleanup_result_ (and zeroed, which a failed call leaves it) frees it at the end. */
+static inline void txn_result_freep(struct txn_result *result)
+{
+	free(result->concurrent);
+	result->concurrent = NULL;
+}
+#define _cleanup_result_ __attribute__((cleanup(txn_result_freep)))
 
 /* The exit status for an engine failure. */
 int exit_for_status(enum txn_status status);

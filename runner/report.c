@@ -3,6 +3,7 @@
  * Messages quote names from the target tree, which anyone who can write there
  * chose: each line is printed through txn_escape_text(), so a name cannot put terminal
  * escapes, bidi overrides or a second line on the operator's screen. */
+#include "cleanup.h"
 #include "runner.h"
 #include "txn.h"
 
@@ -14,15 +15,14 @@ struct cli_options cli;
 
 static void vreport(FILE *out, const char *prefix, const char *fmt, va_list ap)
 {
-	char *text = NULL;
+	_cleanup_free_ char *text = NULL;
 	int len = vasprintf(&text, fmt, ap);
-	char *shown = len >= 0 ? txn_escape_text(text, (size_t)len) : NULL;
+	if (len < 0)
+		text = NULL; /* undefined after a failure */
+	_cleanup_free_ char *shown = len >= 0 ? txn_escape_text(text, (size_t)len) : NULL;
 	fputs(prefix, out);
 	fputs(shown ? shown : "(out of memory formatting a message)", out);
 	fputc('\n', out);
-	free(shown);
-	if (len >= 0)
-		free(text);
 	fflush(out);
 }
 

@@ -25,6 +25,7 @@
  * and i + 1 for ops[i], so the cost grows with the spec, not with its square.
  */
 #include "spec_internal.h"
+#include "path.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -217,7 +218,7 @@ static int require(struct model *m, const char *path, size_t len, size_t op_inde
 static int check_preconditions(struct model *m)
 {
 	const struct txn_batch *batch = m->batch;
-	json_t *seen = json_object(); /* path -> index of the strictest precondition */
+	_cleanup_json_ json_t *seen = json_object(); /* path -> index of the strictest precondition */
 	int r = seen ? 0 : -ENOMEM;
 
 	for (size_t i = 0; i < batch->n_preconditions && r == 0; i++) {
@@ -249,7 +250,6 @@ static int check_preconditions(struct model *m)
 		if (json_object_set_new(seen, pre->path, json_integer((json_int_t)i)) < 0)
 			r = -ENOMEM;
 	}
-	json_decref(seen);
 	if (r < 0)
 		return r;
 
@@ -267,12 +267,6 @@ static int check_preconditions(struct model *m)
 		}
 	}
 	return 0;
-}
-
-static bool is_inside(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
 static int check_op(struct model *m, size_t i)
@@ -311,11 +305,11 @@ static int check_op(struct model *m, size_t i)
 		break;
 	case TXN_OP_RENAME:
 		snprintf(pointer, sizeof(pointer), "/ops/%zu/to", i);
-		if (is_inside(op->to, path))
+		if (txn_path_is_inside(op->to, path))
 			return spec_fail(m->error, pointer,
 					 "\"to\" is inside \"path\": a directory cannot be "
 					 "moved into itself");
-		if (is_inside(path, op->to))
+		if (txn_path_is_inside(path, op->to))
 			return spec_fail(m->error, pointer,
 					 "\"to\" contains \"path\": the rename would replace a "
 					 "non-empty directory");
@@ -341,16 +335,20 @@ static int check_op(struct model *m, size_t i)
 	return r;
 }
 
+static void model_free(struct model *m)
+{
+	json_decref(m->map);
+	free(m->nodes);
+}
+
 int spec_check_contradictions(const struct txn_batch *batch, struct spec_error *error)
 {
-	struct model m = { .map = json_object(), .batch = batch, .error = error };
+	_cleanup_(model_free) struct model m = { .map = json_object(), .batch = batch, .error = error };
 	int r = m.map ? 0 : -ENOMEM;
 
 	if (r == 0)
 		r = check_preconditions(&m);
 	for (size_t i = 0; i < batch->n_ops && r == 0; i++)
 		r = check_op(&m, i);
-	json_decref(m.map);
-	free(m.nodes);
 	return r;
 }

@@ -22,7 +22,7 @@ static int lookup(const char *name, bool group, uint32_t *ret_id)
 	size_t size = hint > 0 ? (size_t)hint : 4096;
 
 	for (;;) {
-		char *buf = malloc(size);
+		_cleanup_free_ char *buf = malloc(size);
 		if (!buf)
 			return -ENOMEM;
 		int r;
@@ -41,7 +41,6 @@ static int lookup(const char *name, bool group, uint32_t *ret_id)
 			if (found)
 				id = (uint32_t)entry.pw_uid;
 		}
-		free(buf);
 		if (r == ERANGE && size < (1u << 24)) {
 			size *= 2;
 			continue;

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include "runner_cleanup.h"
 #include "spec_load.h"
 #include "txn.h"
 

@@ -432,7 +432,7 @@ int spec_load_buffer(const char *name, const char *data, size_t len,
 {
 	struct spec_error error;
 	struct spec_loader l = { .error = &error };
-	struct txn_batch batch = { 0 };
+	_cleanup_batch_ struct txn_batch batch = { 0 };
 	json_error_t json_error;
 
 	error_init(&error, name);
@@ -445,7 +445,7 @@ int spec_load_buffer(const char *name, const char *data, size_t len,
 	/* JSON_DECODE_ANY so that `42` gets our "expected an object" with a position;
 	 * JSON_ALLOW_NUL so that a NUL in a path is reported by pointer, not as a
 	 * syntax error (write content may legitimately hold NUL bytes). */
-	json_t *root = json_loadb(data, len,
+	_cleanup_json_ json_t *root = json_loadb(data, len,
 				  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
 				  &json_error);
 	if (!root) {
@@ -465,7 +465,6 @@ int spec_load_buffer(const char *name, const char *data, size_t len,
 	}
 
 	int r = load_top(&l, root, &batch);
-	json_decref(root);
 	if (r == -ENOMEM) {
 		snprintf(error.message, sizeof(error.message), "out of memory");
 		error.pointer[0] = '\0';
@@ -474,9 +473,9 @@ int spec_load_buffer(const char *name, const char *data, size_t len,
 	} else {
 		spec_pos_record_ids(data, len, &batch);
 		*ret_batch = batch;
+		batch = (struct txn_batch){ 0 }; /* the caller's now */
 		return 0;
 	}
-	txn_batch_free(&batch);
 	*ret_error = error;
 	return r;
 }
@@ -488,7 +487,7 @@ int spec_load_fd(int fd, const char *name, struct txn_batch *ret_batch,
 	/* Read at most one byte beyond the limit, so that a pipe or /dev/zero is
 	 * refused with a clear message rather than read without end. */
 	size_t size = 0, capacity = 0;
-	char *data = NULL;
+	_cleanup_free_ char *data = NULL;
 	for (;;) {
 		if (size == capacity) {
 			capacity = capacity ? capacity * 2 : 65536;
@@ -514,12 +513,8 @@ int spec_load_fd(int fd, const char *name, struct txn_batch *ret_batch,
 		if (size > SPEC_MAX_SIZE)
 			break;
 	}
-	if (r == 0) {
-		r = spec_load_buffer(name, data ? data : "", size, ret_batch, ret_error);
-		free(data);
-		return r;
-	}
-	free(data);
+	if (r == 0)
+		return spec_load_buffer(name, data ? data : "", size, ret_batch, ret_error);
 	error_init(ret_error, name);
 	snprintf(ret_error->message, sizeof(ret_error->message), "cannot read: %s",
 		 strerror(-r));
@@ -531,7 +526,8 @@ int spec_load_file(const char *path, struct txn_batch *ret_batch,
 {
 	bool is_stdin = strcmp(path, "-") == 0;
 	const char *name = is_stdin ? "<stdin>" : path;
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_close_ int owned_fd = is_stdin ? -EBADF : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = is_stdin ? STDIN_FILENO : owned_fd;
 	if (fd < 0) {
 		int r = -errno;
 		error_init(ret_error, name);
@@ -539,10 +535,7 @@ int spec_load_file(const char *path, struct txn_batch *ret_batch,
 			 strerror(-r));
 		return r;
 	}
-	int r = spec_load_fd(fd, name, ret_batch, ret_error);
-	if (!is_stdin)
-		close(fd);
-	return r;
+	return spec_load_fd(fd, name, ret_batch, ret_error);
 }
 
 void spec_error_format(const struct spec_error *error, char *buf, size_t size)

@@ -149,19 +149,15 @@ int spec_get_path(struct spec_loader *l, json_t *value, const char *pointer, cha
 /* A path on the host (target, copy source): absolute, no NUL, shorter than PATH_MAX. */
 int spec_get_host_path(struct spec_loader *l, json_t *value, const char *pointer, char **ret)
 {
-	char *path = NULL;
+	_cleanup_free_ char *path = NULL;
 	int r = spec_get_text(l, value, pointer, true, &path);
 	if (r < 0)
 		return r;
 	if (path[0] != '/')
-		r = spec_fail(l->error, pointer, "expected an absolute path (starting with '/')");
-	else if (strlen(path) >= PATH_MAX)
-		r = spec_fail(l->error, pointer, "path is longer than PATH_MAX (4095 bytes)");
-	if (r < 0) {
-		free(path);
-		return r;
-	}
-	*ret = path;
+		return spec_fail(l->error, pointer, "expected an absolute path (starting with '/')");
+	if (strlen(path) >= PATH_MAX)
+		return spec_fail(l->error, pointer, "path is longer than PATH_MAX (4095 bytes)");
+	*ret = TAKE_PTR(path);
 	return 0;
 }
 
@@ -260,17 +256,15 @@ int spec_get_base64(struct spec_loader *l, json_t *value, const char *pointer,
 	*ret_len = 0;
 	if (len == 0)
 		return 0;
-	unsigned char *bytes = malloc(BASE64_DECODE_LENGTH(len - padding));
+	_cleanup_free_ unsigned char *bytes = malloc(BASE64_DECODE_LENGTH(len - padding));
 	if (!bytes)
 		return -ENOMEM;
 	struct base64_decode_ctx ctx;
 	size_t n = 0;
 	base64_decode_init(&ctx);
-	if (!base64_decode_update(&ctx, &n, bytes, len - padding, text)) {
-		free(bytes);
+	if (!base64_decode_update(&ctx, &n, bytes, len - padding, text))
 		return spec_fail(l->error, pointer, "invalid base64");
-	}
-	*ret = bytes;
+	*ret = TAKE_PTR(bytes);
 	*ret_len = n;
 	return 0;
 }
@@ -290,15 +284,13 @@ int spec_get_id(struct spec_loader *l, json_t *value, const char *pointer, struc
 	if (!json_is_string(value))
 		return spec_fail(l->error, pointer, "expected a name or a number, got %s",
 				 spec_type_name(value));
-	char *name = NULL;
+	_cleanup_free_ char *name = NULL;
 	int r = spec_get_text(l, value, pointer, false, &name);
 	if (r < 0)
 		return r;
-	if (strlen(name) > SPEC_ID_NAME_MAX) {
-		free(name);
+	if (strlen(name) > SPEC_ID_NAME_MAX)
 		return spec_fail(l->error, pointer, "name is longer than %d bytes",
 				 SPEC_ID_NAME_MAX);
-	}
-	*ret = (struct txn_id_ref){ .present = true, .is_name = true, .name = name };
+	*ret = (struct txn_id_ref){ .present = true, .is_name = true, .name = TAKE_PTR(name) };
 	return 0;
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # demo.sh (`make demo`): the whole story on a loop-backed Btrfs image under build/demo:
 # init a plain directory, apply two specs, show status and history, watch a verify
 # hook refuse a broken config with the target unchanged, roll back. Needs root.

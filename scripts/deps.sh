@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # deps.sh: install the Debian packages btrfs-txn needs, only those missing.
 # Usage: scripts/deps.sh [build|check|fuzz|vm|bench|package|all]...   (default: all)
 # Quick when everything is present: one dpkg-query, no apt.

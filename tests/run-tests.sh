@@ -1,35 +1,76 @@
 #!/usr/bin/env bash
-# run-tests.sh: run test executables, each bounded in time, and count the results.
-# Exit 0 is a pass, 77 a skip (no root, no Btrfs, ...), anything else a failure. Each
-# test prints TAP; its output is shown when it fails or when VERBOSE=1.
-# Usage: tests/run-tests.sh TEST...      (TEST_TIMEOUT=seconds, default 600)
+# SPDX-License-Identifier: MIT
+# run-tests.sh: run test executables, each bounded in time, and report them as TAP
+# that `prove` reads, ending with the line "N passed, N failed, N skipped" as a
+# TAP comment. Exit 0 of a test is a pass, 77 a skip (no root, no Btrfs, ...),
+# anything else a failure. A test's own TAP output is shown, as comment lines, when
+# it fails or when VERBOSE=1.
+#
+# A test that was asked for but is not there (a pattern that matched nothing, a
+# deleted file) is a failure, never silently dropped. With --complete (what make
+# check says: the tests given are all their directories hold), so is a script lying
+# beside them, named like a test (t*.sh), that was not given: it would never run.
+#
+# Usage: tests/run-tests.sh [--complete] TEST...   (TEST_TIMEOUT=seconds, default 600)
+#        prove --exec tests/run-tests.sh TEST...   (one TAP stream per test)
 set -u
 export CMOCKA_MESSAGE_OUTPUT=TAP
 timeout_s=${TEST_TIMEOUT:-600}
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/btrfs-txn-tests.XXXXXX")
 trap 'rm -rf "$log_dir"' EXIT
 
-passed=0 failed=0 skipped=0 failures=()
+complete=0
+if [ "${1:-}" = --complete ]; then
+	complete=1
+	shift
+fi
+# With --complete: the scripts beside the listed ones that look like tests but are
+# not listed.
+unlisted=()
+declare -A listed=() dirs=()
 for test in "$@"; do
-	[ -e "$test" ] || continue
+	listed[$test]=1
+	case $complete:$test in 1:*.sh) dirs[$(dirname "$test")]=1 ;; esac
+done
+for dir in "${!dirs[@]}"; do
+	for script in "$dir"/t*.sh; do
+		[ -e "$script" ] && [ -z "${listed[$script]:-}" ] && unlisted+=("$script")
+	done
+done
+
+n=0 passed=0 failed=0 skipped=0 failures=()
+fail() { # NAME WHY
+	n=$((n + 1)) failed=$((failed + 1)) failures+=("$1")
+	printf 'not ok %d - %s # %s\n' "$n" "$1" "$2"
+}
+echo "TAP version 13"
+for test in "$@"; do
 	name=${test##*/}
-	log="$log_dir/$name.log"
+	if [ ! -e "$test" ]; then
+		fail "$name" "missing: '$test' does not exist"
+		continue
+	fi
+	log="$log_dir/$n.log"
 	start=$EPOCHREALTIME
 	timeout --kill-after=10 "$timeout_s" "$test" >"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	case $rc in
-	0) passed=$((passed + 1)); printf 'PASS  %-44s %6ss\n' "$name" "$secs" ;;
-	77) skipped=$((skipped + 1))
-	    printf 'SKIP  %-44s %s\n' "$name" "$(grep -m1 -o 'SKIP.*' "$log" || echo)" ;;
-	124|137) failed=$((failed + 1)); failures+=("$name")
-	    printf 'FAIL  %-44s timed out after %ss\n' "$name" "$timeout_s" ;;
-	*) failed=$((failed + 1)); failures+=("$name"); printf 'FAIL  %-44s exit %d\n' "$name" "$rc" ;;
+	0) n=$((n + 1)) passed=$((passed + 1)); printf 'ok %d - %s (%ss)\n' "$n" "$name" "$secs" ;;
+	77) n=$((n + 1)) skipped=$((skipped + 1))
+	    why=$(grep -m1 -o 'SKIP.*' "$log" | sed 's/^SKIP[: ]*//')
+	    printf 'ok %d - %s # SKIP %s\n' "$n" "$name" "${why:-exit 77}" ;;
+	124|137) fail "$name" "timed out after ${timeout_s}s" ;;
+	*) fail "$name" "exit $rc" ;;
 	esac
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] || [ "${VERBOSE:-0}" = 1 ]; then
-		sed 's/^/    | /' "$log"
+		sed 's/^/#   | /' "$log"
 	fi
 done
-[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed, $skipped skipped"
+for script in "${unlisted[@]}"; do
+	fail "${script##*/}" "unlisted: '$script' looks like a test but was not run (name it tNNNN-area-what.sh)"
+done
+echo "1..$n"
+[ ${#failures[@]} -gt 0 ] && echo "# failed: ${failures[*]}"
+echo "# $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]

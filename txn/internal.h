@@ -12,43 +12,14 @@
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "batch.h"
+#include "cleanup.h"
 #include "trust.h"
 #include "txn.h"
-
-/* Cleanup in the systemd manner: the variable is released when it leaves scope. */
-static inline void close_fdp(int *fd)
-{
-	if (*fd >= 0) {
-		int saved = errno;
-		close(*fd);
-		errno = saved;
-	}
-}
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_close_ __attribute__((cleanup(close_fdp)))
-#define _cleanup_free_ __attribute__((cleanup(freep)))
-
-static inline int take_fd(int *fd)
-{
-	int r = *fd;
-	*fd = -EBADF;
-	return r;
-}
-#define TAKE_FD(fd) take_fd(&(fd))
-static inline void *take_ptr(void *p)
-{
-	void **pp = p;
-	void *r = *pp;
-	*pp = NULL;
-	return r;
-}
-#define TAKE_PTR(p) take_ptr(&(p))
 
 /*
  * Fill @error (may be NULL) and return -@errnum, so that a failure reads
@@ -76,6 +47,19 @@ int fsync_fd(int fd);
  * they exist only in the test build (-DBTRFS_TXN_TESTING, build/test/btrfs-txn).
  */
 void txn_step(const char *step);
+
+/* mount.c: which mount a file is on: its mount id when the kernel tells it (statx,
+ * else name_to_handle_at), and its st_dev for a caller that must decide without. */
+struct mount_identity {
+	bool has_mount_id;
+	uint64_t mount_id;
+	dev_t dev;
+};
+/* Of @name relative to @dir_fd ("" for @dir_fd itself; a final symlink not followed).
+ * Return: 0, or -errno when it cannot be looked at. */
+int mount_identity_at(int dir_fd, const char *name, struct mount_identity *ret);
+/* The mount id alone. Return: 0, -EOPNOTSUPP when the kernel does not say, or -errno. */
+int mount_id_at(int dir_fd, const char *name, uint64_t *ret_mount_id);
 
 /* path resolution beneath a root fd (resolve.c) */
 #define TXN_RESOLVE_FLAGS_DEFAULT 0
@@ -131,6 +115,27 @@ int remove_tree_at(int dir_fd, const char *name, struct txn_error *error,
  * the way); -ENOENT unreported when @missing_ok. Return: the fd or -errno. */
 int op_open_parent(int root_fd, const struct txn_op *op, const char *path, bool missing_ok,
 		   const char **ret_name, struct txn_error *error);
+/* What a write or copy replaces at its path, for the snapshot method and the trans
+ * method alike (ops.c): the file there, if any, and whether it is ours to lend its
+ * owner, mode and attributes (owner.c's rule). */
+struct op_replaced {
+	const char *name;   /* the last component, inside the op's path */
+	struct stat old;
+	bool have_old;
+	bool ours;          /* a regular file owned by us */
+};
+/* Opens the directory of @op's path and looks at what is there, refusing a directory.
+ * Return: the directory's fd, or -errno with @error filled. */
+int op_open_replaced(int root_fd, const struct txn_op *op, struct op_replaced *ret,
+		     struct txn_error *error);
+/* The new file's mode: the op's, else that of the file of ours it replaces, else a
+ * copy's @source_mode (when @op is a copy), else the default. */
+mode_t op_replacement_mode(const struct txn_op *op, const struct op_replaced *replaced,
+			   mode_t source_mode);
+/* The file of ours being replaced, opened read-only and checked to be the one looked
+ * at; -EBADF when it is not ours. Return: the fd, -EBADF, or -errno with @error filled. */
+int op_open_replaced_ours(int parent_fd, const struct txn_op *op,
+			  const struct op_replaced *replaced, struct txn_error *error);
 
 /* owner.c */
 #define TXN_CAPABILITY_XATTR "security.capability"

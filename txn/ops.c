@@ -304,21 +304,63 @@ static int copy_too_big(const struct txn_op *op, struct txn_error *error)
 			(unsigned long long)(op->max_size ? op->max_size : TXN_COPY_DEFAULT_MAX_SIZE));
 }
 
-static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
+int op_open_replaced(int root_fd, const struct txn_op *op, struct op_replaced *ret,
+		     struct txn_error *error)
 {
-	const char *name;
-	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &name, error);
+	const char *kind = txn_op_kind_name(op->kind);
+	struct op_replaced r = { 0 };
+	_cleanup_close_ int parent_fd = op_open_parent(root_fd, op, op->path, false, &r.name, error);
 	if (parent_fd < 0)
 		return parent_fd;
+	r.have_old = fstatat(parent_fd, r.name, &r.old, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!r.have_old && errno != ENOENT)
+		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat", kind, op->path);
+	if (r.have_old && S_ISDIR(r.old.st_mode))
+		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", kind, op->path);
+	/* Only a regular file of ours lends its owner, mode and attributes. */
+	r.ours = r.have_old && S_ISREG(r.old.st_mode) && owned_by_us(&r.old);
+	*ret = r;
+	return TAKE_FD(parent_fd);
+}
 
-	struct stat old;
-	bool have_old = fstatat(parent_fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
-	if (!have_old && errno != ENOENT)
-		return txn_fail(error, TXN_ABORTED, errno, "%s '%s': cannot stat",
+mode_t op_replacement_mode(const struct txn_op *op, const struct op_replaced *replaced,
+			   mode_t source_mode)
+{
+	if (op->has_mode)
+		return op->mode;
+	if (replaced->ours)
+		return replaced->old.st_mode & 07777;
+	if (op->kind == TXN_OP_COPY)
+		return source_mode & 0777;
+	return DEFAULT_FILE_MODE;
+}
+
+int op_open_replaced_ours(int parent_fd, const struct txn_op *op,
+			  const struct op_replaced *replaced, struct txn_error *error)
+{
+	if (!replaced->ours)
+		return -EBADF;
+	/* A regular file, so opening it has no side effect. */
+	_cleanup_close_ int fd = openat(parent_fd, replaced->name,
+					O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat now;
+	if (fd < 0 || fstat(fd, &now) < 0 || now.st_dev != replaced->old.st_dev ||
+	    now.st_ino != replaced->old.st_ino)
+		return txn_fail(error, TXN_ABORTED, fd < 0 ? errno : EAGAIN,
+				"%s '%s': cannot open the file it replaces",
 				txn_op_kind_name(op->kind), op->path);
-	if (have_old && S_ISDIR(old.st_mode))
-		return txn_fail(error, TXN_ABORTED, EISDIR, "%s '%s'", txn_op_kind_name(op->kind),
-				op->path);
+	return TAKE_FD(fd);
+}
+
+static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	struct op_replaced replaced;
+	_cleanup_close_ int parent_fd = op_open_replaced(root_fd, op, &replaced, error);
+	if (parent_fd < 0)
+		return parent_fd;
+	const char *name = replaced.name;
+	const struct stat old = replaced.old;
+	bool ours = replaced.ours;
 
 	_cleanup_close_ int src_fd = -EBADF;
 	struct stat src;
@@ -332,15 +374,7 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 			return r;
 	}
 
-	/* Only a regular file of ours lends its owner, mode and attributes. */
-	bool ours = have_old && S_ISREG(old.st_mode) && owned_by_us(&old);
-	mode_t mode = DEFAULT_FILE_MODE;
-	if (op->has_mode)
-		mode = op->mode;
-	else if (ours)
-		mode = old.st_mode & 07777;
-	else if (op->kind == TXN_OP_COPY)
-		mode = src.st_mode & 0777;
+	mode_t mode = op_replacement_mode(op, &replaced, op->kind == TXN_OP_COPY ? src.st_mode : 0);
 
 	int r;
 	if (ours && old.st_nlink == 1) {
@@ -356,17 +390,10 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 	}
 
 	/* The file of ours being replaced (another name links it), to take its owner and
-	 * attributes from: a regular file, so opening it has no side effect. */
-	_cleanup_close_ int old_fd = -EBADF;
-	if (ours) {
-		struct stat now;
-		old_fd = openat(parent_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-		if (old_fd < 0 || fstat(old_fd, &now) < 0 || now.st_dev != old.st_dev ||
-		    now.st_ino != old.st_ino)
-			return txn_fail(error, TXN_ABORTED, old_fd < 0 ? errno : EAGAIN,
-					"%s '%s': cannot open the file it replaces",
-					txn_op_kind_name(op->kind), op->path);
-	}
+	 * attributes from. */
+	_cleanup_close_ int old_fd = op_open_replaced_ours(parent_fd, op, &replaced, error);
+	if (old_fd < 0 && old_fd != -EBADF)
+		return old_fd;
 
 	char tmp[64];
 	temp_name(tmp, sizeof(tmp));
@@ -462,16 +489,14 @@ static bool crosses_boundary(const struct stat *st, dev_t parent_dev)
 	return st->st_dev != parent_dev || st->st_ino == 256;
 }
 
-/* The mount @fd is on, by mount id; 0 when the kernel does not say (before 5.8). A
- * bind mount of a directory of the same filesystem keeps st_dev, so only the mount
- * id tells that a walk would step into it. */
+/* The mount @fd is on, by mount id; 0 when the kernel does not say. A bind mount of
+ * a directory of the same filesystem keeps st_dev, so only the mount id tells that a
+ * walk would step into it. */
 static uint64_t mount_id_of(int fd)
 {
-	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
-	    !(stx.stx_mask & STATX_MNT_ID))
-		return 0;
-	return stx.stx_mnt_id;
+	uint64_t id = 0;
+	mount_id_at(fd, "", &id);
+	return id;
 }
 
 /*

@@ -8,7 +8,10 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+
+struct txn_batch;
 
 enum txn_path_problem {
 	TXN_PATH_OK,
@@ -39,3 +42,22 @@ enum txn_path_problem txn_path_check(const char *path, size_t len);
 
 /* A short English description of @problem, e.g. "contains a '..' component". */
 const char *txn_path_problem_str(enum txn_path_problem problem);
+
+/* Containment, by components: the one rule for "below" in the engine and the runner. */
+/* Whether @path lies strictly below @dir: "a/b" is below "a", "ab" is not. */
+bool txn_path_is_inside(const char *path, const char *dir);
+/* Whether @a equals @b or one of them lies below the other. */
+bool txn_path_related(const char *a, const char *b);
+
+/**
+ * txn_op_depends_on() - Whether an earlier op of @batch may change what op @index
+ * finds, so that judging the op against the tree as it is now would be wrong.
+ * @batch: The batch.
+ * @index: The op.
+ *
+ * An earlier op counts when one of its paths (path, rename's to) and one of op
+ * @index's are related (equal, or one below the other), or when it is a mkdir with
+ * "parents" that makes the directory op @index is in.
+ * Return: 1 + the index of the latest such op, or 0 when there is none.
+ */
+size_t txn_op_depends_on(const struct txn_batch *batch, size_t index);

@@ -2,6 +2,8 @@
 /* path_check.c: the static rules for paths in a spec (see path.h). */
 #include "path.h"
 
+#include "batch.h"
+
 #include <limits.h>
 #include <string.h>
 
@@ -66,4 +68,43 @@ const char *txn_path_problem_str(enum txn_path_problem problem)
 		return "path is deeper than 1024 levels (limit of btrfs-txn)";
 	}
 	return "unknown path problem";
+}
+
+bool txn_path_is_inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+bool txn_path_related(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0 || txn_path_is_inside(a, b) || txn_path_is_inside(b, a);
+}
+
+/* Whether @earlier, a mkdir with "parents", makes the directory @path is in. */
+static bool makes_parent_of(const struct txn_op *earlier, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (earlier->kind != TXN_OP_MKDIR || !earlier->parents || !slash)
+		return false;
+	size_t n = (size_t)(slash - path);
+	return strncmp(earlier->path, path, n) == 0 && earlier->path[n] == '/';
+}
+
+size_t txn_op_depends_on(const struct txn_batch *batch, size_t index)
+{
+	const struct txn_op *op = &batch->ops[index];
+	const char *paths[2] = { op->path, op->to };
+	for (size_t i = index; i-- > 0;) {
+		const struct txn_op *e = &batch->ops[i];
+		const char *earlier[2] = { e->path, e->to };
+		for (size_t k = 0; k < 2 && paths[k]; k++) {
+			if (makes_parent_of(e, paths[k]))
+				return i + 1;
+			for (size_t j = 0; j < 2 && earlier[j]; j++)
+				if (txn_path_related(paths[k], earlier[j]))
+					return i + 1;
+		}
+	}
+	return 0;
 }

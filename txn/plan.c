@@ -10,25 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Whether @path equals @earlier or lies below it, or @earlier lies below @path. */
-static bool related(const char *path, const char *earlier)
-{
-	size_t a = strlen(path), b = strlen(earlier);
-	size_t n = a < b ? a : b;
-	return strncmp(path, earlier, n) == 0 && (a == b || (a > b ? path[n] : earlier[n]) == '/');
-}
-
-static size_t depends_on(const struct txn_batch *batch, size_t index)
-{
-	const struct txn_op *op = &batch->ops[index];
-	for (size_t i = index; i-- > 0;) {
-		const struct txn_op *e = &batch->ops[i];
-		if (related(op->path, e->path) || (e->to && related(op->path, e->to)) ||
-		    (op->to && (related(op->to, e->path) || (e->to && related(op->to, e->to)))))
-			return i + 1;
-	}
-	return 0;
-}
+#include "path.h"
 
 static bool same_content(int root_fd, const struct txn_op *op, const struct stat *st)
 {
@@ -47,7 +29,7 @@ static void describe(int root_fd, const struct txn_batch *batch, size_t index,
 {
 	const struct txn_op *op = &batch->ops[index];
 	e->detail[0] = '\0';
-	size_t after = depends_on(batch, index);
+	size_t after = txn_op_depends_on(batch, index);
 	if (after) {
 		e->action = "after";
 		snprintf(e->detail, sizeof(e->detail), "depends on op %zu", after - 1);

@@ -23,18 +23,16 @@
 #include <sys/vfs.h>
 
 /* Whether the directory open at @fd is a mount point: its mount differs from its
- * parent's (statx STATX_MNT_ID), or it is its own parent ('/'). */
+ * parent's (mount.c), or it is its own parent ('/'). */
 static bool is_mount_point(int fd)
 {
-	struct statx self, parent;
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID | STATX_INO, &self) < 0 ||
-	    statx(fd, "..", AT_SYMLINK_NOFOLLOW, STATX_MNT_ID | STATX_INO, &parent) < 0)
-		return false;
-	if ((self.stx_mask & STATX_MNT_ID) && (parent.stx_mask & STATX_MNT_ID) &&
-	    self.stx_mnt_id != parent.stx_mnt_id)
+	uint64_t self_mount, parent_mount;
+	if (mount_id_at(fd, "", &self_mount) == 0 && mount_id_at(fd, "..", &parent_mount) == 0 &&
+	    self_mount != parent_mount)
 		return true;
-	return self.stx_ino == parent.stx_ino && self.stx_dev_major == parent.stx_dev_major &&
-	       self.stx_dev_minor == parent.stx_dev_minor;
+	struct stat self, parent;
+	return fstat(fd, &self) == 0 && fstatat(fd, "..", &parent, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       self.st_ino == parent.st_ino && self.st_dev == parent.st_dev;
 }
 
 int txn_probe(const char *path, struct txn_probe *ret)

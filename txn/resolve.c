@@ -40,47 +40,13 @@
 
 #include "path.h"
 
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
 #define RESOLVE_MAX_LINKS 40
-
-/* Which mount a file is on: a mount id when the kernel tells it, else st_dev. */
-struct mount_identity {
-	bool has_mount_id;
-	uint64_t mount_id;
-	dev_t dev;
-};
-
-static int mount_identity_of(int fd, struct mount_identity *ret)
-{
-	struct statx stx;
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &stx) < 0)
-		return -errno;
-	*ret = (struct mount_identity){ .dev = makedev(stx.stx_dev_major, stx.stx_dev_minor) };
-	if (stx.stx_mask & STATX_MNT_ID) {
-		ret->has_mount_id = true;
-		ret->mount_id = stx.stx_mnt_id;
-		return 0;
-	}
-	/* MAX_HANDLE_SZ bytes: the handle itself is not wanted, only the mount id. */
-	union {
-		struct file_handle handle;
-		char space[sizeof(struct file_handle) + 128];
-	} fh = { .handle.handle_bytes = 128 };
-	int mount_id;
-	if (name_to_handle_at(fd, "", &fh.handle, &mount_id, AT_EMPTY_PATH) == 0) {
-		ret->has_mount_id = true;
-		ret->mount_id = (uint64_t)mount_id;
-	}
-	return 0;
-}
 
 /* 0 when @fd is on the same mount as @root, -EXDEV when not. */
 static int same_mount(int fd, const struct mount_identity *root)
 {
 	struct mount_identity id;
-	int r = mount_identity_of(fd, &id);
+	int r = mount_identity_at(fd, "", &id);
 	if (r < 0)
 		return r;
 	if (root->has_mount_id && id.has_mount_id)
@@ -165,7 +131,7 @@ static int path_component(const char *next, char name[NAME_MAX + 1], const char 
 static int walk_beneath(int root_fd, const char *path, int flags, mode_t mode, bool no_symlinks)
 {
 	struct mount_identity root_id;
-	int r = mount_identity_of(root_fd, &root_id);
+	int r = mount_identity_at(root_fd, "", &root_id);
 	if (r < 0)
 		return r;
 	struct dir_stack stack = { .dirs = malloc(16 * sizeof(int)), .size = 16 };
@@ -284,7 +250,7 @@ int resolve_explain(int root_fd, const char *path, bool follow_last, char *buf, 
 {
 	struct mount_identity root_id;
 	struct stat root_st;
-	if (mount_identity_of(root_fd, &root_id) < 0 || fstat(root_fd, &root_st) < 0)
+	if (mount_identity_at(root_fd, "", &root_id) < 0 || fstat(root_fd, &root_st) < 0)
 		return -ENOENT;
 	struct dir_stack stack = { .dirs = malloc(16 * sizeof(int)), .size = 16 };
 	if (!stack.dirs)

@@ -158,6 +158,8 @@ int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
 /* pairs.c: the generation of the post paired with the pre snapshot kept as
  * gen-@pre_generation; false when it has none. */
 bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation);
+/* pairs.c: every pair in the history, with whether its generations still exist. */
+int pairs_list(int state_fd, struct txn_pair **ret_pairs, size_t *ret_n);
 /* The latest pre snapshot without a post: 1 and its txid and generation, 0 when
  * there is none, -ENOMEM. */
 int pairs_latest_unpaired(int state_fd, char ret_txid[40], uint64_t *ret_generation);

@@ -50,18 +50,6 @@ int subvolume_identity(int fd, char ret_uuid[37], uint64_t *ret_generation,
 	return 0;
 }
 
-static int mount_id(int dir_fd, const char *name, uint64_t *ret)
-{
-	struct statx stx;
-	if (statx(dir_fd, name, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH), STATX_MNT_ID,
-		  &stx) < 0)
-		return -errno;
-	if (!(stx.stx_mask & STATX_MNT_ID))
-		return -EOPNOTSUPP;
-	*ret = stx.stx_mnt_id;
-	return 0;
-}
-
 /*
  * The state directory holds the journal that recovery acts on and the generations
  * rollback swaps in, so whoever can write it can make a root apply or recover do
@@ -139,7 +127,7 @@ static int open_state_dir(struct target *t, bool create, struct txn_error *error
 	}
 	/* The staging snapshot and the exchange need the state directory on T's mount. */
 	uint64_t state_mnt, parent_mnt;
-	if (mount_id(fd, "", &state_mnt) == 0 && mount_id(t->parent_fd, "", &parent_mnt) == 0 &&
+	if (mount_id_at(fd, "", &state_mnt) == 0 && mount_id_at(t->parent_fd, "", &parent_mnt) == 0 &&
 	    state_mnt != parent_mnt) {
 		close(fd);
 		return txn_fail(error, TXN_UNSUPPORTED, EXDEV,
@@ -238,7 +226,7 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 	}
 
 	uint64_t target_mnt, parent_mnt;
-	if (mount_id(t.fd, "", &target_mnt) == 0 && mount_id(t.parent_fd, "", &parent_mnt) == 0 &&
+	if (mount_id_at(t.fd, "", &target_mnt) == 0 && mount_id_at(t.parent_fd, "", &parent_mnt) == 0 &&
 	    target_mnt != parent_mnt) {
 		char *subvol = NULL;
 		btrfs_util_subvolume_path_fd(t.fd, 0, &subvol);

@@ -456,6 +456,54 @@ int txn_probe(const char *path, struct txn_probe *ret_probe);
 int txn_state_dir_path(const char *target, char *ret_path, size_t size,
 		       struct txn_error *ret_error);
 
+struct json_t;
+/**
+ * txn_history_each() - Call @fn with each line of @target's history.jsonl, oldest
+ * first: every complete line that is a JSON object (a line torn by a crash is not a
+ * transaction and is skipped).
+ * @target: Path of the subvolume (a plain directory is accepted).
+ * @fn: Called with the parsed line, which it may keep with json_incref(); returning
+ * true stops the walk.
+ * @ctx: Passed to @fn.
+ * @ret_error: Filled on failure.
+ *
+ * A target without a state directory has no history: @fn is not called.
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_history_each(const char *target, bool (*fn)(struct json_t *line, void *ctx), void *ctx,
+		     struct txn_error *ret_error);
+
+/* A pre/post pair of tagged snapshots (txn_snapshot_tag()), from the history. */
+struct txn_pair {
+	char pair[40];            /* the pair id: the pre's txid */
+	uint64_t pre;             /* the generation gen-N holding the pre snapshot */
+	uint64_t post;            /* the generation holding the post; 0: none yet */
+	bool pre_dropped;         /* gen-PRE no longer exists (gc dropped it) */
+	bool post_dropped;        /* gen-POST no longer exists; false without a post */
+	char *description;        /* the pre's description; NULL when it had none */
+};
+
+/**
+ * txn_pairs_read() - The pre/post pairs of @target, oldest pre first; a post pairs
+ * with the pre its history line names.
+ * @target: Path of the subvolume (a plain directory is accepted).
+ * @ret_pairs: Filled with a malloc'd array (NULL when there is none); free it with
+ * txn_pairs_free().
+ * @ret_n: Filled with the number of pairs.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_pairs_read(const char *target, struct txn_pair **ret_pairs, size_t *ret_n,
+		   struct txn_error *ret_error);
+
+/**
+ * txn_pairs_free() - Free what txn_pairs_read() returned.
+ * @pairs: The array; NULL is allowed.
+ * @n: Its number of pairs.
+ */
+void txn_pairs_free(struct txn_pair *pairs, size_t n);
+
 /* One line of a plan: what an op would do to the live target. */
 struct txn_plan_entry {
 	size_t index;

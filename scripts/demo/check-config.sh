@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The demo's verify hook: a stand-in for `nginx -t`. It refuses a config whose
 # worker_processes is not a number or "auto", reading the staged tree only.
 conf="$1/nginx.conf"

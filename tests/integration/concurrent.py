@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 # concurrent.py: writers that race btrfs-txn, and the check of the promise they test.
 #
 #   concurrent.py write KIND TARGET ACKS   write into TARGET until SIGTERM; after every write

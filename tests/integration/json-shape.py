@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 # json-shape.py DOC SECTION OUTCOME [PATH=SECTION ...] < document
 #
 # Checks one --json document against the tables of docs/json.md (used by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib.sh: fixture and TAP helpers for integration tests on real Btrfs.
 #
 # Source it from a tNNNN-*.sh test. It gives:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0001: the loop-device fixture gives a real, writable Btrfs and leaves nothing behind,
 # also when the test using it fails or is killed.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0100: every op of spec v1, alone and combined, on a real Btrfs subvolume: contents,
 # modes and owners exactly as the spec says, a later op seeing an earlier one's effect,
 # copies that are reflinks on the same filesystem and plain copies from another one.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0110: apply's exit codes produced for real (1 aborted, 2 invalid, 4 unsupported),
 # each with the target byte-identical afterwards and no staging subvolume left.
 # Lock contention (3) is t0170, ENOSPC (1) is t0115.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0111: a reader of the target during a transaction is not a concurrent writer.
 # Under the default `relatime`, the first read of a file after it was written
 # updates its atime, which moves the subvolume's generation; step 8 must not take

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0115: ENOSPC while staging on a small, nearly full image aborts with exit 1, the
 # target byte-identical and no staging left; the target stays usable afterwards.
 . "$(dirname "$0")/lib.sh"

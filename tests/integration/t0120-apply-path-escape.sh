@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0120: no op ever writes outside the tree it changes: `..` and absolute paths in a
 # spec are invalid (exit 2); symlinks inside the tree that lead out (absolute,
 # relative ../.., /proc/self/root magic links, symlinked directories) are refused at

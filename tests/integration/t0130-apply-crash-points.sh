@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0130: SIGKILL of apply and rollback at every protocol step (the test-only fault
 # hook BTRFS_TXN_FAULT=STEP), then `recover`: the tree is exactly the old one (killed
 # before the exchange) or exactly the new one (from the exchange on), status shows

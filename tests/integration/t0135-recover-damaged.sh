@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0135: recovery from hand-damaged state, with the exact expected outcome: a torn
 # temporary journal is discarded, a stray staging subvolume no journal speaks of is
 # removed, a missing, torn or foreign staged record rolls back, and what recovery cannot judge (an unreadable journal, a target that is

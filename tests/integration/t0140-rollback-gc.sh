@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0140: generations: rollback (to the previous one, --to GEN, --to 0), refusals
 # with exit 2, gc --keep N, keep from the spec and --keep honoured by apply, and
 # gen-N read-only.

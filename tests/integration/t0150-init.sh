@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0150: init: a missing path becomes an empty subvolume; a plain directory becomes a
 # subvolume with exactly the same content (owners, modes, symlinks, hard links); an
 # existing subvolume is left as it is (idempotent); what cannot be converted is

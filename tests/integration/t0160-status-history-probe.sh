@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0160: the read-only commands: status (text and --json shape), history (text and
 # --json, one entry per transaction), probe (text and --json on Btrfs subvolumes,
 # plain directories and tmpfs), and plan / apply --dry-run, which write nothing,
@@ -81,7 +82,8 @@ manifest "$U" >"$TEST_TMP/u"
 gen_before=$(btrfs subvolume show "$U" | awk '/Generation:/ { print $2 }')
 ops='[{"op": "write", "path": "conf", "content": "new\n"}, {"op": "write", "path": "fresh", "content": "f"},
   {"op": "delete", "path": "cache", "recursive": true}, {"op": "mkdir", "path": "d"}, {"op": "write", "path": "d/x", "content": "x"},
-  {"op": "delete", "path": "gone", "missing_ok": true}, {"op": "chmod", "path": "nope", "mode": "0600"}]'
+  {"op": "delete", "path": "gone", "missing_ok": true}, {"op": "chmod", "path": "nope", "mode": "0600"},
+  {"op": "mkdir", "path": "p/q/r", "parents": true}, {"op": "write", "path": "p/q/x", "content": "x"}]'
 printf '{"version": 1, "target": "%s", "preconditions": [{"path": "conf", "exists": true}], "ops": %s}\n' "$U" "$ops" >"$TEST_TMP/plan.json"
 ok "plan" "$BTRFS_TXN" plan "$TEST_TMP/plan.json"
 output_has "  says nothing is written" "nothing is written"
@@ -89,11 +91,12 @@ output_has "  conf would be replaced" "write +conf +replace"
 output_has "  fresh would be created" "write +fresh +create"
 output_has "  d/x depends on op 3" "d/x +after: depends on op 3"
 output_has "  chmod of a missing path would fail" "chmod +nope +fails"
+output_has "  p/q/x waits for the mkdir -p that makes its directory" "p/q/x +after: depends on op 7"
 ok "  the tree is unchanged" same_manifest "$TEST_TMP/u" "$U"
 ok "  no state directory was created" test ! -e "$MNT/.btrfs-txn/unmanaged"
 ok "  the subvolume's generation did not move" test "$(btrfs subvolume show "$U" | awk '/Generation:/ { print $2 }')" = "$gen_before"
 "$BTRFS_TXN" plan --json "$TEST_TMP/plan.json" >"$TEST_TMP/plan.out" 2>/dev/null
-ok "plan --json lists every op and says the preconditions hold" jq -e '.command == "plan" and (.ops | length == 7) and .preconditions_hold == true and .ops[0].action == "replace"' "$TEST_TMP/plan.out"
+ok "plan --json lists every op and says the preconditions hold" jq -e '.command == "plan" and (.ops | length == 9) and .preconditions_hold == true and .ops[0].action == "replace"' "$TEST_TMP/plan.out"
 ok "apply --dry-run" "$BTRFS_TXN" apply --dry-run "$TEST_TMP/plan.json"
 output_has "  prints the plan" "write +conf +replace"
 ok "  the tree is unchanged" same_manifest "$TEST_TMP/u" "$U"

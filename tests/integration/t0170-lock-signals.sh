@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0170: the lock and signals. A run stopped at step 'applied' holds the lock: a
 # second run with --no-wait or --timeout exits 3 naming the holder's pid, a waiting
 # one goes through once the holder finishes, and a killed holder's lock is free.

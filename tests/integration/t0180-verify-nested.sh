@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0180: a verify hook that itself runs btrfs-txn on the target of the transaction
 # that runs the hook. The inner run would wait for a lock its own caller holds; it
 # must refuse at once (exit 3, saying why), so the outer apply fails fast with exit 1

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0181: the stall watchdog (runner/watchdog.c). A step that has not ended --timeout
 # seconds after the previous one is named in one line on stderr, once; the command
 # keeps waiting and then ends by the ordinary rules. --timeout 0 turns it off. The

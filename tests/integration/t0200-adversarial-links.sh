@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0200: symlink and hardlink tricks by whoever writes the tree, a target named
 # through a symlink, and copy sources that are links. Each is refused or handled
 # inside the tree; canaries outside the target (same filesystem, another one) stay

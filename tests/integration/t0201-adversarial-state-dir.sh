@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0201: the state directory (P/.btrfs-txn, P/.btrfs-txn/NAME) and its lock are only
 # trusted when they are what btrfs-txn makes: no symlink, owned by root (or the
 # caller), not writable by group or others. And a root apply refuses a spec that

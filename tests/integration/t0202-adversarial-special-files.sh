@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0202: fifos, device nodes and huge sparse files where the spec expects files, and
 # names with newlines and invalid UTF-8 in the tree. Nothing may block (every command
 # here is bounded by `timeout`), open a device, or read without end; everything is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0203: a tree changed while apply runs. (1) Whoever writes the live target swaps a
 # directory for a symlink pointing outside after the snapshot: the commit notices
 # that the target moved and aborts, without following anything. (2) An attacker

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0210: an ordinary account owns the target and plants files in it; root deploys
 # into it. Root's ops must not hand that account root (set-id bits or capabilities
 # carried across a chown, an owner inherited by write or copy), must not let a

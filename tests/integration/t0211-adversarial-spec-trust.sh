@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0211: specs, copy sources and executables are trusted only as sshd's StrictModes
 # would trust them: the file and every directory from / to it owned by root (or the
 # caller) and writable by no one else (a sticky directory passes, its entries do

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0212: hostile trees and sources cost bounded work, and names from the tree are
 # shown escaped. diff of 4 TiB sparse files is quick (same extents: unchanged; other
 # extents: the first --max-compare bytes, reported as unverified); a 20,000-level

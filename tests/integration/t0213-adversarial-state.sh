@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0213: an ordinary account that owns the target's parent directory P (a web root
 # /srv/www owned by a service user, the target /srv/www/htdocs) attacks the state
 # btrfs-txn keeps in P/.btrfs-txn. It cannot hold or steal the lock, cannot plant a

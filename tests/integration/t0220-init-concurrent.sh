@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0220: init never loses a write. A process writing into the directory while it is
 # converted finds every write it completed in the live tree, or init exited 1 with
 # the directory untouched; a process that holds the directory (its cwd, a file open

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0221: children die with btrfs-txn. A SIGKILLed init leaves no cp running, a
 # SIGKILLed run no COMMAND (nor what COMMAND started), a SIGKILLed apply no verify
 # hook; each child writes its pid to a file, which the test then checks. Recovery

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0222: smaller defects, each with the exact outcome: one depth limit (1024 levels)
 # for every op's path and for a recursive delete; a journal naming a staging that
 # btrfs-txn never makes is unreadable (exit 5), never acted on; an immutable file in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0230: no acknowledged write is ever silently lost. Writers of six kinds race
 # applies (603 ops: 300 rewrites, a recursive delete, 300 new files), runs and
 # rollbacks; after every exit each acknowledged write is in the live tree, or the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0231: a nested subvolume is refused, never hidden; gc never drops a mounted
 # generation and never lets one it cannot delete keep all the others.
 . "$(dirname "$0")/lib.sh"

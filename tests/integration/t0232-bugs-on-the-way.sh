@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0232: defects found on the way, each with its exact outcome: init --no-wait that
 # cannot take the lock leaves the holder's journal.tmp alone; status shows a
 # transaction whose live holder has the lock as running (with its pid), not as

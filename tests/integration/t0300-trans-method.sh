@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0300: `apply --method trans` on the real host kernel. Kernels since 4.17 have no
 # BTRFS_IOC_TRANS_START, so the method must exit 4 with one line naming the running
 # kernel, Linux 4.17 and --method snapshot, and touch nothing: the target stays
 # byte-identical, no staged file and no state directory appear. `probe` must say the
 # ioctls are missing. On a kernel that still has them this test skips: the window
-# itself is proven by tests/unit/test_trans.c and by the QEMU suite on an old kernel.
+# itself is proven by tests/unit/test_trans_*.c and by the QEMU suite on an old kernel.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 

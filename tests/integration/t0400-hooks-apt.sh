@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0400: the APT hook (contrib/apt): the commands of 80btrfs-txn run the way APT runs
 # them (/bin/sh -c, from /, under the apt-get process, the Pre-Install-Pkgs list in
 # protocol version 3 on stdin with APT_HOOK_INFO_FD=0) take a pre and a post

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0410: the pacman hooks (contrib/pacman): the Exec line of each .hook run the way
 # pacman runs it (split on whitespace, no shell, from /, the matched package names
 # on stdin one per line since the hook has NeedsTargets) takes a pre and a post
@@ -35,7 +36,7 @@ ok "the pre hook" run_hook "$HOOKDIR/btrfs-txn-pre.hook"
 printf 'upgraded\n' >"$T/lib.so"
 ok "the post hook" run_hook "$HOOKDIR/btrfs-txn-post.hook"
 "$BTRFS_TXN" history --json "$T" >"$TEST_TMP/h.json"
-ok "  gen-0 pre, gen-1 post, paired" jq -e '.pairs == [{"pair": .transactions[0].txid, "pre": 0, "post": 1, "description": "pacman: glibc bash nginx"}]' "$TEST_TMP/h.json"
+ok "  gen-0 pre, gen-1 post, paired" jq -e '.pairs == [{"pair": .transactions[0].txid, "pre": 0, "post": 1, "pre_dropped": false, "post_dropped": false, "description": "pacman: glibc bash nginx"}]' "$TEST_TMP/h.json"
 ok "  both lines described by the packages" jq -e '[.transactions[].description] == ["pacman: glibc bash nginx", "pacman: glibc bash nginx"]' "$TEST_TMP/h.json"
 ok "  gen-0 is the tree before" same_manifest "$TEST_TMP/before" "$(state_dir "$T")/gen-0"
 ok "  diff shows the upgrade" sh -c "'$BTRFS_TXN' diff '$T' 0 1 | grep -qx 'A f lib.so'"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0430: every command's --json output is exactly one JSON document with the keys
 # and types docs/json.md documents, on success and on failure, and on failure its
 # "exit" is the process's exit status. json-shape.py reads the tables of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0440: `btrfs-txn run TARGET -- COMMAND`: {staging} and BTRFS_TXN_STAGING name the
 # staging tree, exit 0 commits a new generation, a non-zero exit or a signal aborts
 # with exit 1 naming the command and its status (target unchanged), stdin is

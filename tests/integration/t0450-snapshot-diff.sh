@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0450: tagged snapshots and diff. A pre snapshot keeps the live tree as gen-N and
 # makes the target generation N+1; a post pairs with the latest unpaired pre;
 # history shows the pairs; rollback --to the pre returns to the tree before; gc
@@ -35,7 +36,7 @@ manifest "$T" >"$TEST_TMP/after"
 "$B" snapshot --json "$T" --tag post --description "upgrade: foo 1.0 -> 1.1" >"$TEST_TMP/post.json"
 ok "snapshot --tag post --json: paired with the pre" jq -e ".snapshot == 1 and .generation == 2 and .pair == \"$pre_txid\" and .pair_pre == 0" "$TEST_TMP/post.json"
 ok "  gen-1 holds the upgraded tree" same_manifest "$TEST_TMP/after" "$SD/gen-1"
-ok "history --json lists the pair" sh -c "'$B' history --json '$T' | jq -e '.pairs == [{\"pair\": \"$pre_txid\", \"pre\": 0, \"post\": 1, \"description\": \"upgrade: foo 1.0 -> 1.1\"}]'"
+ok "history --json lists the pair" sh -c "'$B' history --json '$T' | jq -e '.pairs == [{\"pair\": \"$pre_txid\", \"pre\": 0, \"post\": 1, \"pre_dropped\": false, \"post_dropped\": false, \"description\": \"upgrade: foo 1.0 -> 1.1\"}]'"
 ok "history (text) shows the pair" "$B" history "$T"
 output_has "  on both lines" "snapshot:post +committed +2  \[pair: pre gen-0, post gen-1\] upgrade"
 
@@ -91,6 +92,10 @@ ok "gc --keep 3 keeps gen-3 and gen-4 too (the pres of gen-6 and gen-5)" "$B" gc
 ok "  kept: 3 4 5 6 7" test "$(kept)" = "3 4 5 6 7"
 ok "gc --keep 2 drops the pair 4/5 whole, keeps 3 for 6" "$B" gc --keep 2 "$T"
 ok "  kept: 3 6 7" test "$(kept)" = "3 6 7"
+ok "  history --json: the pair 4/5 says both sides were dropped" sh -c "'$B' history --json '$T' | jq -e '[.pairs[] | select(.pre == 4)] == [.pairs[] | select(.pre == 4 and .post == 5 and .pre_dropped and .post_dropped)] and ([.pairs[] | select(.pre == 4)] | length == 1)'"
+ok "  and the pair 3/6 that both sides are kept" sh -c "'$B' history --json '$T' | jq -e '.pairs[] | select(.pre == 3) | .post == 6 and (.pre_dropped | not) and (.post_dropped | not)'"
+ok "  history (text) marks the dropped side" "$B" history "$T"
+output_has "  on the post's line" "\\[pair: pre gen-4 \\(dropped\\), post gen-5 \\(dropped\\)\\]"
 ok "gc --keep 0 drops everything" "$B" gc --keep 0 "$T"
 ok "  none kept" test -z "$(kept)"
 expect_exit 2 "snapshot without --tag" "$B" snapshot "$T"

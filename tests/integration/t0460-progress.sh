@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t0460: progress on a terminal. A large apply shows "applying ops: N/TOTAL (P%)" in
 # place on one line of stderr when stderr is a terminal (script(1) gives it one),
 # at most about ten updates a second; nothing with -q or when stderr is not a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t-fuzz-short.sh: a short libFuzzer run (FUZZ_SHORT_SECONDS, default 30 s per
 # target) of fuzz/fuzz_spec.c, fuzz/fuzz_path.c, fuzz/fuzz_trust.c and fuzz/fuzz_escape.c,
 # starting from the specs in specs/examples and specs/bad and the seeds in fuzz/. A

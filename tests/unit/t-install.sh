@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t-install.sh: `make install DESTDIR=...` puts every file where it belongs, with the
 # installed paths filled into the contrib scripts, the unit and the hook
 # configurations; `make uninstall` removes them again; btrfs-txn-recover-all runs
@@ -12,7 +13,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 # BTRFS_TXN names: this is what gets installed.
 build=${BTRFS_TXN_BUILD:-$root/build}
 bin=$build/btrfs-txn
-for f in "$bin" "$build/libbtrfs-txn.a" "$build/libbtrfs-txn.so.0"; do
+# The library's file: libbtrfs-txn.so.SOVERSION.MINOR.PATCH (the Makefile's LIB_VERSION).
+lib_file=$(cd "$build" 2>/dev/null && ls -d libbtrfs-txn.so.[0-9]*.[0-9]*.[0-9]* 2>/dev/null | head -n1)
+lib_file=${lib_file:-libbtrfs-txn.so.0.MINOR.PATCH}
+for f in "$bin" "$build/libbtrfs-txn.a" "$build/$lib_file"; do
 	if [ ! -e "$f" ]; then
 		echo "1..0 # SKIP $f not built"
 		exit 77
@@ -40,12 +44,12 @@ dest=$tmp/dest
 # Install the binary under test as it is (-o: never rebuild it here).
 make_install() {
 	make -s -C "$root" "$@" DESTDIR="$dest" PREFIX=/usr BUILD="$build" -o "$bin" \
-		-o "$build/libbtrfs-txn.a" -o "$build/libbtrfs-txn.so.0"
+		-o "$build/libbtrfs-txn.a" -o "$build/$lib_file"
 }
 check "make install DESTDIR=... PREFIX=/usr" make_install install
 expected="0755 usr/sbin/btrfs-txn
 0644 usr/lib/libbtrfs-txn.a
-0755 usr/lib/libbtrfs-txn.so.0
+0755 usr/lib/$lib_file
 0644 usr/lib/pkgconfig/btrfs-txn.pc
 0644 usr/include/btrfs-txn/txn.h
 0644 usr/include/btrfs-txn/batch.h
@@ -63,22 +67,27 @@ expected="0755 usr/sbin/btrfs-txn
 while read -r mode path; do
 	check "$path, mode $mode" test "$(stat -c %a "$dest/$path" 2>&1)" = "${mode#0}"
 done <<<"$expected"
-check "libbtrfs-txn.so links to libbtrfs-txn.so.0" test "$(readlink "$dest/usr/lib/libbtrfs-txn.so")" = libbtrfs-txn.so.0
+check "the library's file is versioned: $lib_file" test "$lib_file" = libbtrfs-txn.so.0.1.0
+check "libbtrfs-txn.so.0 (the soname) links to $lib_file" test "$(readlink "$dest/usr/lib/libbtrfs-txn.so.0")" = "$lib_file"
+check "libbtrfs-txn.so (for -l) links to libbtrfs-txn.so.0" test "$(readlink "$dest/usr/lib/libbtrfs-txn.so")" = libbtrfs-txn.so.0
+check "the .pc names the static link's needs through Requires.private" \
+	grep -qx 'Requires.private: jansson libbtrfsutil nettle' "$dest/usr/lib/pkgconfig/btrfs-txn.pc"
 check "only the public headers are installed" test "$(ls "$dest/usr/include/btrfs-txn" | tr '\n' ' ')" = "batch.h txn.h "
 # The test build's switches run commands and skip flushes: never in what is installed.
 check "the installed command, .so and .a hold no test switch" \
-	sh -c "! strings '$dest/usr/sbin/btrfs-txn' '$dest/usr/lib/libbtrfs-txn.so.0' '$dest/usr/lib/libbtrfs-txn.a' | grep -E 'BTRFS_TXN_(FAULT|STEP_HOOK|UNSAFE_SKIP_FLUSH|CP)'"
+	sh -c "! strings '$dest/usr/sbin/btrfs-txn' '$dest/usr/lib/$lib_file' '$dest/usr/lib/libbtrfs-txn.a' | grep -E 'BTRFS_TXN_(FAULT|STEP_HOOK|UNSAFE_SKIP_FLUSH|CP)'"
 check "  while the test build does (so the check above can fail)" \
 	sh -c "test ! -x '$build/test/btrfs-txn' || strings '$build/test/btrfs-txn' | grep -q BTRFS_TXN_FAULT"
 check "the library's soname is libbtrfs-txn.so.0" \
-	sh -c "readelf -d '$dest/usr/lib/libbtrfs-txn.so.0' | grep -q 'SONAME.*\[libbtrfs-txn.so.0\]'"
-nm -D --defined-only "$dest/usr/lib/libbtrfs-txn.so.0" 2>/dev/null | awk '{print $NF}' >"$tmp/exports"
+	sh -c "readelf -d '$dest/usr/lib/$lib_file' | grep -q 'SONAME.*\[libbtrfs-txn.so.0\]'"
+nm -D --defined-only "$dest/usr/lib/$lib_file" 2>/dev/null | awk '{print $NF}' >"$tmp/exports"
 check "  it exports txn_apply and txn_state_read" sh -c "grep -qx txn_apply '$tmp/exports' && grep -qx txn_state_read '$tmp/exports'"
 check "  and only txn_* names" sh -c "! grep -v '^txn_' '$tmp/exports'"
 check "  but not the engine's internals (txn_fail, txn_step)" sh -c "! grep -Ex 'txn_fail|txn_step' '$tmp/exports'"
 # The example program, built against the staged install with pkg-config.
+# The staged .pc first; the system's for what it requires.
 pc() {
-	PKG_CONFIG_LIBDIR="$dest/usr/lib/pkgconfig" PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$dest" \
+	PKG_CONFIG_LIBDIR="$dest/usr/lib/pkgconfig:$(pkg-config --variable pc_path pkg-config)" PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR="$dest" \
 		PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 pkg-config "$@"
 }
 check "pkg-config knows btrfs-txn $(sed -n 's/^VERSION *:= *//p' "$root/Makefile")" \
@@ -86,6 +95,18 @@ check "pkg-config knows btrfs-txn $(sed -n 's/^VERSION *:= *//p' "$root/Makefile
 check "docs/example/status.c builds with pkg-config --cflags --libs btrfs-txn" \
 	sh -c "\${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -o '$tmp/status' '$root/docs/example/status.c' $(pc --cflags --libs btrfs-txn)"
 check "  and links the shared library" sh -c "readelf -d '$tmp/status' | grep -q 'NEEDED.*\[libbtrfs-txn.so.0\]'"
+static_link() {
+	local libs
+	libs=$(pc --static --libs btrfs-txn) || return 1
+	echo "pkg-config --static --libs: $libs"
+	for lib in jansson btrfsutil nettle; do
+		case " $libs " in *" -l$lib "*) ;; *) return 1 ;; esac
+	done
+	${CC:-cc} -std=gnu11 -o "$tmp/status-static" "$root/docs/example/status.c" $(pc --cflags btrfs-txn) \
+		"$dest/usr/lib/libbtrfs-txn.a" ${libs//-lbtrfs-txn/} || return 1
+	! readelf -d "$tmp/status-static" | grep -q 'libbtrfs-txn'
+}
+check "  and statically against the archive, with pkg-config --static (Requires.private)" static_link
 LD_LIBRARY_PATH="$dest/usr/lib" "$tmp/status" "$tmp" >"$tmp/status.out" 2>&1
 rc=$?
 check "  runs: a target not on Btrfs is the library's error, exit 1" \
@@ -111,7 +132,7 @@ check "the completion parses and completes commands" bash -c ". '$dest/usr/share
 check "LIBDIR=... puts the library and the .pc there (multiarch)" \
 	make_install install LIBDIR=/usr/lib/multiarch-test
 check "  with libdir in the .pc" grep -qx 'libdir=/usr/lib/multiarch-test' "$dest/usr/lib/multiarch-test/pkgconfig/btrfs-txn.pc"
-check "  and uninstall removes it there" sh -c "make -s -C '$root' uninstall DESTDIR='$dest' PREFIX=/usr LIBDIR=/usr/lib/multiarch-test BUILD='$build' -o '$bin' -o '$build/libbtrfs-txn.a' -o '$build/libbtrfs-txn.so.0' && test -z \"\$(find '$dest/usr/lib/multiarch-test' -type f -o -type l)\""
+check "  and uninstall removes it there" sh -c "make -s -C '$root' uninstall DESTDIR='$dest' PREFIX=/usr LIBDIR=/usr/lib/multiarch-test BUILD='$build' -o '$bin' -o '$build/libbtrfs-txn.a' -o '$build/$lib_file' && test -z \"\$(find '$dest/usr/lib/multiarch-test' -type f -o -type l)\""
 check "make uninstall" make_install uninstall
 check "  leaves no file behind" sh -c "test -z \"\$(find '$dest' -type f)\""
 

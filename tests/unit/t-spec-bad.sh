@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t-spec-bad.sh: every specs/bad/NAME.json must be refused by `btrfs-txn validate`
 # with exit 2 and exactly the one line in NAME.err on stderr (file, line, column,
 # pointer and message), and nothing on stdout. Prints TAP; exits 1 on any mismatch.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t-spec-examples.sh: every specs/examples/*.json must validate (exit 0, the
 # "valid" line on stdout, nothing on stderr), also through --json and stdin.
 # Prints TAP; exits 1 on any failure.

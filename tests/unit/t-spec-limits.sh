@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t-spec-limits.sh: the limits on a spec (docs/btrfs-txn-spec.5, LIMITS) each give
 # one clear `FILE:LINE:COLUMN: /pointer: message` line and exit 2, never an
 # allocation failure or a crash. The specs are megabytes, so they are generated here

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # t-spec-schema.sh: keep specs/schema.json in step with the validator. The schema
 # must be valid JSON Schema 2020-12, accept every example, and refuse every bad
 # spec except those whose problem a schema cannot express (listed below: duplicate

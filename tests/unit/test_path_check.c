@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_path_check.c: the static path rules of spec v1 (txn/path_check.c), each rule
- * on its own and at the edges of PATH_MAX and NAME_MAX.
+ * on its own and at the edges of PATH_MAX and NAME_MAX; containment by components and
+ * the one rule for an op that depends on an earlier op of its batch.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "path.h"
 
 static enum txn_path_problem check(const char *path)
@@ -179,6 +181,72 @@ static void test_problem_strings(void **state)
 			    "unknown path problem");
 }
 
+/* Containment goes by components: a shared prefix of bytes is not enough. */
+static void test_containment(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path, *dir;
+		bool inside, related;
+	} cases[] = {
+		{ "a/b", "a", true, true },       { "a/b/c", "a", true, true },
+		{ "a", "a/b", false, true },      { "a", "a", false, true },
+		{ "ab", "a", false, false },      { "a.b/c", "a", false, false },
+		{ "a", "ab", false, false },      { "b/a", "a", false, false },
+		{ "conf.d/x", "conf.d", true, true }, { "conf.dx", "conf.d", false, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(txn_path_is_inside(cases[i].path, cases[i].dir), cases[i].inside);
+		assert_int_equal(txn_path_related(cases[i].path, cases[i].dir), cases[i].related);
+		assert_int_equal(txn_path_related(cases[i].dir, cases[i].path), cases[i].related);
+	}
+}
+
+/* Which earlier op an op waits for: plan shows it as "after op N", the trans method
+ * judges it in the window instead of the preflight. */
+static void test_depends_on(void **state)
+{
+	(void)state;
+	static const struct {
+		struct txn_op earlier, op;
+		size_t expected; /* 1 + index of the earlier op, 0: independent */
+	} cases[] = {
+		/* the same path, or one below the other */
+		{ { .kind = TXN_OP_WRITE, .path = "a" }, { .kind = TXN_OP_CHMOD, .path = "a" }, 1 },
+		{ { .kind = TXN_OP_MKDIR, .path = "d" }, { .kind = TXN_OP_WRITE, .path = "d/x" }, 1 },
+		{ { .kind = TXN_OP_DELETE, .path = "d/x" }, { .kind = TXN_OP_DELETE, .path = "d" }, 1 },
+		/* rename's destination, on either side */
+		{ { .kind = TXN_OP_RENAME, .path = "a", .to = "d/b" }, { .kind = TXN_OP_WRITE, .path = "d/b" }, 1 },
+		{ { .kind = TXN_OP_WRITE, .path = "n/b" }, { .kind = TXN_OP_RENAME, .path = "c", .to = "n" }, 1 },
+		/* mkdir "parents" makes the op's directory without touching its path */
+		{ { .kind = TXN_OP_MKDIR, .path = "a/b/c", .parents = true }, { .kind = TXN_OP_WRITE, .path = "a/b/x" }, 1 },
+		{ { .kind = TXN_OP_MKDIR, .path = "a/b/c", .parents = true }, { .kind = TXN_OP_WRITE, .path = "a/x" }, 1 },
+		/* ... which a mkdir without it does not, nor a sibling write */
+		{ { .kind = TXN_OP_MKDIR, .path = "a/b/c" }, { .kind = TXN_OP_WRITE, .path = "a/b/x" }, 0 },
+		{ { .kind = TXN_OP_WRITE, .path = "conf.d/a" }, { .kind = TXN_OP_WRITE, .path = "conf.d/b" }, 0 },
+		/* a shared byte prefix is not containment */
+		{ { .kind = TXN_OP_WRITE, .path = "ab" }, { .kind = TXN_OP_WRITE, .path = "a" }, 0 },
+		{ { .kind = TXN_OP_MKDIR, .path = "ab/c", .parents = true }, { .kind = TXN_OP_WRITE, .path = "a/x" }, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct txn_op ops[3] = { { .kind = TXN_OP_WRITE, .path = "elsewhere" }, cases[i].earlier,
+					 cases[i].op };
+		struct txn_batch batch = { .ops = ops, .n_ops = 3 };
+		size_t want = cases[i].expected ? 2 : 0; /* the earlier op is ops[1] */
+		if (txn_op_depends_on(&batch, 2) != want)
+			fail_msg("case %zu: %s '%s' after %s '%s': got %zu, want %zu", i,
+				 txn_op_kind_name(cases[i].op.kind), cases[i].op.path,
+				 txn_op_kind_name(cases[i].earlier.kind), cases[i].earlier.path,
+				 txn_op_depends_on(&batch, 2), want);
+	}
+	/* The latest earlier op is the one named; the first op depends on nothing. */
+	struct txn_op ops[3] = { { .kind = TXN_OP_WRITE, .path = "a" }, { .kind = TXN_OP_CHMOD, .path = "a" },
+				 { .kind = TXN_OP_DELETE, .path = "a" } };
+	struct txn_batch batch = { .ops = ops, .n_ops = 3 };
+	assert_int_equal(txn_op_depends_on(&batch, 2), 2);
+	assert_int_equal(txn_op_depends_on(&batch, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +262,8 @@ int main(void)
 		cmocka_unit_test(test_depth_edges),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_problem_strings),
+		cmocka_unit_test(test_containment),
+		cmocka_unit_test(test_depends_on),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
