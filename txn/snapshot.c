@@ -121,7 +121,7 @@ static int staged_journal(struct staged_txn *s, bool mark_now, struct txn_error 
 		s->before.has_root_print = true;
 		s->marked = true;
 	}
-	r = journal_write(t->state_fd, &s->journal);
+	r = journal_write_intent(t->state_fd, &s->journal);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path,
 				JOURNAL_NAME);
@@ -195,7 +195,7 @@ int staged_create(struct staged_txn *s, const char *source_name, struct txn_erro
 		return txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s' to '%s/%s'", t->path,
 				t->state_path, j->staging);
 	s->staging_made = true;
-	staged_step(s, "snapshotted", NULL);
+	staged_step(s, "snapshotted", &s->timing->snapshot);
 	return staged_record(s, error);
 }
 
