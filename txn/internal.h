@@ -266,10 +266,10 @@ void holders_describe(const struct holder *h, size_t n, char *buf, size_t size);
  * snapshot.c: one transaction of the snapshot method in phases, so that another
  * method that makes its staging tree differently (receive) runs the same protocol
  * (docs/protocol.md): staged_init(), then staged_create() (journal, snapshot,
- * staged record) or the method's own subvolume at journal.staging followed by
- * staged_record(); the method fills the staging; staged_commit() (steps 7 to 9);
- * staged_finish() after it succeeded, staged_abort() after any failure unless
- * @exchanged is set; staged_close() always.
+ * staged record) or staged_begin(s, true, ...), the method's own subvolume at
+ * journal.staging (then @staging_made) and staged_record(); the method fills the
+ * staging; staged_commit() (steps 7 to 9); staged_finish() after it succeeded,
+ * staged_abort() after any failure unless @exchanged is set; staged_close() always.
  */
 #include "state.h"
 struct staged_txn {
@@ -291,6 +291,10 @@ void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 /* Journal, snapshot of T (or of @source_name in the state directory, whose
  * writes do not count), staged record. Return: 0 or -errno with @error filled. */
 int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error);
+/* Create, first half: T's identity, no nested subvolume, the mark when @mark_now
+ * (a staging that is not a snapshot of T: T's writes from now on count), the
+ * journal (not synced: the step-7 commit makes it durable). */
+int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error);
 /* Opens the staging subvolume, records its UUID and the mark (staged record). */
 int staged_record(struct staged_txn *s, struct txn_error *error);
 /* Flush, the check before the exchange, the exchange (the commit point). */

@@ -95,8 +95,7 @@ void staged_close(struct staged_txn *s)
 	free(TAKE_PTR(s->report));
 }
 
-/* Create, first half: T's identity, no nested subvolume, the journal. */
-static int staged_journal(struct staged_txn *s, bool mark_now, struct txn_error *error)
+int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 {
 	struct target *t = s->target;
 	int r = subvolume_identity(t->fd, s->journal.target_uuid, NULL, NULL);
@@ -173,7 +172,7 @@ int staged_create(struct staged_txn *s, const char *source_name, struct txn_erro
 {
 	struct target *t = s->target;
 	struct journal *j = &s->journal;
-	int r = staged_journal(s, source_name != NULL, error);
+	int r = staged_begin(s, source_name != NULL, error);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int source_fd = -EBADF;
