@@ -4,12 +4,12 @@
  * transactions, and gc. The tail after the commit point and the undo before it are
  * recover.c's, shared with recovery.
  *
- * One transaction (DESIGN.md, "The snapshot method"):
+ * One transaction (docs/protocol.md), in phases create, fill, commit, finish:
  *   lock -> recover -> preconditions -> journal -> snapshot to staging-TXID ->
- *   record the staging UUID (made durable by the flush) -> ops -> verify ->
- *   BTRFS_IOC_SYNC -> T unchanged? -> renameat2(RENAME_EXCHANGE) (the commit point)
- *   -> staging (now the old tree) becomes read-only gen-N, which commits ->
- *   BTRFS_IOC_SYNC -> history -> journal removed -> gc.
+ *   record the staging UUID -> ops -> verify -> BTRFS_IOC_SYNC (which makes
+ *   journal and record durable too) -> T unchanged? -> renameat2(RENAME_EXCHANGE)
+ *   (the commit point) -> staging (now the old tree) becomes read-only gen-N,
+ *   which commits -> BTRFS_IOC_SYNC -> history -> journal removed -> gc.
  * Recovery decides by UUID: if the subvolume at T is the journaled staging one, the
  * commit happened and the tail is finished; otherwise the staging is deleted.
  * Every step of the tail is idempotent, so recovery may itself be interrupted.
