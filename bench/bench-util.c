@@ -25,6 +25,7 @@
  */
 #include <btrfsutil.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,27 @@ static int cmd_exchange(const char *a, const char *b)
 	return 0;
 }
 
+/* The floor of `snapshot --tag`: one snapshot of SRC at DEST (read-only with "ro"),
+ * which Btrfs commits by itself; nothing else. */
+static int cmd_snapshot(const char *src, const char *dest, bool read_only)
+{
+	if (btrfs_util_create_snapshot(src, dest, read_only ? BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY : 0,
+				       NULL, NULL) != BTRFS_UTIL_OK)
+		die("cannot snapshot", src);
+	return 0;
+}
+
+/* The floor of a rollback: a writable snapshot of SRC at STAGING, exchanged with
+ * TARGET, then syncfs: the swap alone, without journal, checks or keeping the old
+ * tree read-only. */
+static int cmd_swapin(const char *src, const char *target, const char *staging)
+{
+	cmd_snapshot(src, staging, false);
+	cmd_exchange(target, staging);
+	do_syncfs(target);
+	return 0;
+}
+
 static int cmd_sources(const char *dir, unsigned long b, size_t size, const char *tag)
 {
 	char path[4096];
@@ -284,7 +306,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: %s mktree DIR N SIZE | inplace DIR N B TAG [nosync] |\n"
 			"       replace DIR N B TAG | exchange A B | syncfs PATH | settle MOUNT SECONDS |\n"
-			"       spec TARGET N B TAG [SRCDIR] | sources DIR B SIZE TAG\n",
+			"       spec TARGET N B TAG [SRCDIR] | sources DIR B SIZE TAG |\n"
+			"       snapshot SRC DEST ro|rw | swapin SRC TARGET STAGING\n",
 		prog);
 	exit(2);
 }
@@ -312,6 +335,10 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "spec") == 0 && (argc == 6 || argc == 7))
 		return cmd_spec(argv[2], number(argv[3], "N"), number(argv[4], "B"), argv[5],
 				argc == 7 ? argv[6] : NULL);
+	if (strcmp(cmd, "snapshot") == 0 && argc == 5)
+		return cmd_snapshot(argv[2], argv[3], strcmp(argv[4], "ro") == 0);
+	if (strcmp(cmd, "swapin") == 0 && argc == 5)
+		return cmd_swapin(argv[2], argv[3], argv[4]);
 	if (strcmp(cmd, "sources") == 0 && argc == 6)
 		return cmd_sources(argv[2], number(argv[3], "B"), number(argv[4], "SIZE"), argv[5]);
 	usage();

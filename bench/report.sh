@@ -49,6 +49,8 @@ declare -A LABEL=(
 	[reflink]="reflink copy + change + swap + syncfs" [copy]="plain copy + change + swap + syncfs"
 	[inplace-shared]="*diagnostic:* in place + syncfs on a just-snapshotted tree"
 	[inplace-fixed]="in place + syncfs (floor)" [apply-fixed]="btrfs-txn apply"
+	[rollback-floor]="rollback's floor: snapshot + swap + syncfs" [tag]="btrfs-txn snapshot --tag"
+	[tag-floor]="snapshot --tag's floor: one read-only snapshot"
 )
 METHODS="inplace replace apply apply-copy rollback reflink copy inplace-shared"
 
@@ -166,11 +168,13 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	echo "milliseconds. *wall* is the process as timed from outside; *outside engine* is wall"
 	echo "minus the engine's total: process start, reading and validating the spec, exit;"
 	echo "*validate alone* times \`btrfs-txn validate\` of the same spec, which does just that."
+	echo "*check after* is the search for writers to the old tree after the exchange (holders in"
+	echo "\`/proc\`, then the tree search; issue 13), which grows with the processes on the machine."
 	echo "*other* is lock + recover + preconditions + journal + verify + check. *contents* says"
 	echo "where the contents came from: \`write\` (inline in the spec) or \`copy\` (source files)."
 	echo
-	echo "| tree | batch | contents | snapshot | ops | flush | swap | sync | archive | other | engine total | outside engine | validate alone | wall |"
-	echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| tree | batch | contents | snapshot | ops | flush | swap | sync | archive | check after | other | engine total | outside engine | validate alone | wall |"
+	echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for n in $TREES; do
 		for b in $BATCHES; do
 			[ "$b" -le "$n" ] || continue
@@ -185,6 +189,7 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 					"$(ms "$(tmed "$k" "$n" "$b" snapshot)") | $(ms "$(tmed "$k" "$n" "$b" ops)") |" \
 					"$(ms "$(tmed "$k" "$n" "$b" flush)") | $(ms "$(tmed "$k" "$n" "$b" swap)") |" \
 					"$(ms "$(tmed "$k" "$n" "$b" sync)") | $(ms "$(tmed "$k" "$n" "$b" archive)") |" \
+					"$(ms "$(tmed "$k" "$n" "$b" check_after)") |" \
 					"$(ms "$other") | $(ms "$total") | $(ms "$outside") |" \
 					"$([ "$k" = apply ] && ms "$(med validate "$n" "$b")") | $(ms "$wall") |"
 			done
@@ -193,16 +198,78 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	echo
 	echo "Rollback, same fields (its staging is a snapshot of the kept generation; no ops):"
 	echo
-	echo "| tree | snapshot | flush | swap | sync | archive | engine total | wall |"
-	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| tree | snapshot | flush | swap | sync | archive | check after | engine total | wall |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for n in $TREES; do
 		b=$(for x in $BATCHES; do [ "$x" -le "$n" ] && echo "$x"; done | sort -n | head -1)
 		[ -n "$(tmed rollback "$n" "$b" total)" ] || continue
 		echo "| $(human "$n") | $(ms "$(tmed rollback "$n" "$b" snapshot)") | $(ms "$(tmed rollback "$n" "$b" flush)") |" \
 			"$(ms "$(tmed rollback "$n" "$b" swap)") | $(ms "$(tmed rollback "$n" "$b" sync)") |" \
-			"$(ms "$(tmed rollback "$n" "$b" archive)") | $(ms "$(tmed rollback "$n" "$b" total)") | $(ms "$(med rollback "$n" "$b")") |"
+			"$(ms "$(tmed rollback "$n" "$b" archive)") | $(ms "$(tmed rollback "$n" "$b" check_after)") |" \
+			"$(ms "$(tmed rollback "$n" "$b" total)") | $(ms "$(med rollback "$n" "$b")") |"
 	done
 	echo "(after the batch-$(echo "$BATCHES" | tr ' ' '\n' | sort -n | head -1) apply)"
+	echo
+
+	echo "## Rollback and \`snapshot --tag\` against their own floors"
+	echo
+	echo "Neither changes files, so the in-place floor is not theirs. Rollback's floor is the"
+	echo "swap alone: a writable snapshot of a read-only tree, \`RENAME_EXCHANGE\` with the live"
+	echo "one, \`syncfs\` (no journal, no checks for other writers, no read-only old tree)."
+	echo "\`snapshot --tag\` (pre, then post: apt runs one of each) is priced against one"
+	echo "read-only snapshot, which Btrfs commits by itself. Median ms over every batch of the"
+	echo "tree (neither depends on the batch), ratio in brackets."
+	echo
+	echo "| tree | rollback | its floor | snapshot --tag | its floor |"
+	echo "| --- | ---: | ---: | ---: | ---: |"
+	for n in $TREES; do
+		rb=$(awk -F'\t' -v t="$n" '$1 == "rollback" && $2 == t && $4 > 0 { print $5 }' "$SAMPLES" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+		rf=$(awk -F'\t' -v t="$n" '$1 == "rollback-floor" && $2 == t && $4 > 0 { print $5 }' "$SAMPLES" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+		tg=$(awk -F'\t' -v t="$n" '$1 == "tag" && $2 == t && $4 > 0 { print $5 }' "$SAMPLES" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+		tf=$(awk -F'\t' -v t="$n" '$1 == "tag-floor" && $2 == t && $4 > 0 { print $5 }' "$SAMPLES" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+		[ -n "$rb$tg" ] || continue
+		echo "| $(human "$n") | $(ms "$rb") ($(ratio "$rb" "$rf")x) | $(ms "$rf") | $(ms "$tg") ($(ratio "$tg" "$tf")x) | $(ms "$tf") |"
+	done
+	echo
+
+	echo "## Btrfs commits per command"
+	echo
+	if [ -s "${COMMITS:-}" ]; then
+		echo "Transaction commits during each timed run (\`commits\` of"
+		echo "\`/sys/fs/btrfs/UUID/commit_stats\`), median over the runs of the 1-file batch of"
+		echo "each tree; the number does not depend on the load, the time does. A commit by the"
+		echo "periodic transaction thread may fall into a run now and then, hence the median."
+		echo
+		echo "| method |$(for n in $TREES; do printf ' %s |' "$(human "$n")"; done)"
+		echo "| --- |$(for n in $TREES; do printf ' ---: |'; done)"
+		for m in inplace apply rollback rollback-floor tag tag-floor; do
+			row="| ${LABEL[$m]:-$m} |"
+			for n in $TREES; do
+				c=$(awk -F'\t' -v m="$m" -v t="$n" '$1 == m && $2 == t && $3 == 1 && $4 > 0 { print $5 }' "$COMMITS" |
+					sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+				row="$row ${c:-} |"
+			done
+			echo "$row"
+		done
+	else
+		echo "Not counted (no \`commit_stats\` in sysfs: a kernel before 6.0)."
+	fi
+	echo
+
+	echo "## Targets of issue 16 (the commit floor)"
+	echo
+	for n in $TREES; do
+		a=$(med apply "$n" 1) f=$(med inplace "$n" 1)
+		[ -n "$a" ] && [ -n "$f" ] || continue
+		v=$(ratio "$a" "$f")
+		echo "- 1-file apply on the $(human "$n") tree within 2.0x of the floor: ${v}x ($(ms "$a") ms vs $(ms "$f") ms): $(awk -v v="$v" 'BEGIN { if (v <= 2.0) print "**met**"; else printf "**missed** by %.0f%%", (v / 2.0 - 1) * 100 }')."
+	done
+	for n in 1000 10000; do
+		a=$(med apply "$n" 100) f=$(med inplace "$n" 100)
+		[ -n "$a" ] && [ -n "$f" ] || continue
+		v=$(ratio "$a" "$f")
+		echo "- 100-file batch on the $(human "$n") tree within 1.1x of the floor: ${v}x ($(ms "$a") ms vs $(ms "$f") ms): $(awk -v v="$v" 'BEGIN { if (v <= 1.1) print "**met**"; else printf "**missed** by %.0f%%", (v / 1.1 - 1) * 100 }')."
+	done
 	echo
 
 	echo "## Peak memory of apply"

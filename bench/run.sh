@@ -14,6 +14,10 @@
 #   validate  btrfs-txn validate of apply's spec: process start, reading, parsing and
 #             checking the spec, exit; no target access (for the breakdown only)
 #   rollback  btrfs-txn rollback, right after those applies
+#   rollback-floor  rollback's own floor: a writable snapshot of a read-only tree
+#             (taken untimed), RENAME_EXCHANGE with the live one, syncfs
+#   tag       btrfs-txn snapshot --tag pre, then post (apt's hooks run one of each)
+#   tag-floor its own floor: one read-only snapshot (Btrfs commits it by itself)
 #   reflink   cp -a --reflink=always of the tree, change, RENAME_EXCHANGE, syncfs
 #   copy      cp -a --reflink=never of the tree, change, RENAME_EXCHANGE, syncfs
 #   inplace-shared  a diagnostic, not an alternative: inplace on a subvolume that
@@ -52,7 +56,7 @@ TREES=${BENCH_TREES:-"1000 10000 100000"}
 [ "$LARGE" = 1 ] && [ -z "${BENCH_TREES:-}" ] && TREES="$TREES 1000000"
 BATCHES=${BENCH_BATCHES:-"1 100 10000"}
 IMAGE_SIZE=${BENCH_IMAGE_SIZE:-$([ "$LARGE" = 1 ] && echo 48G || echo 8G)}
-METHODS="inplace replace apply validate apply-copy rollback reflink copy inplace-shared inplace-fixed apply-fixed"
+METHODS="inplace replace apply validate apply-copy rollback rollback-floor tag tag-floor reflink copy inplace-shared inplace-fixed apply-fixed"
 # A method whose warm-up took longer than this many seconds gets 3 timed runs, and
 # longer than the second number, 1 timed run; a copy method slower than the third
 # is skipped at the other batch sizes of that tree (its cost is the tree, not the batch).
@@ -75,7 +79,8 @@ SAMPLES=$SCRATCH/samples.tsv   # method tree batch run seconds
 TIMING=$SCRATCH/timing.tsv     # kind tree batch run field seconds (apply/rollback --json)
 NOTES=$SCRATCH/notes.txt       # one line per skipped or shortened measurement
 MEMORY=$SCRATCH/memory.tsv     # spec ops max_rss_kib
-: >"$SAMPLES" : >"$TIMING" : >"$NOTES" : >"$MEMORY"
+COMMITS=$SCRATCH/commits.tsv   # method tree batch run btrfs-commits
+: >"$SAMPLES" : >"$TIMING" : >"$NOTES" : >"$MEMORY" : >"$COMMITS"
 # Time a private copy: others may rebuild build/ while this runs for minutes.
 cp "$BTRFS_TXN" "$SCRATCH/btrfs-txn" || die "cannot copy $BTRFS_TXN"
 BTRFS_TXN=$SCRATCH/btrfs-txn
@@ -86,6 +91,9 @@ T0=$SECONDS
 
 log "image $IMAGE_SIZE, trees: $TREES, batches: $BATCHES, $RUNS runs after a warm-up"
 btrfs_fixture "$IMAGE_SIZE"
+# Btrfs counts its transaction commits (Linux 6.0 and later): how many each command costs.
+COMMIT_STATS=/sys/fs/btrfs/$(findmnt -no UUID "$MNT" 2>/dev/null)/commit_stats
+commits_now() { [ -r "$COMMIT_STATS" ] && awk '$1 == "commits" { print $2 }' "$COMMIT_STATS"; }
 
 # The cleaner has finished and nothing earlier is left dirty: start from quiet.
 settle() {
@@ -98,12 +106,17 @@ measure() {
 	local method=$1 tree=$2 batch=$3 run=$4 start end
 	shift 4
 	settle
+	local c0 c1
+	c0=$(commits_now)
 	start=$EPOCHREALTIME
 	"$@" >"$SCRATCH/out" 2>"$SCRATCH/err" || {
 		sed 's/^/  /' "$SCRATCH/err" >&2
 		die "$method (tree $tree, batch $batch, run $run) failed: $*"
 	}
 	end=$EPOCHREALTIME
+	c1=$(commits_now)
+	[ -n "$c0" ] && [ -n "$c1" ] &&
+		printf '%s\t%s\t%s\t%s\t%s\n' "$method" "$tree" "$batch" "$run" "$((c1 - c0))" >>"$COMMITS"
 	LAST=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.6f", e - s }')
 	printf '%s\t%s\t%s\t%s\t%s\n' "$method" "$tree" "$batch" "$run" "$LAST" >>"$SAMPLES"
 }
@@ -168,6 +181,21 @@ run_method() {
 		measure "$@" "$BTRFS_TXN" rollback --json "$T"
 		record_timing rollback "$n" "$b" "$run"
 		"$BTRFS_TXN" gc --keep 1 "$T" >/dev/null || die "gc of $T failed"
+		;;
+	rollback-floor)
+		btrfs subvolume snapshot -r "$SHARED" "$SHARED.rb" >/dev/null ||
+			die "cannot snapshot $SHARED"
+		measure "$@" "$U" swapin "$SHARED.rb" "$SHARED" "$SHARED.stage"
+		btrfs subvolume delete "$SHARED.stage" "$SHARED.rb" >/dev/null ||
+			die "cannot delete $SHARED.stage and $SHARED.rb"
+		;;
+	tag)
+		measure "$@" "$BTRFS_TXN" snapshot --json "$T" --tag "$([ $((run % 2)) = 0 ] && echo pre || echo post)"
+		"$BTRFS_TXN" gc --keep 1 "$T" >/dev/null || die "gc of $T failed"
+		;;
+	tag-floor)
+		measure "$@" "$U" snapshot "$T" "$MNT/tag-floor" ro
+		btrfs subvolume delete "$MNT/tag-floor" >/dev/null || die "cannot delete $MNT/tag-floor"
 		;;
 	reflink | copy)
 		local how=always
@@ -287,7 +315,7 @@ ELAPSED=$((SECONDS - T0))
 
 NAME_SUFFIX=$([ "$LARGE" = 1 ] && echo -large)
 log "writing $OUT/results$NAME_SUFFIX.md and $OUT/latency$NAME_SUFFIX.png"
-export NAME_SUFFIX SAMPLES TIMING NOTES MEMORY SCRATCH OUT TREES BATCHES RUNS STARTED LOAD_START LOAD_END \
+export NAME_SUFFIX SAMPLES TIMING NOTES MEMORY COMMITS SCRATCH OUT TREES BATCHES RUNS STARTED LOAD_START LOAD_END \
 	ELAPSED IMAGE_SIZE FILE_SIZE mem_tree BUILD_ID
 "$TOP/bench/report.sh" || die "report failed"
 log "done in $((ELAPSED / 60)) min $((ELAPSED % 60)) s; raw samples in $SCRATCH"

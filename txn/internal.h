@@ -266,3 +266,47 @@ int holders_find(dev_t dev, bool writable_only, struct holder **ret, size_t *ret
  * "and N more") into @buf, for an error message. */
 void holders_describe(const struct holder *h, size_t n, char *buf, size_t size);
 
+
+/*
+ * snapshot.c: one transaction of the snapshot method in phases, so that another
+ * method that makes its staging tree differently (receive) runs the same protocol
+ * (docs/protocol.md): staged_init(), then staged_create() (journal, snapshot,
+ * staged record) or staged_begin(s, true, ...), the method's own subvolume at
+ * journal.staging (then @staging_made) and staged_record(); the method fills the
+ * staging; staged_commit() (steps 7 to 9); staged_finish() after it succeeded,
+ * staged_abort() after any failure unless @exchanged is set; staged_close() always.
+ */
+#include "state.h"
+struct staged_txn {
+	struct target *target;
+	struct journal journal;
+	struct tree_mark before;     /* what counts as another writer's change */
+	bool marked;                 /* @before taken before the journal (not a snapshot of T) */
+	bool journaled;              /* the journal exists: an abort undoes it */
+	bool staging_made;
+	bool exchanged;              /* the names are swapped: never abort */
+	int staging_fd;
+	char staging_path[PATH_MAX + 80];
+	struct txn_timing *timing;   /* the result's, filled step by step */
+	double mark;                 /* when the last step ended (txn_now) */
+	struct txn_concurrent *report; /* the checks after the exchange */
+};
+void staged_init(struct staged_txn *s, struct target *t, const char *kind,
+		 struct txn_result *result);
+/* Journal, snapshot of T (or of @source_name in the state directory, whose
+ * writes do not count), staged record. Return: 0 or -errno with @error filled. */
+int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error);
+/* Create, first half: T's identity, no nested subvolume, the mark when @mark_now
+ * (a staging that is not a snapshot of T: T's writes from now on count), the
+ * journal (not synced: the step-7 commit makes it durable). */
+int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error);
+/* Opens the staging subvolume, records its UUID and the mark (staged record). */
+int staged_record(struct staged_txn *s, struct txn_error *error);
+/* Flush, the check before the exchange, the exchange (the commit point). */
+int staged_commit(struct staged_txn *s, struct txn_error *error);
+/* After the commit point: gen-N, the checks after it, sync, history, gc. */
+int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result,
+		  struct txn_error *error);
+/* Undoes what exists of an uncommitted transaction; returns @r, @error kept. */
+int staged_abort(struct staged_txn *s, int r, struct txn_error *error);
+void staged_close(struct staged_txn *s);

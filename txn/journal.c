@@ -3,14 +3,19 @@
  * journal.c: the journal of the transaction in flight, history.jsonl, and the
  * generation numbers derived from them.
  *
- * The journal is replaced whole (temporary file, fsync, rename, fsync of the
- * directory), so it is never torn; a leftover temporary file means a crash during
- * the write and is ignored. The staging UUID, known only once the snapshot exists,
- * goes to a file of its own ("staged") that is not synced: an fsync of the state
- * directory right after a snapshot was made in it costs a whole Btrfs commit, and
- * the step-7 commit makes the record durable anyway before the exchange. A record
- * that is missing, torn, or of another transaction therefore means the exchange
- * cannot have happened. history.jsonl only grows by whole lines; a line torn by
+ * The journal is replaced whole (temporary file, rename), so it is never torn; a
+ * leftover temporary file means a crash during the write and is ignored. init's
+ * journal is fsynced with its directory. The snapshot method's is not
+ * (journal_write_intent()): the step-7 commit (BTRFS_IOC_SYNC, which writes back
+ * every file's data before it commits) makes it durable before the exchange can
+ * happen, so a crash that loses it, or keeps its name without its bytes (an
+ * empty journal: Btrfs sets the size on disk only with the data), can only have
+ * cut a transaction short before its commit point, and recovery undoes that: the
+ * staging subvolume no readable journal names is deleted. The two fsyncs it
+ * saves were each a Btrfs log-tree sync, half the time of a 1-file apply. The
+ * staging UUID, known only once the snapshot exists, goes to a file of its own
+ * ("staged") made durable by the same commit. A record that is missing, torn, or
+ * of another transaction therefore means the exchange cannot have happened. history.jsonl only grows by whole lines; a line torn by
  * a crash is cut off before the next append and skipped by readers. Both are JSON,
  * written with jansson (the engine's only JSON: its own state files).
  */
@@ -51,7 +56,7 @@ int state_write_json(int state_fd, const char *name, json_t *obj, bool sync)
 	return r;
 }
 
-int journal_write(int state_fd, const struct journal *j)
+static int journal_write_as(int state_fd, const struct journal *j, bool durable)
 {
 	json_t *obj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}",
 				"version", 1, "txid", j->txid, "kind", j->kind, "target_uuid",
@@ -60,16 +65,26 @@ int journal_write(int state_fd, const struct journal *j)
 				"to_generation", (json_int_t)j->to_generation, "rollback_to",
 				(json_int_t)j->rollback_to, "ops", (json_int_t)j->n_ops,
 				"description", j->description, "started", j->started);
-	int r = state_write_json(state_fd, JOURNAL_TMP_NAME, obj, true);
+	int r = state_write_json(state_fd, JOURNAL_TMP_NAME, obj, durable);
 	if (r == 0 && renameat(state_fd, JOURNAL_TMP_NAME, state_fd, JOURNAL_NAME) < 0)
 		r = -errno;
 	/* A write that failed (ENOSPC, EIO) leaves no half-written temporary file
 	 * behind; after a successful rename there is none to remove. */
 	if (r < 0)
 		journal_discard_partial(state_fd);
-	if (r == 0)
+	if (r == 0 && durable)
 		r = fsync_fd(state_fd);
 	return r;
+}
+
+int journal_write(int state_fd, const struct journal *j)
+{
+	return journal_write_as(state_fd, j, true);
+}
+
+int journal_write_intent(int state_fd, const struct journal *j)
+{
+	return journal_write_as(state_fd, j, false);
 }
 
 int journal_write_staged(int state_fd, const struct journal *j)
@@ -168,6 +183,10 @@ int journal_read(int state_fd, struct journal *ret)
 	_cleanup_close_ int fd = openat(state_fd, JOURNAL_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	/* A name without bytes: a journal_write_intent() whose data no commit carried. */
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+		return -ENODATA;
 	json_error_t jerr;
 	json_t *obj = json_loadfd(fd, 0, &jerr);
 	if (!obj || !json_is_object(obj) || !json_is_string(json_object_get(obj, "txid")) ||

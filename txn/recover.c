@@ -252,6 +252,16 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 		return marker_r;
 	journal_discard_partial(t->state_fd);
 	int found = journal_read(t->state_fd, &j);
+	if (found == -ENODATA) {
+		/* A journal whose bytes no commit carried: its transaction stopped before
+		 * the step-7 commit, so before the exchange. Its staging, if any, is a
+		 * stray the removal below deletes (and counts); no txid is known. */
+		int r = journal_remove(t->state_fd);
+		if (r < 0)
+			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot remove the empty journal '%s/%s'",
+					t->state_path, JOURNAL_NAME);
+		found = 0;
+	}
 	if (found < 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, found,
 				"journal '%s/%s' is unreadable; inspect it and the staging subvolumes there",

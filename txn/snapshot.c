@@ -4,12 +4,12 @@
  * transactions, and gc. The tail after the commit point and the undo before it are
  * recover.c's, shared with recovery.
  *
- * One transaction (DESIGN.md, "The snapshot method"):
+ * One transaction (docs/protocol.md), in phases create, fill, commit, finish:
  *   lock -> recover -> preconditions -> journal -> snapshot to staging-TXID ->
- *   record the staging UUID (made durable by the flush) -> ops -> verify ->
- *   BTRFS_IOC_SYNC -> T unchanged? -> renameat2(RENAME_EXCHANGE) (the commit point)
- *   -> staging (now the old tree) becomes read-only gen-N, which commits ->
- *   BTRFS_IOC_SYNC -> history -> journal removed -> gc.
+ *   record the staging UUID -> ops -> verify -> BTRFS_IOC_SYNC (which makes
+ *   journal and record durable too) -> T unchanged? -> renameat2(RENAME_EXCHANGE)
+ *   (the commit point) -> staging (now the old tree) becomes read-only gen-N,
+ *   which commits -> BTRFS_IOC_SYNC -> history -> journal removed -> gc.
  * Recovery decides by UUID: if the subvolume at T is the journaled staging one, the
  * commit happened and the tail is finished; otherwise the staging is deleted.
  * Every step of the tail is idempotent, so recovery may itself be interrupted.
@@ -36,44 +36,69 @@ struct source {
 	void *stage_ctx;
 };
 
-#define CHECK_INTERRUPT(t_label)                                                          \
-	do {                                                                              \
-		if (txn_interrupted) {                                                     \
-			r = txn_fail(error, TXN_ABORTED, EINTR,                           \
-				     "interrupted by signal %d before the commit point",  \
-				     (int)txn_interrupted);                               \
-			goto t_label;                                                     \
-		}                                                                         \
-	} while (0)
-
-static int transact(struct target *t, const char *kind, const struct source *src,
-		    const struct txn_options *options, struct txn_result *result,
-		    struct txn_error *error)
+/* The one step clock of the phases: marks the end of @step (txn_step) and adds
+ * the time since the previous step to @slot (none when NULL). */
+static void staged_step(struct staged_txn *s, const char *step, double *slot)
 {
-	struct txn_timing *tm = &result->timing;
-	const struct txn_batch *batch = src->batch;
-	double mark = txn_now();
-	int r;
+	double now = txn_now();
+	if (step)
+		txn_step(step);
+	if (slot)
+		*slot += now - s->mark;
+	s->mark = now;
+}
 
-	struct journal j = { 0 };
-	make_txid(j.txid);
-	snprintf(j.kind, sizeof(j.kind), "%s", kind);
-	snprintf(j.staging, sizeof(j.staging), "staging-%s", j.txid);
-	const char *description = batch && batch->description ? batch->description
-								 : options ? options->description : NULL;
-	if (description)
-		snprintf(j.description, sizeof(j.description), "%s", description);
-	else if (src->rollback)
-		snprintf(j.description, sizeof(j.description), "rollback to generation %llu",
-			 (unsigned long long)src->rollback_to);
-	utc_now(j.started);
-	j.from_generation = generation_current(t->state_fd);
-	j.to_generation = j.from_generation + 1;
-	j.rollback_to = src->rollback_to;
-	j.n_ops = batch ? (unsigned)batch->n_ops : 0;
-	snprintf(result->txid, sizeof(result->txid), "%s", j.txid);
+/* TXN_ABORTED when a signal asked to stop; 0 otherwise. Only before the commit
+ * point: after it, signals no longer abort. */
+static int staged_interrupted(struct txn_error *error)
+{
+	if (!txn_interrupted)
+		return 0;
+	return txn_fail(error, TXN_ABORTED, EINTR, "interrupted by signal %d before the commit point",
+			(int)txn_interrupted);
+}
 
-	r = subvolume_identity(t->fd, j.target_uuid, NULL, NULL);
+/* BTRFS_TXN_UNSAFE_SKIP_FLUSH exists only to prove that the QEMU crash suite
+ * catches a broken protocol (make vmcheck-selftest, vmtests/README.md): "1" skips
+ * the step-7 flush, "2" also the step-12 sync. Never set it anywhere else. Built
+ * only into the test build (-DBTRFS_TXN_TESTING), never installed. */
+static void unsafe_skips(bool *ret_skip_flush, bool *ret_skip_sync)
+{
+	*ret_skip_flush = *ret_skip_sync = false;
+#ifdef BTRFS_TXN_TESTING
+	const char *unsafe_skip = getenv("BTRFS_TXN_UNSAFE_SKIP_FLUSH");
+	*ret_skip_flush = unsafe_skip && (!strcmp(unsafe_skip, "1") || !strcmp(unsafe_skip, "2"));
+	*ret_skip_sync = unsafe_skip && !strcmp(unsafe_skip, "2");
+#endif
+}
+
+void staged_init(struct staged_txn *s, struct target *t, const char *kind,
+		 struct txn_result *result)
+{
+	*s = (struct staged_txn){ .target = t, .staging_fd = -EBADF, .mark = txn_now(),
+				  .timing = &result->timing };
+	struct journal *j = &s->journal;
+	make_txid(j->txid);
+	snprintf(j->kind, sizeof(j->kind), "%s", kind);
+	snprintf(j->staging, sizeof(j->staging), "staging-%s", j->txid);
+	utc_now(j->started);
+	j->from_generation = generation_current(t->state_fd);
+	j->to_generation = j->from_generation + 1;
+	snprintf(result->txid, sizeof(result->txid), "%s", j->txid);
+	snprintf(s->staging_path, sizeof(s->staging_path), "%s/%s", t->state_path, j->staging);
+}
+
+void staged_close(struct staged_txn *s)
+{
+	if (s->staging_fd >= 0)
+		close(TAKE_FD(s->staging_fd));
+	free(TAKE_PTR(s->report));
+}
+
+int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
+{
+	struct target *t = s->target;
+	int r = subvolume_identity(t->fd, s->journal.target_uuid, NULL, NULL);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot read the UUID of '%s'", t->path);
 	r = refuse_nested(t, TXN_UNSUPPORTED, error);
@@ -81,292 +106,299 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		return r;
 	/* What T looked like before: the checks before and after the exchange count
 	 * the inodes changed since (modified.c). Apply and run take it just before
-	 * the snapshot, which carries every earlier write into the new tree. A
-	 * rollback replaces T with an older tree, so the writes that count as
-	 * concurrent are those since it holds the lock: it takes the mark now. */
-	struct tree_mark before;
-	if (src->rollback) {
-		r = tree_mark_take(t->fd, &before);
+	 * the snapshot, which carries every earlier write into the new tree. A tree
+	 * made from something else than T (a rollback's older generation) replaces
+	 * T, so the writes that count as concurrent are those since it holds the
+	 * lock: it takes the mark now. */
+	if (mark_now) {
+		r = tree_mark_take(t->fd, &s->before);
 		if (r == 0)
-			r = root_print_take(t->fd, &before.root_print);
+			r = root_print_take(t->fd, &s->before.root_print);
 		if (r < 0)
 			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
 					t->path);
-		before.has_root_print = true;
+		s->before.has_root_print = true;
+		s->marked = true;
 	}
-
-	r = journal_write(t->state_fd, &j);
+	r = journal_write_intent(t->state_fd, &s->journal);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path,
 				JOURNAL_NAME);
-	txn_step("journaled");
-	tm->journal = txn_now() - mark;
-	mark = txn_now();
+	s->journaled = true;
+	staged_step(s, "journaled", &s->timing->journal);
+	return 0;
+}
 
-	bool staging_made = false;
-	_cleanup_free_ struct txn_concurrent *report = NULL;
-	_cleanup_close_ int source_fd = -EBADF;
-	_cleanup_close_ int staging_fd = -EBADF;
-	if (src->rollback) {
-		char gen_name[32];
-		snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)src->rollback_to);
-		source_fd = openat(t->state_fd, gen_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (source_fd < 0) {
-			r = txn_fail(error, TXN_ABORTED, errno, "cannot open generation '%s/%s'",
-				     t->state_path, gen_name);
-			goto abort;
-		}
-	}
-	r = src->rollback ? 0 : tree_mark_take(t->fd, &before);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
-		goto abort;
-	}
-	errno = 0;
-	r = btrfs_error(btrfs_util_create_snapshot_fd2(src->rollback ? source_fd : t->fd,
-						       t->state_fd, j.staging, 0, NULL, NULL));
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s' to '%s/%s'", t->path,
-			     t->state_path, j.staging);
-		goto abort;
-	}
-	staging_made = true;
-	txn_step("snapshotted");
-	staging_fd = openat(t->state_fd, j.staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (staging_fd < 0) {
-		r = txn_fail(error, TXN_ABORTED, errno, "cannot open staging '%s/%s'", t->state_path,
-			     j.staging);
-		goto abort;
-	}
-	r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL);
-	struct btrfs_util_subvolume_info staging_info;
-	errno = 0;
-	if (r == 0 && !src->rollback) {
+int staged_record(struct staged_txn *s, struct txn_error *error)
+{
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
+	s->staging_fd = openat(t->state_fd, j->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->staging_fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot open staging '%s/%s'", t->state_path,
+				j->staging);
+	int r = subvolume_identity(s->staging_fd, j->staging_uuid, NULL, NULL);
+	if (r == 0 && !s->marked) {
 		/* A snapshot of T itself: whatever its transaction wrote is in it. */
-		r = btrfs_error(btrfs_util_subvolume_info_fd(staging_fd, 0, &staging_info));
+		struct btrfs_util_subvolume_info staging_info;
+		errno = 0;
+		r = btrfs_error(btrfs_util_subvolume_info_fd(s->staging_fd, 0, &staging_info));
 		if (r == 0)
-			before.after_transid = staging_info.otransid;
+			s->before.after_transid = staging_info.otransid;
 		/* The staging's root directory, before any op: T's as the snapshot saw it. */
 		if (r == 0)
-			r = root_print_take(staging_fd, &before.root_print);
-		before.has_root_print = r == 0;
+			r = root_print_take(s->staging_fd, &s->before.root_print);
+		s->before.has_root_print = r == 0;
 	}
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
-		goto abort;
-	}
-	j.has_mark = true;
-	j.mark_generation = before.generation;
-	j.mark_sec = before.since.tv_sec;
-	j.mark_nsec = before.since.tv_nsec;
-	j.mark_mode = before.root_mode;
-	j.mark_uid = before.root_uid;
-	j.mark_gid = before.root_gid;
-	j.mark_transid = before.after_transid;
-	r = journal_write_staged(t->state_fd, &j);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path,
-			     STAGED_NAME);
-		goto abort;
-	}
-	txn_step("staged");
-	tm->snapshot = txn_now() - mark;
-	mark = txn_now();
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
+	j->has_mark = true;
+	j->mark_generation = s->before.generation;
+	j->mark_sec = s->before.since.tv_sec;
+	j->mark_nsec = s->before.since.tv_nsec;
+	j->mark_mode = s->before.root_mode;
+	j->mark_uid = s->before.root_uid;
+	j->mark_gid = s->before.root_gid;
+	j->mark_transid = s->before.after_transid;
+	r = journal_write_staged(t->state_fd, j);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path,
+				STAGED_NAME);
+	staged_step(s, "staged", &s->timing->snapshot);
+	return 0;
+}
 
-	char staging_path[PATH_MAX + 80];
-	snprintf(staging_path, sizeof(staging_path), "%s/%s", t->state_path, j.staging);
-	if (batch) {
-		/* The preconditions were checked on the live T before anything was written;
-		 * a change to T after that check and before the snapshot is in the staging
-		 * but invisible to step 8, which only watches T from the snapshot on. Check
-		 * again on the staging, the exact tree this transaction replaces. */
-		r = txn_preconditions_check(staging_fd, batch, error);
+int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error)
+{
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
+	int r = staged_begin(s, source_name != NULL, error);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int source_fd = -EBADF;
+	if (source_name) {
+		source_fd = openat(t->state_fd, source_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (source_fd < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "cannot open generation '%s/%s'",
+					t->state_path, source_name);
+	} else {
+		r = tree_mark_take(t->fd, &s->before);
 		if (r < 0)
-			goto abort;
-		for (size_t i = 0; i < batch->n_ops; i++) {
-			CHECK_INTERRUPT(abort);
-			if (options && options->progress)
-				options->progress("ops", i, batch->n_ops, options->progress_ctx);
-			r = txn_op_apply(staging_fd, &batch->ops[i], error);
-			if (r < 0) {
-				if (error->status == TXN_OK)
-					error->status = TXN_ABORTED;
-				goto abort;
-			}
-		}
-		if (options && options->progress)
-			options->progress("ops", batch->n_ops, batch->n_ops, options->progress_ctx);
-		txn_step("applied");
-		tm->ops = txn_now() - mark;
-		mark = txn_now();
-		CHECK_INTERRUPT(abort);
-		r = txn_verify_run(&batch->verify, staging_path, error);
-		if (r < 0)
-			goto abort;
-		txn_step("verified");
-		tm->verify = txn_now() - mark;
-		mark = txn_now();
+			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
+					t->path);
 	}
-	if (src->stage) {
-		CHECK_INTERRUPT(abort);
-		r = src->stage(staging_path, src->stage_ctx, error);
+	errno = 0;
+	r = btrfs_error(btrfs_util_create_snapshot_fd2(source_name ? source_fd : t->fd, t->state_fd,
+						       j->staging, 0, NULL, NULL));
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s' to '%s/%s'", t->path,
+				t->state_path, j->staging);
+	s->staging_made = true;
+	staged_step(s, "snapshotted", &s->timing->snapshot);
+	return staged_record(s, error);
+}
+
+/* Fill for apply: preconditions again, the ops, the verify hook. */
+static int staged_fill_batch(struct staged_txn *s, const struct txn_batch *batch,
+			     const struct txn_options *options, struct txn_error *error)
+{
+	/* The preconditions were checked on the live T before anything was written;
+	 * a change to T after that check and before the snapshot is in the staging
+	 * but invisible to step 8, which only watches T from the snapshot on. Check
+	 * again on the staging, the exact tree this transaction replaces. */
+	int r = txn_preconditions_check(s->staging_fd, batch, error);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < batch->n_ops; i++) {
+		r = staged_interrupted(error);
+		if (r < 0)
+			return r;
+		if (options && options->progress)
+			options->progress("ops", i, batch->n_ops, options->progress_ctx);
+		r = txn_op_apply(s->staging_fd, &batch->ops[i], error);
 		if (r < 0) {
 			if (error->status == TXN_OK)
 				error->status = TXN_ABORTED;
-			goto abort;
+			return r;
 		}
-		txn_step("applied");
-		tm->ops = txn_now() - mark;
-		mark = txn_now();
 	}
-	CHECK_INTERRUPT(abort);
+	if (options && options->progress)
+		options->progress("ops", batch->n_ops, batch->n_ops, options->progress_ctx);
+	staged_step(s, "applied", &s->timing->ops);
+	r = staged_interrupted(error);
+	if (r < 0)
+		return r;
+	r = txn_verify_run(&batch->verify, s->staging_path, error);
+	if (r < 0)
+		return r;
+	staged_step(s, "verified", &s->timing->verify);
+	return 0;
+}
+
+/* Fill for run: the caller's function changes the staging. */
+static int staged_fill_run(struct staged_txn *s, txn_stage_fn stage, void *ctx,
+			   struct txn_error *error)
+{
+	int r = staged_interrupted(error);
+	if (r < 0)
+		return r;
+	r = stage(s->staging_path, ctx, error);
+	if (r < 0) {
+		if (error->status == TXN_OK)
+			error->status = TXN_ABORTED;
+		return r;
+	}
+	staged_step(s, "applied", &s->timing->ops);
+	return 0;
+}
+
+int staged_commit(struct staged_txn *s, struct txn_error *error)
+{
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
+	bool skip_flush, skip_sync;
+	unsafe_skips(&skip_flush, &skip_sync);
+	int r = staged_interrupted(error);
+	if (r < 0)
+		return r;
 
 	/* Step 7: write back the staged data and commit, so the exchange below can only
-	 * expose a tree whose bytes are on disk.
-	 * BTRFS_TXN_UNSAFE_SKIP_FLUSH exists only to prove that the QEMU crash suite
-	 * catches a broken protocol (make vmcheck-selftest, vmtests/README.md): "1" skips
-	 * this flush, "2" also the step-10 sync. Never set it anywhere else. */
-#ifdef BTRFS_TXN_TESTING
-	const char *unsafe_skip = getenv("BTRFS_TXN_UNSAFE_SKIP_FLUSH");
-	bool skip_flush = unsafe_skip && (!strcmp(unsafe_skip, "1") || !strcmp(unsafe_skip, "2"));
-	bool skip_sync = unsafe_skip && !strcmp(unsafe_skip, "2");
-#else
-	/* Built only into the test build (-DBTRFS_TXN_TESTING), never installed. */
-	const bool skip_flush = false, skip_sync = false;
-#endif
-	r = skip_flush ? 0 : sync_fs(staging_fd);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
-		goto abort;
-	}
-	txn_step("flushed");
-	tm->flush = txn_now() - mark;
-	mark = txn_now();
+	 * expose a tree whose bytes are on disk. */
+	r = skip_flush ? 0 : sync_fs(s->staging_fd);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
+	staged_step(s, "flushed", &s->timing->flush);
 
 	/* Step 8: a write to T since the snapshot would be lost by the exchange. The
 	 * step-7 commit put every change made before it into the tree this searches;
 	 * one made after it is caught by the check after the exchange. */
-	r = concurrent_check_before(t, &before, error);
+	r = concurrent_check_before(t, &s->before, error);
 	if (r < 0)
-		goto abort;
-	txn_step("checked");
-	tm->check = txn_now() - mark;
-	CHECK_INTERRUPT(abort);
-	mark = txn_now();
+		return r;
+	staged_step(s, "checked", &s->timing->check);
+	r = staged_interrupted(error);
+	if (r < 0)
+		return r;
 
 	/* Step 9, the commit point. From here on, signals no longer abort. The exchange
 	 * acts on names: whoever can write P could have put something else at T's name.
 	 * What the exchange moved out must be the subvolume we opened as T; if not, it
 	 * is swapped back at once and the transaction aborts, T's name unchanged. */
 	r = same_inode_at(t->parent_fd, t->name, t->fd);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r == -ESTALE ? 0 : r,
-			     "'%s' is no longer the subvolume this transaction started on "
-			     "(renamed or replaced meanwhile); nothing was changed", t->path);
-		goto abort;
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r == -ESTALE ? 0 : r,
+				"'%s' is no longer the subvolume this transaction started on "
+				"(renamed or replaced meanwhile); nothing was changed", t->path);
+	if (renameat2(t->parent_fd, t->name, t->state_fd, j->staging, RENAME_EXCHANGE) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot exchange '%s' with '%s'", t->path,
+				s->staging_path);
+	if (same_inode_at(t->state_fd, j->staging, t->fd) < 0) {
+		int back = renameat2(t->parent_fd, t->name, t->state_fd, j->staging, RENAME_EXCHANGE);
+		/* Exchanged back: an abort like any other. Not: the names stay swapped
+		 * and a person decides. */
+		s->exchanged = back < 0;
+		return txn_fail(error, back < 0 ? TXN_NEEDS_PERSON : TXN_ABORTED, 0,
+				"'%s' was replaced by something else at the moment of the exchange; %s",
+				t->path,
+				back < 0 ? "exchanging back failed: inspect it and the state directory"
+					 : "exchanged back, nothing was changed");
 	}
-	if (renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE) < 0) {
-		r = txn_fail(error, TXN_ABORTED, errno, "cannot exchange '%s' with '%s'", t->path,
-			     staging_path);
-		goto abort;
-	}
-	if (same_inode_at(t->state_fd, j.staging, t->fd) < 0) {
-		int back = renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE);
-		r = txn_fail(error, back < 0 ? TXN_NEEDS_PERSON : TXN_ABORTED, 0,
-			     "'%s' was replaced by something else at the moment of the exchange; %s",
-			     t->path,
-			     back < 0 ? "exchanging back failed: inspect it and the state directory"
-				      : "exchanged back, nothing was changed");
-		if (back < 0)
-			return r;
-		goto abort;
-	}
-	txn_step("exchanged");
-	tm->swap = txn_now() - mark;
-	mark = txn_now();
+	s->exchanged = true;
+	staged_step(s, "exchanged", &s->timing->swap);
+	return 0;
+}
 
-	/* The old tree becomes read-only gen-N before step 10, not after it as DESIGN.md
+int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result,
+		  struct txn_error *error)
+{
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
+	struct txn_timing *tm = s->timing;
+	bool skip_flush, skip_sync;
+	unsafe_skips(&skip_flush, &skip_sync);
+
+	/* The old tree becomes read-only gen-N before step 12, not after it as DESIGN.md
 	 * lists them: setting the flag commits a Btrfs transaction by itself, and that
-	 * commit carries the exchange too, so step 10 below finds (nearly) nothing left
+	 * commit carries the exchange too, so step 12 below finds (nearly) nothing left
 	 * to commit. In DESIGN.md's order these were two commits back to back. Both
 	 * orders leave the same states to recovery, which finishes the tail either way. */
-	close(TAKE_FD(staging_fd));
+	if (s->staging_fd >= 0)
+		close(TAKE_FD(s->staging_fd));
 	struct txn_error archive_error = { 0 };
-	int archive_r = archive_old_tree(t, &j, false, &archive_error);
+	int archive_r = archive_old_tree(t, j, false, &archive_error);
 	/* The old tree is read-only now: only descriptors opened before can still
-	 * write to it. Look for them before the step-10 commit, so that a write
+	 * write to it. Look for them before the step-12 commit, so that a write
 	 * through one closed since is in that commit. */
-	tm->archive = txn_now() - mark;
-	mark = txn_now();
-	report = calloc(1, sizeof(*report));
-	if (report)
-		concurrent_holders(t->fd, report);
-	tm->check_after = txn_now() - mark;
-	mark = txn_now();
+	staged_step(s, NULL, &tm->archive);
+	s->report = calloc(1, sizeof(*s->report));
+	if (s->report)
+		concurrent_holders(t->fd, s->report);
+	staged_step(s, NULL, &tm->check_after);
 
-	/* Step 10: the exchange itself must be on disk before we say it is done. This
+	/* Step 12: the exchange itself must be on disk before we say it is done. This
 	 * does not rely on the commit of the read-only flag (which a failed archive
 	 * would skip); when that commit happened, this one is cheap. */
-	r = skip_sync ? 0 : sync_fs(t->parent_fd);
+	int r = skip_sync ? 0 : sync_fs(t->parent_fd);
 	if (r < 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
 				"'%s' may have been switched to the new tree, but the sync that makes "
 				"the switch durable failed, so either tree may be there after a "
 				"remount; run 'btrfs-txn recover %s' once the filesystem is healthy",
 				t->path, t->path);
-	txn_step("synced");
-	tm->sync = txn_now() - mark;
-	mark = txn_now();
+	staged_step(s, "synced", &tm->sync);
 
-	/* The last check: every write to the old tree before the step-10 commit is
+	/* The last check: every write to the old tree before the step-12 commit is
 	 * in the tree now. Anything found is reported and its generation pinned. */
-	r = report ? concurrent_changes(t->fd, &before, report) : -ENOMEM;
-	tm->check_after += txn_now() - mark;
-	mark = txn_now();
+	r = s->report ? concurrent_changes(t->fd, &s->before, s->report) : -ENOMEM;
+	staged_step(s, NULL, &tm->check_after);
 	if (r < 0 && archive_r == 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
 				"'%s' was switched to the new tree, but the check for writes by other "
 				"processes to the replaced tree (gen-%llu) failed; compare it with the "
 				"live tree before dropping it",
-				t->path, (unsigned long long)j.from_generation);
-	bool concurrent = report && (report->count > 0 || report->n_holders > 0);
+				t->path, (unsigned long long)j->from_generation);
+	bool concurrent = s->report && (s->report->count > 0 || s->report->n_holders > 0);
 	if (concurrent) {
-		report->pinned = j.from_generation;
-		r = pin_write(t->state_fd, j.from_generation, j.txid, report);
+		s->report->pinned = j->from_generation;
+		r = pin_write(t->state_fd, j->from_generation, j->txid, s->report);
 		if (r < 0 && archive_r == 0)
 			return txn_fail(error, TXN_NEEDS_PERSON, r,
 					"other processes wrote to '%s' during the transaction and "
 					"gen-%llu holds their writes, but it could not be pinned",
-					t->path, (unsigned long long)j.from_generation);
+					t->path, (unsigned long long)j->from_generation);
 	}
 	if (archive_r < 0) {
 		*error = archive_error;
 		return archive_r;
 	}
 
-	r = record_committed(t, &j, false, concurrent ? report : NULL, error);
+	r = record_committed(t, j, false, concurrent ? s->report : NULL, error);
 	if (r < 0)
 		return r;
-	drop_generations(t->state_fd, generations_keep(options, batch), &result->dropped, NULL);
+	drop_generations(t->state_fd, keep, &result->dropped, NULL);
 	txn_step("done");
-	tm->archive += txn_now() - mark;
-	result->generation = j.to_generation;
-	result->previous = j.from_generation;
+	staged_step(s, NULL, &tm->archive);
+	result->generation = j->to_generation;
+	result->previous = j->from_generation;
 	if (concurrent)
-		result->concurrent = TAKE_PTR(report);
-	result->concurrent_since = before.since;
+		result->concurrent = TAKE_PTR(s->report);
+	result->concurrent_since = s->before.since;
 	return 0;
+}
 
-abort:;
+int staged_abort(struct staged_txn *s, int r, struct txn_error *error)
+{
 	/* The error is already filled; undo what exists and keep that error. */
 	struct txn_error undo_error;
-	if (staging_fd >= 0)
-		close(TAKE_FD(staging_fd));
-	if (!staging_made)
-		j.staging_uuid[0] = '\0';
+	if (s->staging_fd >= 0)
+		close(TAKE_FD(s->staging_fd));
+	if (!s->journaled)
+		return r;
+	if (!s->staging_made)
+		s->journal.staging_uuid[0] = '\0';
 	char reason[sizeof(error->message) + 128];
 	txn_error_string(error, reason, sizeof(reason));
-	if (undo_uncommitted(t, &j, false, reason, &undo_error) < 0) {
+	if (undo_uncommitted(s->target, &s->journal, false, reason, &undo_error) < 0) {
 		/* The journal stays; the next run's recovery finishes the undo. */
 		char why[sizeof(undo_error.message) + 128];
 		txn_error_string(&undo_error, why, sizeof(why));
@@ -378,6 +410,43 @@ abort:;
 			     why) >= (int)sizeof(error->message))
 			error->message[sizeof(error->message) - 1] = '\0';
 	}
+	return r;
+}
+
+/* One transaction of the snapshot method: create, fill, commit, finish; an error
+ * before the exchange undoes what was made. */
+static int transact(struct target *t, const char *kind, const struct source *src,
+		    const struct txn_options *options, struct txn_result *result,
+		    struct txn_error *error)
+{
+	const struct txn_batch *batch = src->batch;
+	struct staged_txn s;
+	staged_init(&s, t, kind, result);
+	struct journal *j = &s.journal;
+	const char *description = batch && batch->description ? batch->description
+								 : options ? options->description : NULL;
+	if (description)
+		snprintf(j->description, sizeof(j->description), "%s", description);
+	else if (src->rollback)
+		snprintf(j->description, sizeof(j->description), "rollback to generation %llu",
+			 (unsigned long long)src->rollback_to);
+	j->rollback_to = src->rollback_to;
+	j->n_ops = batch ? (unsigned)batch->n_ops : 0;
+
+	char gen_name[32];
+	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)src->rollback_to);
+	int r = staged_create(&s, src->rollback ? gen_name : NULL, error);
+	if (r == 0 && batch)
+		r = staged_fill_batch(&s, batch, options, error);
+	if (r == 0 && src->stage)
+		r = staged_fill_run(&s, src->stage, src->stage_ctx, error);
+	if (r == 0)
+		r = staged_commit(&s, error);
+	if (r < 0 && !s.exchanged)
+		r = staged_abort(&s, r, error);
+	else if (r == 0)
+		r = staged_finish(&s, generations_keep(options, batch), result, error);
+	staged_close(&s);
 	return r;
 }
 

@@ -78,10 +78,13 @@ struct json_t;
 int state_write_json(int state_fd, const char *name, struct json_t *obj, bool sync);
 /* Writes the journal: temporary file, fsync, rename, fsync of the directory. */
 int journal_write(int state_fd, const struct journal *journal);
+/* The same without the fsyncs: the step-7 commit makes it durable (see journal.c). */
+int journal_write_intent(int state_fd, const struct journal *journal);
 /* Records the staging UUID of @journal's transaction in its own file, without an
  * fsync: the step-7 commit makes it durable before the exchange can happen. */
 int journal_write_staged(int state_fd, const struct journal *journal);
-/* Reads it: 1 when found, 0 when absent, -EBADMSG when unreadable. The staging
+/* Reads it: 1 when found, 0 when absent, -ENODATA when empty (written, never made
+ * durable: nothing was committed), -EBADMSG when unreadable. The staging
  * UUID comes from the journal or, for the same transaction, from the staged
  * record; "" when neither has it (then the exchange cannot have happened). */
 int journal_read(int state_fd, struct journal *ret_journal);
