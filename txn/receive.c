@@ -384,9 +384,39 @@ static void drop_received(int state_fd, json_t *doc, unsigned keep)
 		received_write(state_fd, doc);
 }
 
+/* The stream's first bytes, read (and judged) before the target is touched. */
+struct stream_start {
+	const char *btrfs;
+	char bytes[STREAM_HEAD_SIZE];
+	size_t len;
+	struct stream_head h;
+};
+
+static int stream_start_read(int in_fd, struct stream_start *ret, struct txn_error *error)
+{
+	ret->btrfs = btrfs_program();
+	if (!ret->btrfs)
+		return txn_fail(error, TXN_UNSUPPORTED, ENOENT,
+				"cannot find the btrfs program of btrfs-progs (/usr/bin/btrfs)");
+	ret->len = 0;
+	while (ret->len < sizeof(ret->bytes)) {
+		ssize_t n = read(in_fd, ret->bytes + ret->len, sizeof(ret->bytes) - ret->len);
+		if (n < 0 && errno == EINTR && !txn_interrupted)
+			continue;
+		if (n < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "cannot read the stream");
+		if (n == 0)
+			break;
+		ret->len += (size_t)n;
+	}
+	if (ret->len == 0)
+		return txn_fail(error, TXN_ABORTED, 0, "the stream is empty; nothing was changed");
+	return stream_head_read(ret->btrfs, ret->bytes, ret->len, &ret->h, error);
+}
+
 static int receive_locked(struct target *t, const struct txn_receive_options *ro,
-			  const struct txn_options *options, struct txn_receive_result *result,
-			  struct txn_error *error)
+			  const struct stream_start *head, const struct txn_options *options,
+			  struct txn_receive_result *result, struct txn_error *error)
 {
 	struct txn_timing *tm = &result->txn.timing;
 	double mark_time = txn_now();
@@ -395,29 +425,10 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	_cleanup_close_ int staging_fd = -EBADF;
 	_cleanup_close_ int err_fd = -EBADF;
 	struct journal j = { 0 };
-	const char *btrfs = btrfs_program();
-	if (!btrfs)
-		return txn_fail(error, TXN_UNSUPPORTED, ENOENT,
-				"cannot find the btrfs program of btrfs-progs (/usr/bin/btrfs)");
-	/* The head of the stream: its first command says what it is. */
-	char head[STREAM_HEAD_SIZE];
-	size_t head_len = 0;
-	while (head_len < sizeof(head)) {
-		ssize_t n = read(ro->in_fd, head + head_len, sizeof(head) - head_len);
-		if (n < 0 && errno == EINTR && !txn_interrupted)
-			continue;
-		if (n < 0)
-			return txn_fail(error, TXN_ABORTED, errno, "cannot read the stream");
-		if (n == 0)
-			break;
-		head_len += (size_t)n;
-	}
-	if (head_len == 0)
-		return txn_fail(error, TXN_ABORTED, 0, "the stream is empty; nothing was changed");
-	struct stream_head h;
-	int r = stream_head_read(btrfs, head, head_len, &h, error);
-	if (r < 0)
-		return r;
+	const char *btrfs = head->btrfs;
+	const struct stream_head h = head->h;
+	const size_t head_len = head->len;
+	int r;
 	result->incremental = h.parent_uuid[0] != '\0';
 	if (h.has_origin) {
 		result->origin_generation = h.origin.generation;
@@ -557,7 +568,7 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	}
 	bool read_error = false;
 	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
-	int pumped = pump(ro->in_fd, head, head_len, in, &read_error);
+	int pumped = pump(ro->in_fd, head->bytes, head_len, in, &read_error);
 	signal(SIGPIPE, old_pipe);
 	close(in);
 	if (pumped == -EINTR)
@@ -602,6 +613,24 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 		if (sub >= 0 && btrfs_util_subvolume_info_fd(sub, 0, &info) == BTRFS_UTIL_OK &&
 		    btrfs_util_get_subvolume_read_only_fd(sub, &read_only) == BTRFS_UTIL_OK)
 			uuid_format(info.received_uuid, got_uuid);
+		/* Only that subvolume: a stream whose paths climbed out of it (btrfs
+		 * receive resolves them inside the chroot) left something beside it. */
+		size_t entries = 0;
+		int list_fd = dir_fd >= 0 ? openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		DIR *list = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+		for (struct dirent *e; list && (e = readdir(list));)
+			entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+		if (list)
+			closedir(list);
+		else if (list_fd >= 0)
+			close(list_fd);
+		if (entries != 1) {
+			r = txn_fail(error, TXN_ABORTED, 0,
+				     "btrfs receive wrote outside the stream's subvolume '%s' (in '%s'): "
+				     "the stream is malformed or hostile; nothing was changed",
+				     h.name, receiving_path);
+			goto abort;
+		}
 		if (!read_only || strcmp(got_uuid, h.uuid) != 0) {
 			r = txn_fail(error, TXN_ABORTED, 0,
 				     "btrfs receive did not leave a complete read-only subvolume '%s' "
@@ -874,16 +903,29 @@ int txn_receive(const char *path, const struct txn_receive_options *ro,
 {
 	struct txn_receive_result result = { 0 };
 	double start = txn_now();
+	/* What the stream is, before anything is touched: a target that does not
+	 * exist yet is made only for a stream that can land on an empty one. */
+	_cleanup_free_ struct stream_start *head = malloc(sizeof(*head));
+	if (!head)
+		return txn_fail(error, TXN_ABORTED, ENOMEM, "cannot read the stream");
+	int r = stream_start_read(ro->in_fd, head, error);
+	if (r < 0)
+		return r;
 	struct stat st;
 	if (lstat(path, &st) < 0 && errno == ENOENT) {
+		if (head->h.parent_uuid[0])
+			return txn_fail(error, TXN_ABORTED, 0,
+					"'%s' does not exist and the stream is incremental (against "
+					"uuid %s): send with --no-parent for a first receive; nothing "
+					"was changed", path, head->h.parent_uuid);
 		/* The first receive on a host: made as init would make it. */
-		int r = txn_init(path, options, NULL, error);
+		r = txn_init(path, options, NULL, error);
 		if (r < 0)
 			return r;
 		result.created = true;
 	}
 	struct target t;
-	int r = target_open(path, TARGET_CREATE_STATE, &t, error);
+	r = target_open(path, TARGET_CREATE_STATE, &t, error);
 	if (r < 0)
 		return r;
 	r = target_lock(&t, options, error);
@@ -894,7 +936,7 @@ int txn_receive(const char *path, const struct txn_receive_options *ro,
 		result.txn.recovered_first = r == 0 && rec.action != TXN_RECOVERY_NONE;
 	}
 	if (r == 0)
-		r = receive_locked(&t, ro, options, &result, error);
+		r = receive_locked(&t, ro, head, options, &result, error);
 	if (r < 0)
 		target_note_read_only(&t, error);
 	target_close(&t);

@@ -67,6 +67,9 @@ for i in 1 2 3 4 5; do
 	ok "  receive it" "$X" receive "$D" -f "$TEST_TMP/s$i"
 	ok "  identical trees" same_trees "$S" "$D"
 done
+expect_exit 1 "an incremental stream into an absent target is refused" "$X" receive "$B/absent" -f "$TEST_TMP/s5"
+output_has "  saying to send a full stream" "does not exist and the stream is incremental .*--no-parent"
+ok "  and the target is not made" test ! -e "$B/absent"
 ok "an incremental stream is small (< 64 KiB for a 3-file change)" test "$(stat -c %s "$TEST_TMP/s5")" -lt 65536
 ok "nothing half-received or staged is left" no_leftovers
 "$X" status --json "$D" >"$TEST_TMP/st.json"
