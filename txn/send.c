@@ -126,8 +126,12 @@ static int subvolume_root_id(int fd, uint64_t *ret)
 	return btrfs_error(btrfs_util_subvolume_id_fd(fd, ret));
 }
 
-static int send_locked(struct target *t, const struct txn_send_options *send_options, int out_fd,
-		       unsigned keep, struct txn_send_result *result, struct txn_error *error)
+/* With the lock: the snapshot to send and its parent, opened for the caller, who
+ * sends them after releasing the lock (a send takes as long as the stream is slow
+ * to read; the kernel refuses to delete a subvolume while it is being sent). */
+static int send_prepare(struct target *t, const struct txn_send_options *send_options,
+			unsigned keep, struct txn_send_result *result, int *ret_sent_fd,
+			int *ret_parent_fd, uint64_t *ret_parent_id, struct txn_error *error)
 {
 	uint64_t current = generation_current(t->state_fd);
 	uint64_t generation = send_options ? send_options->generation : TXN_GENERATION_LIVE;
@@ -207,43 +211,36 @@ static int send_locked(struct target *t, const struct txn_send_options *send_opt
 		if (sent_fd < 0)
 			return txn_fail(error, TXN_ABORTED, errno, "cannot open '%s/%s'", t->state_path, sent);
 	}
-	__u64 parent_id = 0;
+	uint64_t parent_id = 0;
 	_cleanup_close_ int parent_fd = -EBADF;
 	if (parent) {
 		parent_fd = openat(t->state_fd, parent->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		uint64_t id = 0;
-		if (parent_fd < 0 || subvolume_root_id(parent_fd, &id) < 0)
+		if (parent_fd < 0 || subvolume_root_id(parent_fd, &parent_id) < 0)
 			return txn_fail(error, TXN_ABORTED, errno, "cannot open the parent '%s/%s'",
 					t->state_path, parent->name);
-		parent_id = id;
 	}
-	struct btrfs_ioctl_send_args args = {
-		.send_fd = out_fd,
-		.clone_sources_count = parent ? 1 : 0,
-		.clone_sources = parent ? &parent_id : NULL,
-		.parent_root = parent_id,
-	};
-	if (ioctl(sent_fd, BTRFS_IOC_SEND, &args) < 0)
-		return txn_fail(error, TXN_ABORTED, errno, "cannot send '%s/%s'%s%s", t->state_path, sent,
-				parent ? " incrementally against " : "", parent ? parent->name : "");
-	txn_step("sent");
-
 	struct txn_send_result res = { .generation = generation, .incremental = parent != NULL,
 				       .parent = parent ? parent->parsed.generation : 0 };
 	snprintf(res.snapshot, sizeof(res.snapshot), "%s", sent);
 	snprintf(res.lineage, sizeof(res.lineage), "%s", name.lineage);
 	subvolume_identity(sent_fd, res.uuid, NULL, NULL);
-	/* Keep the newest @keep sent snapshots (at least the one just sent). */
+	/* Keep the newest @keep sent snapshots, and always the two this send uses. */
+	char parent_kept[NAME_MAX + 1] = "";
+	if (parent)
+		snprintf(parent_kept, sizeof(parent_kept), "%s", parent->name);
 	free(TAKE_PTR(list));
 	if (sent_list(t->state_fd, name.lineage, &list, &n) == 0 && n > keep) {
 		for (size_t i = 0; i + keep < n; i++) {
-			if (!strcmp(list[i].name, sent))
+			if (!strcmp(list[i].name, sent) || !strcmp(list[i].name, parent_kept))
 				continue;
 			if (delete_subvolume_at(t->state_fd, list[i].name) == 0)
 				res.dropped++;
 		}
 	}
 	*result = res;
+	*ret_sent_fd = TAKE_FD(sent_fd);
+	*ret_parent_fd = TAKE_FD(parent_fd);
+	*ret_parent_id = parent_id;
 	return 0;
 }
 
@@ -261,12 +258,31 @@ int txn_send(const char *path, const struct txn_send_options *send_options, int 
 	if (r == 0)
 		r = recover_locked(&t, keep, &rec, error);
 	struct txn_send_result result;
+	_cleanup_close_ int sent_fd = -EBADF;
+	_cleanup_close_ int parent_fd = -EBADF;
+	uint64_t parent_id = 0;
 	if (r == 0)
-		r = send_locked(&t, send_options, out_fd, keep ? keep : 1, &result, error);
+		r = send_prepare(&t, send_options, keep ? keep : 1, &result, &sent_fd, &parent_fd,
+				 &parent_id, error);
+	char state_path[PATH_MAX];
+	snprintf(state_path, sizeof(state_path), "%s", t.state_path);
 	target_close(&t);
-	if (r == 0 && ret_result)
+	if (r < 0)
+		return r;
+	__u64 clone_source = parent_id;
+	struct btrfs_ioctl_send_args args = {
+		.send_fd = out_fd,
+		.clone_sources_count = parent_fd >= 0 ? 1 : 0,
+		.clone_sources = parent_fd >= 0 ? &clone_source : NULL,
+		.parent_root = parent_id,
+	};
+	if (ioctl(sent_fd, BTRFS_IOC_SEND, &args) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot send '%s/%s'%s", state_path,
+				result.snapshot, result.incremental ? " incrementally" : "");
+	txn_step("sent");
+	if (ret_result)
 		*ret_result = result;
-	return r;
+	return 0;
 }
 
 int txn_transfers_json(const char *path, char **ret_text, struct txn_error *error)
