@@ -97,6 +97,15 @@ static const struct command commands[] = {
 	  "  --keep N             generations and received subvolumes to keep (default 5)\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "push", cmd_push, "TARGET DEST... [--parent auto|none] [--parallel N] [--verify -- ARGV...]",
+	  "send TARGET to each DEST (a path or ssh://[user@]host[:port]/path) and swap it in there",
+	  "  --parent auto|none   incremental against the newest generation both hold (auto,\n"
+	  "                       the default), or always a full stream\n"
+	  "  --parallel N         destinations at once (default 1)\n"
+	  "  --force              passed to receive: replace another lineage or a drifted tree\n"
+	  "  --verify -- ARGV...  passed to receive: run on each destination's staging tree\n"
+	  "  --remote-command CMD btrfs-txn on ssh destinations (default: btrfs-txn)\n"
+	  "  --ssh-option OPT     passed to ssh as -o OPT (repeatable); BatchMode=yes always\n" },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 
