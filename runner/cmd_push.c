@@ -28,7 +28,7 @@
 #define PUSH_OUTPUT_MAX 65536
 
 enum { OPT_PARENT = OPT_COMMAND_BASE, OPT_PARALLEL, OPT_VERIFY, OPT_REMOTE_COMMAND, OPT_SSH_OPTION,
-       OPT_FORCE };
+       OPT_FORCE, OPT_FORGET };
 
 struct dest {
 	const char *spec;          /* as given */
@@ -487,12 +487,13 @@ int cmd_push(int argc, char **argv)
 		{ "remote-command", required_argument, NULL, OPT_REMOTE_COMMAND },
 		{ "ssh-option", required_argument, NULL, OPT_SSH_OPTION },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "forget", no_argument, NULL, OPT_FORGET },
 		CLI_COMMON_LONG,
 		{ 0 },
 	};
 	struct push p = { .remote_command = "btrfs-txn" };
 	unsigned parallel = 1;
-	bool verify = false;
+	bool verify = false, forget = false;
 	const char *positional[PUSH_MAX_DESTINATIONS + 1];
 	size_t n_positional = 0;
 	unsigned long long v;
@@ -547,6 +548,9 @@ int cmd_push(int argc, char **argv)
 		case OPT_FORCE:
 			p.force = true;
 			break;
+		case OPT_FORGET:
+			forget = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -567,6 +571,18 @@ int cmd_push(int argc, char **argv)
 	}
 	p.target = positional[0];
 	size_t n_dests = n_positional - 1;
+	if (forget) {
+		/* Only the records: their parents may then go with send's keep rule. */
+		int exit_code = EXIT_DONE;
+		for (size_t i = 0; i < n_dests; i++) {
+			struct txn_error forget_error = { 0 };
+			if (txn_destination_record(p.target, positional[i + 1], 0, true, &forget_error) < 0)
+				exit_code = report_txn_error("push", &forget_error, NULL);
+			else
+				report_info("%s: forgot %s", p.target, positional[i + 1]);
+		}
+		return exit_code;
+	}
 	struct dest *dests = calloc(n_dests, sizeof(*dests));
 	if (!dests)
 		return EXIT_ABORTED;
@@ -653,6 +669,17 @@ int cmd_push(int argc, char **argv)
 	}
 	json_decref(transfers_doc);
 
+	/* Each destination that committed (or holds the tree) now holds the current
+	 * generation as sent: its sent snapshot stays as that destination's parent. */
+	for (size_t i = 0; i < n_dests; i++) {
+		struct txn_error record_error = { 0 };
+		if (dests[i].result && strcmp(dests[i].result, "failed") != 0 &&
+		    txn_destination_record(p.target, dests[i].spec, current, false, &record_error) < 0) {
+			char line[1200];
+			report_error("push: %s: committed, but not recorded as a destination: %s",
+				     dests[i].spec, txn_error_string(&record_error, line, sizeof(line)));
+		}
+	}
 	int exit_code = EXIT_DONE;
 	/* ssh's own failures (255) and anything outside our codes count as aborted. */
 	for (size_t i = 0; i < n_dests; i++)

@@ -105,7 +105,9 @@ static const struct command commands[] = {
 	  "  --force              passed to receive: replace another lineage or a drifted tree\n"
 	  "  --verify -- ARGV...  passed to receive: run on each destination's staging tree\n"
 	  "  --remote-command CMD btrfs-txn on ssh destinations (default: btrfs-txn)\n"
-	  "  --ssh-option OPT     passed to ssh as -o OPT (repeatable); BatchMode=yes always\n" },
+	  "  --ssh-option OPT     passed to ssh as -o OPT (repeatable); BatchMode=yes always\n"
+	  "  --forget             only forget the DESTs: the sent snapshots kept as their\n"
+	  "                       parents may then be dropped\n" },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 

@@ -20,6 +20,9 @@
  *                   finish it); see received_record_*()
  *   receiving-TXID  an empty directory btrfs receive writes into; present only while
  *                   a receive runs or after one was interrupted
+ *   destinations.json  (sender) for each destination push landed a generation on,
+ *                   that generation and the UUID of its sent snapshot: the newest
+ *                   parent both hold, which send's keep rule never drops
  *
  * Level 4 in txn/README.md: called by receive.c, send.c, recover.c and status.
  */
@@ -220,4 +223,37 @@ int received_recover(int state_fd, const char *txid, bool committed)
 	}
 	json_decref(doc);
 	return r;
+}
+
+#define DESTINATIONS_NAME "destinations.json"
+
+json_t *destinations_read(int state_fd)
+{
+	_cleanup_close_ int fd = openat(state_fd, DESTINATIONS_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	json_t *doc = fd >= 0 ? json_loadfd(fd, 0, NULL) : NULL;
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		doc = json_object();
+	}
+	return doc;
+}
+
+int destinations_write(int state_fd, json_t *doc)
+{
+	int r = state_write_json(state_fd, DESTINATIONS_NAME ".tmp", json_incref(doc), true);
+	if (r == 0 && renameat(state_fd, DESTINATIONS_NAME ".tmp", state_fd, DESTINATIONS_NAME) < 0)
+		r = -errno;
+	return r;
+}
+
+bool destinations_hold(json_t *doc, const char *uuid)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach(doc, key, value) {
+		const char *held = json_string_value(json_object_get(value, "uuid"));
+		if (held && !strcmp(held, uuid))
+			return true;
+	}
+	return false;
 }

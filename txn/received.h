@@ -42,3 +42,9 @@ int received_discard_partial(int state_fd, unsigned *ret_removed, char *ret_fail
 int received_remove_dir(int state_fd, const char *name);
 /* Recovery of a receive journaled as @txid; see received.c. */
 int received_recover(int state_fd, const char *txid, bool committed);
+/* destinations.json (sender): {"DEST": {"generation", "uuid", "time"}}; an empty
+ * object when absent. The caller json_decref()s it. */
+struct json_t *destinations_read(int state_fd);
+int destinations_write(int state_fd, struct json_t *doc);
+/* Whether a destination holds the sent snapshot of UUID @uuid as its newest parent. */
+bool destinations_hold(struct json_t *doc, const char *uuid);

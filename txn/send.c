@@ -224,19 +224,28 @@ static int send_prepare(struct target *t, const struct txn_send_options *send_op
 	snprintf(res.snapshot, sizeof(res.snapshot), "%s", sent);
 	snprintf(res.lineage, sizeof(res.lineage), "%s", name.lineage);
 	subvolume_identity(sent_fd, res.uuid, NULL, NULL);
-	/* Keep the newest @keep sent snapshots, and always the two this send uses. */
+	/* Keep the newest @keep sent snapshots, always the two this send uses, and
+	 * the newest one each known destination holds (push records them). */
 	char parent_kept[NAME_MAX + 1] = "";
 	if (parent)
 		snprintf(parent_kept, sizeof(parent_kept), "%s", parent->name);
 	free(TAKE_PTR(list));
+	json_t *destinations = destinations_read(t->state_fd);
 	if (sent_list(t->state_fd, name.lineage, &list, &n) == 0 && n > keep) {
 		for (size_t i = 0; i + keep < n; i++) {
 			if (!strcmp(list[i].name, sent) || !strcmp(list[i].name, parent_kept))
+				continue;
+			char uuid[37] = "";
+			_cleanup_close_ int old_fd = openat(t->state_fd, list[i].name, O_RDONLY | O_DIRECTORY |
+										 O_NOFOLLOW | O_CLOEXEC);
+			if (old_fd < 0 || subvolume_identity(old_fd, uuid, NULL, NULL) < 0 ||
+			    destinations_hold(destinations, uuid))
 				continue;
 			if (delete_subvolume_at(t->state_fd, list[i].name) == 0)
 				res.dropped++;
 		}
 	}
+	json_decref(destinations);
 	*result = res;
 	*ret_sent_fd = TAKE_FD(sent_fd);
 	*ret_parent_fd = TAKE_FD(parent_fd);
@@ -313,6 +322,8 @@ int txn_transfers_json(const char *path, char **ret_text, struct txn_error *erro
 			}
 	}
 	json_object_set_new(doc, "lineage", lineage[0] ? json_string(lineage) : json_null());
+	json_object_set_new(doc, "destinations", t.state_fd >= 0 ? destinations_read(t.state_fd)
+								 : json_object());
 	if (t.state_fd >= 0) {
 		json_t *state = received_read(t.state_fd);
 		size_t i;
@@ -335,4 +346,61 @@ int txn_transfers_json(const char *path, char **ret_text, struct txn_error *erro
 		return txn_fail(error, TXN_ABORTED, ENOMEM, "cannot describe '%s'", path);
 	*ret_text = text;
 	return 0;
+}
+
+int txn_destination_record(const char *path, const char *destination, uint64_t generation,
+			   bool forget, struct txn_error *error)
+{
+	struct target t;
+	int r = target_open(path, 0, &t, error);
+	if (r < 0)
+		return r;
+	if (t.state_fd < 0) {
+		target_close(&t);
+		return txn_fail(error, TXN_INVALID, 0, "'%s' has never been sent", path);
+	}
+	r = target_lock(&t, NULL, error);
+	if (r < 0) {
+		target_close(&t);
+		return r;
+	}
+	json_t *doc = destinations_read(t.state_fd);
+	if (forget) {
+		if (json_object_del(doc, destination) < 0)
+			r = txn_fail(error, TXN_INVALID, 0, "'%s' is not a known destination of '%s'",
+				     destination, path);
+	} else {
+		char lineage[37];
+		_cleanup_free_ struct sent_entry *list = NULL;
+		size_t n = 0;
+		char uuid[37] = "";
+		if (lineage_get(t.state_fd, false, lineage) == 0 &&
+		    sent_list(t.state_fd, lineage, &list, &n) == 0)
+			for (size_t i = 0; i < n; i++)
+				if (list[i].parsed.generation == generation) {
+					_cleanup_close_ int fd = openat(t.state_fd, list[i].name,
+									O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+										O_CLOEXEC);
+					if (fd >= 0)
+						subvolume_identity(fd, uuid, NULL, NULL);
+				}
+		if (!uuid[0])
+			r = txn_fail(error, TXN_INVALID, 0, "generation %llu of '%s' is not kept as sent",
+				     (unsigned long long)generation, path);
+		else {
+			char now[32];
+			utc_now(now);
+			json_object_set_new(doc, destination,
+					    json_pack("{s:I, s:s, s:s}", "generation", (json_int_t)generation,
+						      "uuid", uuid, "time", now));
+		}
+	}
+	if (r == 0) {
+		r = destinations_write(t.state_fd, doc);
+		if (r < 0)
+			r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/destinations.json'", t.state_path);
+	}
+	json_decref(doc);
+	target_close(&t);
+	return r;
 }

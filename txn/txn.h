@@ -656,4 +656,20 @@ int txn_receive(const char *target, const struct txn_receive_options *receive,
  */
 int txn_transfers_json(const char *target, char **ret_text, struct txn_error *ret_error);
 
+/**
+ * txn_destination_record() - Record that @destination now holds @generation of
+ * @target as sent (push does, after each commit there), or forget it: the sent
+ * snapshot a known destination holds is never dropped by send's keep rule, so it
+ * stays the parent of that destination's next incremental stream.
+ * @target: Path of the sending subvolume.
+ * @destination: How the destination is named (a path or an ssh:// URL).
+ * @generation: The generation it holds (ignored with @forget).
+ * @forget: Drop the record instead.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_destination_record(const char *target, const char *destination, uint64_t generation,
+			   bool forget, struct txn_error *ret_error);
+
 #pragma GCC visibility pop

@@ -114,5 +114,20 @@ ok "  remote" same_manifest "$TEST_TMP/m6" "$B/remote"
 expect_exit 1 "an unreachable ssh destination fails" "$X" push "$S" "ssh://root@127.0.0.2:1$B/x" "${SSH_OPTS[@]}"
 output_has "  naming it" "push: ssh://root@127.0.0.2:1$B/x: "
 expect_exit 2 "a malformed destination is a usage error" "$X" push "$S" "ssh://host"
+# the parent a lagging destination holds is kept for it, beyond send's keep rule
+"$X" status --json "$S" >"$TEST_TMP/st.json"
+ok "status --json lists each destination and the generation it holds" \
+	jq -e --arg d "$A/d2" '.transfers.destinations[$d].generation == 6' "$TEST_TMP/st.json"
+for i in 7 8 9 10 11 12 13; do
+	apply_ops "$S" "[{\"op\": \"write\", \"path\": \"g$i\", \"content\": \"$i\\n\"}]" >/dev/null
+	"$X" push -q "$S" "$B/new" || echo "# push $i failed"
+done
+ok "seven more generations sent elsewhere: more than send keeps" \
+	test "$("$X" status --json "$S" | jq '.transfers.sent | length')" -gt 5
+"$X" push --json "$S" "$A/d2" >"$TEST_TMP/p-lag.json" 2>&1
+ok "the lagging destination still gets an incremental stream against what it holds" \
+	jq -e '.exit == 0 and .destinations[0].parent == 6' "$TEST_TMP/p-lag.json"
+ok "push --forget drops the record" "$X" push --forget "$S" "$A/d2"
+ok "  status no longer lists it" sh -c "'$X' status --json '$S' | jq -e --arg d '$A/d2' '.transfers.destinations | has(\$d) | not'"
 ok "sshd's log shows only loopback connections" sh -c "! grep -E 'from [0-9]+' '$SSH_DIR/sshd.log' | grep -v 'from 127\.'"
 done_testing
