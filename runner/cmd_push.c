@@ -292,6 +292,12 @@ static int dest_holdings(const struct push *p, struct dest *d, json_t **ret)
 	json_t *doc = out ? json_loads(out, 0, NULL) : NULL;
 	free(out);
 	json_t *received = json_object_get(json_object_get(doc, "transfers"), "received");
+	/* A target that never sent or received has no "transfers": it holds nothing. */
+	if (code == 0 && json_is_object(doc) && !received) {
+		json_decref(doc);
+		*ret = json_array();
+		return 0;
+	}
 	if (code != 0 || !json_is_array(received)) {
 		/* A remote path that does not exist yet holds nothing. */
 		const char *error = json_string_value(json_object_get(doc, "error"));

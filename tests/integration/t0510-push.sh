@@ -114,6 +114,10 @@ ok "  remote" same_manifest "$TEST_TMP/m6" "$B/remote"
 expect_exit 1 "an unreachable ssh destination fails" "$X" push "$S" "ssh://root@127.0.0.2:1$B/x" "${SSH_OPTS[@]}"
 output_has "  naming it" "push: ssh://root@127.0.0.2:1$B/x: "
 expect_exit 2 "a malformed destination is a usage error" "$X" push "$S" "ssh://host"
+"$X" init "$B/empty" >/dev/null
+ok "push to a managed target that never sent or received (generation 0)" "$X" push "$S" "$B/empty"
+output_has "  a full stream" "$B/empty: committed generation 1 \(full stream\)"
+
 # the parent a lagging destination holds is kept for it, beyond send's keep rule
 "$X" status --json "$S" >"$TEST_TMP/st.json"
 ok "status --json lists each destination and the generation it holds" \
