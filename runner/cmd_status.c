@@ -46,6 +46,19 @@ int cmd_status(int argc, char **argv)
 			json_object_set_new(doc, "trans_interrupted", json_true());
 		if (s.locked)
 			json_object_set_new(doc, "lock_holder", json_string(s.lock_holder));
+		/* What was sent from here and received here (send, receive), only for a
+		 * target that did either: the shape of the others stays as it was. */
+		char *transfers = NULL;
+		struct txn_error transfers_error = { 0 };
+		if (txn_transfers_json(target, &transfers, &transfers_error) == 0) {
+			json_t *t = json_loads(transfers, 0, NULL);
+			free(transfers);
+			if (t && (json_is_string(json_object_get(t, "lineage")) ||
+				  json_array_size(json_object_get(t, "received")) > 0))
+				json_object_set_new(doc, "transfers", t);
+			else
+				json_decref(t);
+		}
 		json_print(doc);
 	} else {
 		printf("target:      %s\n", s.target);

@@ -77,6 +77,37 @@ static const struct command commands[] = {
 	{ "probe", cmd_probe, "PATH",
 	  "what this kernel and filesystem support (Btrfs, subvolume, RENAME_EXCHANGE, TRANS ioctls)",
 	  NULL },
+	{ "send", cmd_send, "TARGET [--generation N] [--parent N | --no-parent] [-f FILE]",
+	  "write a Btrfs send stream of a generation (default: the live tree) to FILE or stdout",
+	  "  --generation N       a kept generation instead of the live tree\n"
+	  "  --parent N           incremental against sent generation N (default: the newest\n"
+	  "                       sent one older than the one sent)\n"
+	  "  --no-parent          a full stream\n"
+	  "  -f, --file FILE      write to FILE (standard output must not be a terminal)\n"
+	  "  --keep N             sent snapshots to keep (default 5; the newest always)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "receive", cmd_receive, "TARGET [-f FILE] [--force] [--verify -- ARGV...]",
+	  "land a Btrfs send stream on TARGET atomically (created when absent)",
+	  "  -f, --file FILE      read the stream from FILE (default: standard input)\n"
+	  "  --force              replace a tree of another lineage, or one changed locally\n"
+	  "                       since its last receive (what is discarded is listed)\n"
+	  "  --verify -- ARGV...  run ARGV on the staging tree ({staging}); non-zero aborts\n"
+	  "  --verify-timeout S   seconds the verify command may take (default 60)\n"
+	  "  --keep N             generations and received subvolumes to keep (default 5)\n"
+	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
+	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	{ "push", cmd_push, "TARGET DEST... [--parent auto|none] [--parallel N] [--verify -- ARGV...]",
+	  "send TARGET to each DEST (a path or ssh://[user@]host[:port]/path) and swap it in there",
+	  "  --parent auto|none   incremental against the newest generation both hold (auto,\n"
+	  "                       the default), or always a full stream\n"
+	  "  --parallel N         destinations at once (default 1)\n"
+	  "  --force              passed to receive: replace another lineage or a drifted tree\n"
+	  "  --verify -- ARGV...  passed to receive: run on each destination's staging tree\n"
+	  "  --remote-command CMD btrfs-txn on ssh destinations (default: btrfs-txn)\n"
+	  "  --ssh-option OPT     passed to ssh as -o OPT (repeatable); BatchMode=yes always\n"
+	  "  --forget             only forget the DESTs: the sent snapshots kept as their\n"
+	  "                       parents may then be dropped\n" },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 

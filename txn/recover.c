@@ -8,6 +8,7 @@
  * idempotent, so recovery may itself be interrupted.
  */
 #include "internal.h"
+#include "received.h"
 #include "state.h"
 
 #include <btrfsutil.h>
@@ -302,6 +303,21 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 	int r = remove_stray_staging(t, NULL, &result.removed, error);
 	if (r < 0)
 		return r;
+	/* A receive: its record follows the commit decision; what btrfs receive left
+	 * half-written (receiving-*) goes in any case (received.c). */
+	if (found && strcmp(j.kind, "receive") == 0) {
+		r = received_recover(t->state_fd, j.txid,
+				     result.action == TXN_RECOVERY_ROLLED_FORWARD);
+		if (r < 0)
+			return txn_fail(error, TXN_NEEDS_PERSON, r,
+					"cannot finish the record of receive %s in '%s'", j.txid,
+					t->state_path);
+	}
+	char partial[NAME_MAX + 1] = "";
+	r = received_discard_partial(t->state_fd, &result.removed, partial, sizeof(partial));
+	if (r < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot delete the partial receive '%s/%s'",
+				t->state_path, partial);
 	if (result.action == TXN_RECOVERY_ROLLED_FORWARD)
 		drop_generations(t->state_fd, keep, NULL, NULL);
 	txn_step("recover-done");

@@ -616,4 +616,108 @@ struct json_t;
  */
 struct json_t *txn_json_name(const char *name, bool *escaped);
 
+/* ---- send and receive (send.c, receive.c; state kept: received.c) ---- */
+
+#define TXN_SEND_PARENT_AUTO UINT64_MAX       /* the newest sent generation older than the one sent */
+#define TXN_SEND_NO_PARENT (UINT64_MAX - 1)   /* a full stream */
+struct txn_send_options {
+	uint64_t generation;      /* a kept generation, or TXN_GENERATION_LIVE */
+	uint64_t parent;          /* a sent generation, or TXN_SEND_PARENT_AUTO / _NO_PARENT */
+};
+
+struct txn_send_result {
+	uint64_t generation;      /* the generation sent */
+	bool incremental;
+	uint64_t parent;          /* its parent's generation, when incremental */
+	char snapshot[256];       /* sent-N.LINEAGE.TXID in the state directory */
+	char uuid[37];            /* that snapshot's UUID (the receiver's received UUID) */
+	char lineage[37];
+	unsigned dropped;         /* older sent snapshots removed beyond keep */
+};
+
+/**
+ * txn_send() - Write a Btrfs send stream of a generation of @target to @out_fd.
+ * @target: Path of the subvolume.
+ * @send: Which generation and which parent; NULL: the live tree, parent auto.
+ * @out_fd: Where the kernel writes the stream (a file or a pipe).
+ * @options: Lock settings; keep is how many sent snapshots are kept (at least 1).
+ * @ret_result: Filled on success.
+ * @ret_error: Filled on failure.
+ *
+ * The tree is first kept as the read-only snapshot sent-N.LINEAGE.TXID in the state
+ * directory, reused while the live tree does not change. The stream is made by
+ * BTRFS_IOC_SEND; incremental against the sent snapshot of the parent generation.
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_send(const char *target, const struct txn_send_options *send, int out_fd,
+	     const struct txn_options *options, struct txn_send_result *ret_result,
+	     struct txn_error *ret_error);
+
+struct txn_receive_options {
+	int in_fd;                /* the stream */
+	bool force;               /* replace another lineage, or a tree changed locally */
+	struct txn_verify verify; /* run on the staging tree; argv NULL: none */
+	/* Told, before a drift refusal, of each change that would be discarded (one
+	 * line each: a transaction since the last receive, or a path changed in place).
+	 * May be NULL. */
+	void (*discarded)(const char *what, void *ctx);
+	void *discarded_ctx;
+};
+
+struct txn_receive_result {
+	struct txn_result txn;    /* generation, previous, txid, timing, concurrent */
+	bool created;             /* the target did not exist: made as init makes it */
+	bool incremental;
+	uint64_t origin_generation; /* the sender's generation, when it is btrfs-txn */
+	char origin_lineage[37];  /* "" when the stream did not come from btrfs-txn send */
+	char origin_txid[40];
+	char received[64];        /* recv-TXID, kept read-only as the next parent */
+	size_t drift;             /* with force: changes discarded */
+};
+
+/**
+ * txn_receive() - Land a Btrfs send stream on @target with the commit protocol of
+ * apply (a snapshot of the received read-only subvolume is swapped in).
+ * @target: Path of the subvolume; made as by txn_init() when it does not exist.
+ * @receive: The stream and the refusal overrides.
+ * @options: Lock and keep settings (keep also bounds the received subvolumes kept).
+ * @ret_result: Filled on success.
+ * @ret_error: Filled on failure: TXN_ABORTED with the target unchanged for a stream
+ *   whose parent is not held here, of another lineage, into a tree changed since its
+ *   last receive (without force), or a stream that is incomplete or damaged.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_receive(const char *target, const struct txn_receive_options *receive,
+		const struct txn_options *options, struct txn_receive_result *ret_result,
+		struct txn_error *ret_error);
+
+/**
+ * txn_transfers_json() - What @target sent and received, for `status --json`: a
+ * JSON text {"lineage": ..., "sent": [...], "received": [...]} (the engine's own
+ * state, as it keeps it).
+ * @target: Path of the subvolume.
+ * @ret_text: A malloc'd string on success; free() it.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_transfers_json(const char *target, char **ret_text, struct txn_error *ret_error);
+
+/**
+ * txn_destination_record() - Record that @destination now holds @generation of
+ * @target as sent (push does, after each commit there), or forget it: the sent
+ * snapshot a known destination holds is never dropped by send's keep rule, so it
+ * stays the parent of that destination's next incremental stream.
+ * @target: Path of the sending subvolume.
+ * @destination: How the destination is named (a path or an ssh:// URL).
+ * @generation: The generation it holds (ignored with @forget).
+ * @forget: Drop the record instead.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_destination_record(const char *target, const char *destination, uint64_t generation,
+			   bool forget, struct txn_error *ret_error);
+
 #pragma GCC visibility pop

@@ -1,0 +1,736 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_push.c: `push TARGET DEST... [--parent auto|none] [--parallel N]
+ * [--verify -- ARGV...]`, send TARGET to each DEST and land it there with receive.
+ *
+ * A DEST is a local path (on another Btrfs filesystem, or this one) or
+ * ssh://[user@]host[:port]/path. For each, push asks what it holds (`btrfs-txn
+ * status --json` there), picks the newest generation sent from here that it
+ * received (its received UUID is the UUID of our sent snapshot), and pipes
+ * `btrfs-txn send --parent N` (or --no-parent) into `btrfs-txn receive` there. Both
+ * ends are processes: this binary itself (/proc/self/exe) locally, OpenSSH's ssh
+ * (BatchMode, so it never asks for a password) with the remote btrfs-txn for ssh.
+ * Exit 0 only when every destination committed (or already held the tree).
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SSH_PROGRAM "/usr/bin/ssh"
+#define PUSH_MAX_DESTINATIONS 256
+#define PUSH_OUTPUT_MAX 65536
+
+enum { OPT_PARENT = OPT_COMMAND_BASE, OPT_PARALLEL, OPT_VERIFY, OPT_REMOTE_COMMAND, OPT_SSH_OPTION,
+       OPT_FORCE, OPT_FORGET };
+
+struct dest {
+	const char *spec;          /* as given */
+	bool ssh;
+	char host[600];            /* [user@]host */
+	char port[24];
+	char path[PATH_MAX];
+	/* outcome */
+	const char *result;        /* "committed", "up-to-date", "failed" */
+	int exit_code;
+	long long parent;          /* -1: full stream */
+	long long generation;      /* the destination's generation afterwards */
+	char error[1024];
+};
+
+struct push {
+	const char *target;
+	const char *self;          /* our own executable */
+	bool no_parent;
+	bool force;
+	char **verify;             /* NULL or the verify ARGV */
+	const char *remote_command;
+	char *ssh_options[32];
+	size_t n_ssh_options;
+};
+
+static bool parse_dest(const char *spec, struct dest *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->spec = spec;
+	d->parent = -1;
+	if (strncmp(spec, "ssh://", 6) != 0) {
+		if (snprintf(d->path, sizeof(d->path), "%s", spec) >= (int)sizeof(d->path))
+			return false;
+		return spec[0] != '\0';
+	}
+	d->ssh = true;
+	const char *authority = spec + 6;
+	const char *slash = strchr(authority, '/');
+	if (!slash || slash == authority || !slash[1])
+		return false;
+	size_t len = (size_t)(slash - authority);
+	char auth[600];
+	if (len >= sizeof(auth))
+		return false;
+	memcpy(auth, authority, len);
+	auth[len] = '\0';
+	/* [user@]host[:port], host may be [v6] */
+	char *at = strrchr(auth, '@');
+	char *hostpart = at ? at + 1 : auth;
+	char *colon = hostpart[0] == '[' ? strchr(hostpart, ']') : hostpart;
+	colon = colon ? strchr(colon, ':') : NULL;
+	if (colon) {
+		*colon = '\0';
+		unsigned long long port;
+		if (!parse_unsigned(colon + 1, 65535, &port) || port == 0)
+			return false;
+		snprintf(d->port, sizeof(d->port), "%llu", port);
+	}
+	if (hostpart[0] == '[') {
+		size_t hl = strlen(hostpart);
+		if (hl < 3 || hostpart[hl - 1] != ']')
+			return false;
+		hostpart[hl - 1] = '\0';
+		memmove(hostpart, hostpart + 1, hl - 1);
+	}
+	if (!hostpart[0] || hostpart[0] == '-')
+		return false;
+	snprintf(d->host, sizeof(d->host), "%s", auth);
+	snprintf(d->path, sizeof(d->path), "%s", slash);
+	return true;
+}
+
+/* Quotes @arg for a POSIX shell (the remote side of ssh runs its command line in one). */
+static char *shell_quote(const char *arg)
+{
+	size_t n = 2;
+	for (const char *p = arg; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	char *out = malloc(n + 1), *w = out;
+	if (!out)
+		return NULL;
+	*w++ = '\'';
+	for (const char *p = arg; *p; p++) {
+		if (*p == '\'') {
+			memcpy(w, "'\\''", 4);
+			w += 4;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w++ = '\'';
+	*w = '\0';
+	return out;
+}
+
+/* The argv that runs `btrfs-txn ARGS...` for @d: ourselves, or ssh with the remote
+ * command line. Freed with free_argv(). */
+static char **command_for(const struct push *p, const struct dest *d, char *const args[])
+{
+	size_t n_args = 0;
+	while (args[n_args])
+		n_args++;
+	char **argv = calloc(n_args + 2 * p->n_ssh_options + 16, sizeof(char *));
+	size_t n = 0;
+	if (!argv)
+		return NULL;
+	if (!d->ssh) {
+		argv[n++] = strdup(p->self);
+		for (size_t i = 0; i < n_args; i++)
+			argv[n++] = strdup(args[i]);
+		return argv;
+	}
+	argv[n++] = strdup(SSH_PROGRAM);
+	argv[n++] = strdup("-o");
+	argv[n++] = strdup("BatchMode=yes");
+	for (size_t i = 0; i < p->n_ssh_options; i++) {
+		argv[n++] = strdup("-o");
+		argv[n++] = strdup(p->ssh_options[i]);
+	}
+	if (d->port[0]) {
+		argv[n++] = strdup("-p");
+		argv[n++] = strdup(d->port);
+	}
+	argv[n++] = strdup("--");
+	argv[n++] = strdup(d->host);
+	/* One remote command line, every word quoted. */
+	size_t len = 0;
+	char *line = NULL;
+	for (size_t i = 0; i <= n_args; i++) {
+		char *q = shell_quote(i == 0 ? p->remote_command : args[i - 1]);
+		if (!q)
+			break;
+		char *grown = realloc(line, len + strlen(q) + 2);
+		if (!grown) {
+			free(q);
+			break;
+		}
+		line = grown;
+		len += (size_t)sprintf(line + len, "%s%s", i ? " " : "", q);
+		free(q);
+	}
+	argv[n++] = line;
+	return argv;
+}
+
+static void free_argv(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* Starts @argv with stdin from @in_fd (or /dev/null), stdout to @out_fd (or
+ * /dev/null), stderr to @err_fd. */
+static pid_t start(char **argv, int in_fd, int out_fd, int err_fd)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	signal(SIGPIPE, SIG_DFL);
+	if (dup2(in_fd >= 0 ? in_fd : null_fd, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null_fd, 1) < 0 ||
+	    dup2(err_fd >= 0 ? err_fd : null_fd, 2) < 0)
+		_exit(127);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+static int wait_exit(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Reads all of @fd (at most PUSH_OUTPUT_MAX bytes kept) into a string. */
+static char *slurp(int fd)
+{
+	size_t len = 0;
+	char *buf = malloc(PUSH_OUTPUT_MAX + 1);
+	if (!buf)
+		return NULL;
+	for (;;) {
+		char chunk[4096];
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		size_t take = (size_t)n;
+		if (len + take > PUSH_OUTPUT_MAX)
+			take = PUSH_OUTPUT_MAX - len;
+		memcpy(buf + len, chunk, take);
+		len += take;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The last non-empty line of @text, without a "btrfs-txn: " prefix. */
+static void last_line_of(const char *text, char *buf, size_t size)
+{
+	const char *end = text + strlen(text);
+	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	const char *start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	if (!strncmp(start, "btrfs-txn: ", 11))
+		start += 11;
+	snprintf(buf, size, "%.*s", (int)(end - start), start);
+}
+
+/* Runs @argv, returning its exit status and its stdout in *ret_out (and stderr's
+ * last line in @err). */
+static int run_capture(char **argv, char **ret_out, char *err, size_t err_size)
+{
+	int out[2], errp[2];
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return 127;
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		close(out[0]);
+		close(out[1]);
+		return 127;
+	}
+	pid_t pid = start(argv, -1, out[1], errp[1]);
+	close(out[1]);
+	close(errp[1]);
+	if (pid < 0) {
+		close(out[0]);
+		close(errp[0]);
+		return 127;
+	}
+	/* stdout is small (one JSON document); stderr too: read one, then the other. */
+	*ret_out = slurp(out[0]);
+	char *err_text = slurp(errp[0]);
+	close(out[0]);
+	close(errp[0]);
+	int code = wait_exit(pid);
+	if (err_text)
+		last_line_of(err_text, err, err_size);
+	free(err_text);
+	return code;
+}
+
+/* The received UUIDs @d holds; an empty array when it does not exist yet. */
+static int dest_holdings(const struct push *p, struct dest *d, json_t **ret)
+{
+	if (!d->ssh && access(d->path, F_OK) < 0 && errno == ENOENT) {
+		*ret = json_array();
+		return 0;
+	}
+	char *args[] = { (char *)"status", (char *)"--json", d->path, NULL };
+	char **argv = command_for(p, d, args);
+	char *out = NULL;
+	int code = argv ? run_capture(argv, &out, d->error, sizeof(d->error)) : 127;
+	free_argv(argv);
+	json_t *doc = out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	json_t *received = json_object_get(json_object_get(doc, "transfers"), "received");
+	/* A target that never sent or received has no "transfers": it holds nothing. */
+	if (code == 0 && json_is_object(doc) && !received) {
+		json_decref(doc);
+		*ret = json_array();
+		return 0;
+	}
+	if (code != 0 || !json_is_array(received)) {
+		/* A remote path that does not exist yet holds nothing. */
+		const char *error = json_string_value(json_object_get(doc, "error"));
+		bool missing = error && strstr(error, "No such file or directory");
+		if (missing) {
+			json_decref(doc);
+			*ret = json_array();
+			d->error[0] = '\0';
+			return 0;
+		}
+		if (error)
+			snprintf(d->error, sizeof(d->error), "status: %s", error);
+		else if (!d->error[0])
+			snprintf(d->error, sizeof(d->error), "status: exit status %d", code);
+		json_decref(doc);
+		return code ? code : EXIT_ABORTED;
+	}
+	json_t *uuids = json_array();
+	size_t i;
+	json_t *entry;
+	json_array_foreach(received, i, entry) {
+		json_t *uuid = json_object_get(entry, "received_uuid");
+		if (json_is_string(uuid))
+			json_array_append(uuids, uuid);
+	}
+	json_decref(doc);
+	*ret = uuids;
+	return 0;
+}
+
+static bool holds(json_t *uuids, const char *uuid)
+{
+	size_t i;
+	json_t *entry;
+	json_array_foreach(uuids, i, entry)
+		if (!strcmp(json_string_value(entry), uuid))
+			return true;
+	return false;
+}
+
+/* One destination, from start to end; runs in its own process (see cmd_push). */
+static void push_one(const struct push *p, json_t *sent, uint64_t current, struct dest *d)
+{
+	json_t *uuids = NULL;
+	int code = dest_holdings(p, d, &uuids);
+	if (code != 0) {
+		d->result = "failed";
+		d->exit_code = code;
+		return;
+	}
+	/* The newest generation sent from here that the destination received. */
+	long long parent = -1;
+	bool up_to_date = false;
+	size_t i;
+	json_t *entry;
+	json_array_foreach(sent, i, entry) {
+		const char *uuid = json_string_value(json_object_get(entry, "uuid"));
+		long long generation = (long long)json_integer_value(json_object_get(entry, "generation"));
+		if (!uuid || !holds(uuids, uuid))
+			continue;
+		if ((uint64_t)generation == current)
+			up_to_date = true;
+		else if (generation > parent)
+			parent = generation;
+	}
+	json_decref(uuids);
+	if (up_to_date && !p->force) {
+		d->result = "up-to-date";
+		d->generation = -1;
+		return;
+	}
+	if (p->no_parent)
+		parent = -1;
+	d->parent = parent;
+
+	char parent_arg[32];
+	snprintf(parent_arg, sizeof(parent_arg), "%lld", parent);
+	char *send_args[] = { (char *)"send", (char *)"-q", (char *)p->target,
+			      parent >= 0 ? (char *)"--parent" : (char *)"--no-parent",
+			      parent >= 0 ? parent_arg : NULL, NULL };
+	char **send_argv = command_for(p, &(struct dest){ .ssh = false }, send_args);
+	char *receive_args[64] = { (char *)"receive", (char *)"--json", d->path };
+	size_t n = 3;
+	if (p->force)
+		receive_args[n++] = (char *)"--force";
+	if (p->verify) {
+		receive_args[n++] = (char *)"--verify";
+		receive_args[n++] = (char *)"--";
+		for (size_t k = 0; p->verify[k] && n < 63; k++)
+			receive_args[n++] = p->verify[k];
+	}
+	receive_args[n] = NULL;
+	char **receive_argv = command_for(p, d, receive_args);
+	int stream[2], out[2], send_err[2];
+	if (!send_argv || !receive_argv || pipe2(stream, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+	    pipe2(send_err, O_CLOEXEC) < 0) {
+		snprintf(d->error, sizeof(d->error), "cannot start the transfer: %s", strerror(errno));
+		d->result = "failed";
+		d->exit_code = EXIT_ABORTED;
+		free_argv(send_argv);
+		free_argv(receive_argv);
+		return;
+	}
+	pid_t receiver = start(receive_argv, stream[0], out[1], out[1]);
+	pid_t sender = start(send_argv, -1, stream[1], send_err[1]);
+	close(stream[0]);
+	close(stream[1]);
+	close(out[1]);
+	close(send_err[1]);
+	free_argv(send_argv);
+	free_argv(receive_argv);
+	char *received = slurp(out[0]);
+	char *send_text = slurp(send_err[0]);
+	close(out[0]);
+	close(send_err[0]);
+	int send_code = sender > 0 ? wait_exit(sender) : 127;
+	int receive_code = receiver > 0 ? wait_exit(receiver) : 127;
+	/* receive --json prints one document, but stderr shares the pipe: the JSON
+	 * starts at the first '{' of a line. */
+	const char *json_start = received ? strstr(received, "\n{") : NULL;
+	json_start = received && received[0] == '{' ? received : json_start ? json_start + 1 : NULL;
+	json_t *doc = json_start ? json_loads(json_start, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	if (receive_code == 0 && send_code == 0) {
+		d->result = "committed";
+		d->generation = (long long)json_integer_value(json_object_get(doc, "generation"));
+	} else {
+		d->result = "failed";
+		d->exit_code = receive_code ? receive_code : send_code;
+		const char *error = json_string_value(json_object_get(doc, "error"));
+		char send_line[512] = "";
+		if (send_code && send_text)
+			last_line_of(send_text, send_line, sizeof(send_line));
+		if (send_code && send_line[0])
+			snprintf(d->error, sizeof(d->error), "%s", send_line);
+		else if (error)
+			snprintf(d->error, sizeof(d->error), "receive: %s", error);
+		else if (received)
+			last_line_of(received, d->error, sizeof(d->error));
+		if (!d->error[0])
+			snprintf(d->error, sizeof(d->error), "receive: exit status %d", receive_code);
+		if (receive_code > 5 || receive_code == 0)
+			d->exit_code = EXIT_ABORTED;
+	}
+	json_decref(doc);
+	free(received);
+	free(send_text);
+}
+
+/* A destination's outcome travels from its process to us as one JSON line. */
+static void write_outcome(int fd, const struct dest *d)
+{
+	json_t *o = json_pack("{s:s, s:i, s:I, s:I, s:s}", "result", d->result, "exit", d->exit_code,
+			      "parent", (json_int_t)d->parent, "generation", (json_int_t)d->generation,
+			      "error", d->error);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (text) {
+		ssize_t ignored = write(fd, text, strlen(text));
+		(void)ignored;
+	}
+	free(text);
+	json_decref(o);
+}
+
+static void read_outcome(int fd, struct dest *d)
+{
+	char *text = slurp(fd);
+	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+	const char *result = json_string_value(json_object_get(o, "result"));
+	if (!result) {
+		d->result = "failed";
+		d->exit_code = EXIT_ABORTED;
+		snprintf(d->error, sizeof(d->error), "the transfer process died");
+	} else {
+		d->result = !strcmp(result, "committed") ? "committed"
+			    : !strcmp(result, "up-to-date") ? "up-to-date" : "failed";
+		d->exit_code = (int)json_integer_value(json_object_get(o, "exit"));
+		d->parent = (long long)json_integer_value(json_object_get(o, "parent"));
+		d->generation = (long long)json_integer_value(json_object_get(o, "generation"));
+		snprintf(d->error, sizeof(d->error), "%s",
+			 json_string_value(json_object_get(o, "error")) ?: "");
+	}
+	json_decref(o);
+	free(text);
+}
+
+int cmd_push(int argc, char **argv)
+{
+	const struct command *self = command_find("push");
+	static const struct option longopts[] = {
+		{ "parent", required_argument, NULL, OPT_PARENT },
+		{ "parallel", required_argument, NULL, OPT_PARALLEL },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "remote-command", required_argument, NULL, OPT_REMOTE_COMMAND },
+		{ "ssh-option", required_argument, NULL, OPT_SSH_OPTION },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "forget", no_argument, NULL, OPT_FORGET },
+		CLI_COMMON_LONG,
+		{ 0 },
+	};
+	struct push p = { .remote_command = "btrfs-txn" };
+	unsigned parallel = 1;
+	bool verify = false, forget = false;
+	const char *positional[PUSH_MAX_DESTINATIONS + 1];
+	size_t n_positional = 0;
+	unsigned long long v;
+	int c, code;
+	for (;;) {
+		c = getopt_long(argc, argv, "+" CLI_COMMON_SHORT, longopts, NULL);
+		if (c == -1) {
+			if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+				if (n_positional == PUSH_MAX_DESTINATIONS + 1) {
+					report_error("push: at most %d destinations", PUSH_MAX_DESTINATIONS);
+					return EXIT_USAGE;
+				}
+				positional[n_positional++] = argv[optind++];
+				continue;
+			}
+			break;
+		}
+		if (cli_common_option(self, c, &code)) {
+			if (code >= 0)
+				return code;
+			continue;
+		}
+		switch (c) {
+		case OPT_PARENT:
+			if (!strcmp(optarg, "none")) {
+				p.no_parent = true;
+			} else if (strcmp(optarg, "auto") != 0) {
+				report_error("push: --parent: expected auto or none, got '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_PARALLEL:
+			if (!parse_unsigned(optarg, 64, &v) || v == 0) {
+				report_error("push: --parallel: expected a number from 1 to 64, got '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			parallel = (unsigned)v;
+			break;
+		case OPT_VERIFY:
+			verify = true;
+			break;
+		case OPT_REMOTE_COMMAND:
+			p.remote_command = optarg;
+			break;
+		case OPT_SSH_OPTION:
+			if (p.n_ssh_options == sizeof(p.ssh_options) / sizeof(p.ssh_options[0])) {
+				report_error("push: too many --ssh-option");
+				return EXIT_USAGE;
+			}
+			p.ssh_options[p.n_ssh_options++] = optarg;
+			break;
+		case OPT_FORCE:
+			p.force = true;
+			break;
+		case OPT_FORGET:
+			forget = true;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (n_positional < 2) {
+		report_error("push: expected TARGET DEST...; see 'btrfs-txn help push'");
+		return EXIT_USAGE;
+	}
+	if (verify) {
+		if (optind >= argc) {
+			report_error("push: --verify needs a command after '--'");
+			return EXIT_USAGE;
+		}
+		p.verify = argv + optind;
+	} else if (optind < argc) {
+		report_error("push: unexpected '%s' (a verify command goes after --verify --)", argv[optind]);
+		return EXIT_USAGE;
+	}
+	p.target = positional[0];
+	size_t n_dests = n_positional - 1;
+	if (forget) {
+		/* Only the records: their parents may then go with send's keep rule. */
+		int exit_code = EXIT_DONE;
+		for (size_t i = 0; i < n_dests; i++) {
+			struct txn_error forget_error = { 0 };
+			if (txn_destination_record(p.target, positional[i + 1], 0, true, &forget_error) < 0)
+				exit_code = report_txn_error("push", &forget_error, NULL);
+			else
+				report_info("%s: forgot %s", p.target, positional[i + 1]);
+		}
+		return exit_code;
+	}
+	struct dest *dests = calloc(n_dests, sizeof(*dests));
+	if (!dests)
+		return EXIT_ABORTED;
+	for (size_t i = 0; i < n_dests; i++)
+		if (!parse_dest(positional[i + 1], &dests[i])) {
+			report_error("push: '%s' is not a destination: give a path or "
+				     "ssh://[user@]host[:port]/path", positional[i + 1]);
+			free(dests);
+			return EXIT_USAGE;
+		}
+	char self_path[PATH_MAX];
+	ssize_t self_len = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+	if (self_len <= 0) {
+		report_error("push: cannot find this program (/proc/self/exe): %s", strerror(errno));
+		free(dests);
+		return EXIT_ABORTED;
+	}
+	self_path[self_len] = '\0';
+	p.self = self_path;
+
+	/* What we sent before, and the generation now: one send per destination
+	 * reuses the same snapshot while the tree does not change. */
+	char *transfers = NULL;
+	struct txn_error error = { 0 };
+	struct txn_state state;
+	if (txn_state_read(p.target, &state, &error) < 0 ||
+	    txn_transfers_json(p.target, &transfers, &error) < 0) {
+		free(dests);
+		return report_txn_error("push", &error, cli.json ? json_pack("{s:s}", "command", "push") : NULL);
+	}
+	uint64_t current = state.generation;
+	free(state.kept);
+	json_t *transfers_doc = json_loads(transfers, 0, NULL);
+	free(transfers);
+	json_t *sent = json_object_get(transfers_doc, "sent");
+
+	signal(SIGPIPE, SIG_IGN);
+	/* Each destination in a process of its own, at most @parallel at a time. */
+	pid_t *pids = calloc(n_dests, sizeof(pid_t));
+	int *fds = calloc(n_dests, sizeof(int));
+	size_t next = 0, running = 0, done = 0;
+	while (done < n_dests) {
+		while (next < n_dests && running < parallel) {
+			int pipefd[2];
+			if (pipe2(pipefd, O_CLOEXEC) < 0) {
+				pids[next] = -1;
+				fds[next] = -1;
+				dests[next].result = "failed";
+				dests[next].exit_code = EXIT_ABORTED;
+				snprintf(dests[next].error, sizeof(dests[next].error), "cannot start: %s",
+					 strerror(errno));
+				next++;
+				done++;
+				continue;
+			}
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(pipefd[0]);
+				push_one(&p, sent, current, &dests[next]);
+				write_outcome(pipefd[1], &dests[next]);
+				_exit(0);
+			}
+			close(pipefd[1]);
+			pids[next] = pid;
+			fds[next] = pipefd[0];
+			next++;
+			running++;
+		}
+		int status;
+		pid_t finished = wait(&status);
+		if (finished < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (size_t i = 0; i < next; i++)
+			if (pids[i] == finished) {
+				read_outcome(fds[i], &dests[i]);
+				close(fds[i]);
+				pids[i] = 0;
+				running--;
+				done++;
+			}
+	}
+	json_decref(transfers_doc);
+
+	/* Each destination that committed (or holds the tree) now holds the current
+	 * generation as sent: its sent snapshot stays as that destination's parent. */
+	for (size_t i = 0; i < n_dests; i++) {
+		struct txn_error record_error = { 0 };
+		if (dests[i].result && strcmp(dests[i].result, "failed") != 0 &&
+		    txn_destination_record(p.target, dests[i].spec, current, false, &record_error) < 0) {
+			char line[1200];
+			report_error("push: %s: committed, but not recorded as a destination: %s",
+				     dests[i].spec, txn_error_string(&record_error, line, sizeof(line)));
+		}
+	}
+	int exit_code = EXIT_DONE;
+	/* ssh's own failures (255) and anything outside our codes count as aborted. */
+	for (size_t i = 0; i < n_dests; i++)
+		if (dests[i].exit_code < EXIT_ABORTED || dests[i].exit_code > EXIT_NEEDS_PERSON)
+			dests[i].exit_code = EXIT_ABORTED;
+	json_t *list = cli.json ? json_array() : NULL;
+	for (size_t i = 0; i < n_dests; i++) {
+		struct dest *d = &dests[i];
+		if (!d->result) {
+			d->result = "failed";
+			d->exit_code = EXIT_ABORTED;
+		}
+		bool failed = !strcmp(d->result, "failed");
+		if (failed && exit_code == EXIT_DONE)
+			exit_code = d->exit_code ? d->exit_code : EXIT_ABORTED;
+		if (list) {
+			json_array_append_new(list,
+					      json_pack("{s:s, s:s, s:o, s:o, s:s?}", "destination", d->spec,
+							"result", d->result, "parent",
+							d->parent >= 0 ? json_integer(d->parent) : json_null(),
+							"generation",
+							!strcmp(d->result, "committed")
+								? json_integer(d->generation) : json_null(),
+							"error", failed ? d->error : NULL));
+			continue;
+		}
+		if (failed)
+			report_error("push: %s: %s", d->spec, d->error);
+		else if (!strcmp(d->result, "up-to-date"))
+			report_info("%s: already holds generation %llu", d->spec,
+				    (unsigned long long)current);
+		else if (d->parent >= 0)
+			report_info("%s: committed generation %lld (incremental against %lld)", d->spec,
+				    d->generation, d->parent);
+		else
+			report_info("%s: committed generation %lld (full stream)", d->spec, d->generation);
+	}
+	if (list) {
+		json_t *doc = json_pack("{s:s, s:s, s:I, s:o, s:i}", "command", "push", "target", p.target,
+					"generation", (json_int_t)current, "destinations", list, "exit",
+					exit_code);
+		json_print(doc);
+	}
+	free(pids);
+	free(fds);
+	free(dests);
+	return exit_code;
+}

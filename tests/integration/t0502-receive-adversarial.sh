@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# t0502: receive against hostile streams and a hostile target owner. A stream whose
+# path climbs out of its subvolume ("../../..") is confined by btrfs receive
+# --chroot to the receiving directory, refused, and nothing outside is written. A
+# non-root owner of the target gains nothing: its local change is drift (refused,
+# listed); the state directory, where half-received subvolumes live, is closed to
+# it; after --force the tree is exactly the sender's, owners included.
+. "$(dirname "$0")/lib.sh"
+require_btrfs
+command -v python3 >/dev/null || skip_all "needs python3"
+btrfs_fixture 1G
+X=$BTRFS_TXN
+S=$MNT/s
+D=$MNT/d
+DD="$MNT/.btrfs-txn/d"
+USER_NAME=btxn_t0502
+
+"$X" init "$S" >/dev/null && printf 'v0\n' >"$S/conf"
+"$X" send "$S" -f "$TEST_TMP/s0" 2>/dev/null
+ok "first receive" "$X" receive "$D" -f "$TEST_TMP/s0"
+manifest "$D" >"$TEST_TMP/before"
+
+# a file whose name is as long as the escape path, renamed into place by the stream
+name=ESCAPEESCAPEESCAPEESCAPEX
+escape=../../../../../../escaped
+apply_ops "$S" "[{\"op\": \"write\", \"path\": \"$name\", \"content\": \"out\\n\"}]" >/dev/null
+"$X" send "$S" -f "$TEST_TMP/s1" 2>/dev/null
+ok "craft a stream whose path climbs out of its subvolume" \
+	python3 "$TOP/tests/integration/stream-edit.py" "$TEST_TMP/s1" "$TEST_TMP/hostile" "$name" "$escape"
+expect_exit 1 "receive refuses it" "$X" receive "$D" -f "$TEST_TMP/hostile"
+output_has "  btrfs receive could not move the file out of the subvolume" "Invalid cross-device link|outside"
+ok "  nothing was written outside" sh -c "! ls -d '$MNT/escaped' '$MNT/.btrfs-txn/escaped' '$DD/escaped' /escaped /tmp/escaped 2>/dev/null | grep ."
+ok "  the target is unchanged" same_manifest "$TEST_TMP/before" "$D"
+ok "  nothing half-received is left" sh -c "! ls -d '$DD'/receiving-* '$DD'/staging-* 2>/dev/null | grep ."
+# the same file made and renamed at the top of the receiving directory, beside the
+# subvolume: btrfs receive succeeds, receive sees the stray entry and refuses
+temp=$(btrfs receive --dump -f "$TEST_TMP/s1" | awk -v n="$name" '$1 == "rename" && index($3, n) { sub(".*/", "", $2); print $2 }')
+climb=$(printf '../../%s' "$(printf 'z%.0s' $(seq $((${#temp} - 6))))")
+ok "craft a stream that makes a file beside its subvolume" \
+	python3 "$TOP/tests/integration/stream-edit.py" "$TEST_TMP/s1" "$TEST_TMP/beside" "$temp" "$climb" "$name" "../../${name:6}"
+expect_exit 1 "receive refuses it" "$X" receive "$D" -f "$TEST_TMP/beside"
+output_has "  saying the stream wrote outside its subvolume" "wrote outside the stream's subvolume"
+ok "  the target is unchanged" same_manifest "$TEST_TMP/before" "$D"
+ok "  nothing half-received is left" sh -c "! ls -d '$DD'/receiving-* '$DD'/staging-* 2>/dev/null | grep ."
+ok "the intact stream lands" "$X" receive "$D" -f "$TEST_TMP/s1"
+
+# a non-root owner of the target
+useradd -M -N -s /usr/sbin/nologin "$USER_NAME" >/dev/null 2>&1 || skip_all "cannot create a user"
+at_cleanup "userdel '$USER_NAME'"
+chmod 755 "$TEST_TMP" "$MNT" && chown "$USER_NAME" "$D" && chmod 755 "$D"
+manifest "$S" >"$TEST_TMP/sender"
+ok "the owner changes the tree" setpriv --reuid="$USER_NAME" --regid=nogroup --clear-groups sh -c "printf mine >'$D/planted' && chmod 4755 '$D/planted'"
+apply_ops "$S" '[{"op": "write", "path": "two", "content": "2\n"}]' >/dev/null
+"$X" send "$S" -f "$TEST_TMP/s2" 2>/dev/null
+manifest "$D" >"$TEST_TMP/owned"
+expect_exit 1 "receive refuses the drift" "$X" receive "$D" -f "$TEST_TMP/s2"
+output_has "  listing what would be discarded" "would discard: changed in place: (planted|\.)"
+ok "  target unchanged" same_manifest "$TEST_TMP/owned" "$D"
+ok "the owner cannot reach the state directory" sh -c "! setpriv --reuid='$USER_NAME' --regid=nogroup --clear-groups ls '$DD' 2>/dev/null"
+ok "receive --force lands the sender's tree" "$X" receive --force "$D" -f "$TEST_TMP/s2"
+manifest "$S" >"$TEST_TMP/sender"
+ok "  exactly the sender's tree, owners included (the planted file is gone)" same_manifest "$TEST_TMP/sender" "$D"
+ok "  the root is the sender's root's, not the owner's" test "$(stat -c %u "$D")" = 0
+done_testing

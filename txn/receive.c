@@ -1,0 +1,949 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * receive.c: `receive`, a Btrfs send stream landed with the commit protocol of apply.
+ *
+ *   lock -> recover -> read the stream's first command (btrfs receive --dump) ->
+ *   refusals (parent missing, other lineage, drift) -> journal -> btrfs receive
+ *   --chroot into receiving-TXID -> its read-only subvolume renamed recv-TXID ->
+ *   writable snapshot of it as staging-TXID -> verify hook -> BTRFS_IOC_SYNC ->
+ *   T unchanged? -> pending record in received.json -> RENAME_EXCHANGE (the commit
+ *   point) -> old tree kept as read-only gen-N -> sync -> history -> pending record
+ *   becomes the newest received one -> journal removed -> gc.
+ *
+ * The stream is read by btrfs-progs only (its reader and --dump): no parser of our
+ * own. The received subvolume is never made writable, so its received UUID stays
+ * the parent of the next incremental stream. What is in flight is journaled with
+ * kind "receive"; recovery decides by UUID as for apply, and removes receiving-*
+ * and the recv-TXID of a receive that did not commit (received.c).
+ */
+#include "internal.h"
+#include "received.h"
+#include "state.h"
+
+#include <btrfsutil.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Bytes read ahead to learn the stream's first command: its header and the subvol
+ * or snapshot command are a few hundred bytes. */
+#define STREAM_HEAD_SIZE 4096
+
+static const char *btrfs_program(void)
+{
+	static const char *const paths[] = { "/usr/bin/btrfs", "/bin/btrfs", "/usr/sbin/btrfs",
+					     "/sbin/btrfs" };
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+/* Starts @argv (argv[0] an absolute path) with stdin from a new pipe (*ret_in, to
+ * write) or -1, stdout to a new pipe (*ret_out) or /dev/null, stderr to @err_fd. */
+static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	if (ret_out && pipe2(out, O_CLOEXEC) < 0) {
+		int e = -errno;
+		close(in[0]);
+		close(in[1]);
+		return e;
+	}
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		txn_child_die_with_parent(parent);
+		signal(SIGPIPE, SIG_DFL);
+		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (dup2(in[0], 0) < 0 || dup2(ret_out ? out[1] : null_fd, 1) < 0 ||
+		    dup2(err_fd >= 0 ? err_fd : null_fd, 2) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int e = pid < 0 ? -errno : 0;
+	close(in[0]);
+	if (ret_out)
+		close(out[1]);
+	if (e < 0) {
+		close(in[1]);
+		if (ret_out)
+			close(out[0]);
+		return e;
+	}
+	*ret_in = in[1];
+	if (ret_out)
+		*ret_out = out[0];
+	return pid;
+}
+
+/* Waits for @pid; returns its exit status, 128+signal, or -errno. */
+static int wait_child(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The last line of what a child wrote to the memfd @fd, for an error message. */
+static void last_line(int fd, char *buf, size_t size)
+{
+	char text[4096];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	buf[0] = '\0';
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	char *start = strrchr(text, '\n');
+	snprintf(buf, size, "%.*s", (int)(size - 1), start ? start + 1 : text);
+}
+
+/* What the stream's first command says, from `btrfs receive --dump` of its head. */
+struct stream_head {
+	char name[NAME_MAX + 1];
+	char uuid[37];
+	char parent_uuid[37];   /* "" for a full stream */
+	bool has_origin;
+	struct sent_name origin;
+};
+
+static int stream_head_read(const char *btrfs, const char *head, size_t len, struct stream_head *ret,
+			    struct txn_error *error)
+{
+	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--dump", NULL };
+	int in = -1, out = -1;
+	pid_t pid = spawn(argv, &in, &out, -1);
+	if (pid < 0)
+		return txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive --dump'", btrfs);
+	/* The head is at most a pipe's buffer: written whole before reading. */
+	int r = write_all(in, head, len);
+	close(in);
+	char text[8192];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(out, text + got, sizeof(text) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof(text) - 1)
+			break;
+	}
+	text[got] = '\0';
+	close(out);
+	wait_child(pid);
+	(void)r;
+	struct stream_head h = { 0 };
+	char kind[16], path[NAME_MAX + 16];
+	int fields = sscanf(text, "%15s %270s uuid=%36s transid=%*s parent_uuid=%36s", kind, path,
+			    h.uuid, h.parent_uuid);
+	if (fields < 3 || (strcmp(kind, "subvol") && strcmp(kind, "snapshot")) ||
+	    strncmp(path, "./", 2) || strchr(path + 2, '/'))
+		return txn_fail(error, TXN_ABORTED, 0,
+				"the input is not a Btrfs send stream (its first command is not a "
+				"subvolume or a snapshot); nothing was changed");
+	if (!strcmp(kind, "subvol"))
+		h.parent_uuid[0] = '\0';
+	snprintf(h.name, sizeof(h.name), "%.*s", (int)sizeof(h.name) - 1, path + 2);
+	h.has_origin = sent_name_parse(h.name, &h.origin);
+	*ret = h;
+	return 0;
+}
+
+/* The path (recv-TXID/NAME) of a kept received subvolume whose received UUID is
+ * @uuid, or "". */
+static void find_received(int state_fd, const char *uuid, char *ret_name, size_t size)
+{
+	ret_name[0] = '\0';
+	int fd = openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *entry;
+	while (!ret_name[0] && (entry = readdir(dir))) {
+		if (strncmp(entry->d_name, RECV_PREFIX, strlen(RECV_PREFIX)))
+			continue;
+		int inner_fd = openat(dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *inner = inner_fd >= 0 ? fdopendir(inner_fd) : NULL;
+		if (!inner) {
+			if (inner_fd >= 0)
+				close(inner_fd);
+			continue;
+		}
+		struct dirent *sub_entry;
+		while ((sub_entry = readdir(inner))) {
+			if (sub_entry->d_name[0] == '.')
+				continue;
+			_cleanup_close_ int sub = openat(dirfd(inner), sub_entry->d_name,
+							 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			struct btrfs_util_subvolume_info info;
+			char received[37];
+			if (sub < 0 || btrfs_util_subvolume_info_fd(sub, 0, &info) != BTRFS_UTIL_OK)
+				continue;
+			uuid_format(info.received_uuid, received);
+			if (!strcmp(received, uuid)) {
+				snprintf(ret_name, size, "%.63s/%.255s", entry->d_name, sub_entry->d_name);
+				break;
+			}
+		}
+		closedir(inner);
+	}
+	closedir(dir);
+}
+
+static json_t *mark_json(const struct tree_mark *m)
+{
+	const struct root_print *p = &m->root_print;
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "generation", (json_int_t)m->generation, "sec", (json_int_t)m->since.tv_sec,
+			 "nsec", (json_int_t)m->since.tv_nsec, "mode", (json_int_t)m->root_mode,
+			 "uid", (json_int_t)m->root_uid, "gid", (json_int_t)m->root_gid, "transid",
+			 (json_int_t)m->after_transid, "root", "mode", (json_int_t)p->mode, "uid",
+			 (json_int_t)p->uid, "gid", (json_int_t)p->gid, "flags", (json_int_t)p->flags,
+			 "size", (json_int_t)p->size, "nlink", (json_int_t)p->nlink, "mtime_sec",
+			 (json_int_t)p->mtime_sec, "mtime_nsec", (json_int_t)p->mtime_nsec, "xattrs",
+			 (json_int_t)p->xattrs);
+}
+
+static bool mark_from_json(json_t *obj, struct tree_mark *ret)
+{
+	json_int_t generation, sec, nsec, mode, uid, gid, transid;
+	json_int_t p_mode, p_uid, p_gid, p_flags, p_size, p_nlink, p_sec, p_nsec, p_xattrs;
+	if (json_unpack(obj, "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			"generation", &generation, "sec", &sec, "nsec", &nsec, "mode", &mode, "uid",
+			&uid, "gid", &gid, "transid", &transid, "root", "mode", &p_mode, "uid", &p_uid,
+			"gid", &p_gid, "flags", &p_flags, "size", &p_size, "nlink", &p_nlink,
+			"mtime_sec", &p_sec, "mtime_nsec", &p_nsec, "xattrs", &p_xattrs) != 0)
+		return false;
+	*ret = (struct tree_mark){ .generation = (uint64_t)generation,
+				   .since = { .tv_sec = (time_t)sec, .tv_nsec = (long)nsec },
+				   .root_mode = (unsigned)mode, .root_uid = (unsigned)uid,
+				   .root_gid = (unsigned)gid, .after_transid = (uint64_t)transid,
+				   .has_root_print = true,
+				   .root_print = { .mode = (unsigned)p_mode, .uid = (unsigned)p_uid,
+						   .gid = (unsigned)p_gid, .flags = (unsigned)p_flags,
+						   .size = (uint64_t)p_size, .nlink = (uint64_t)p_nlink,
+						   .mtime_sec = (int64_t)p_sec, .mtime_nsec = (long)p_nsec,
+						   .xattrs = (uint64_t)p_xattrs } };
+	return true;
+}
+
+struct since_ctx {
+	const char *after_txid;
+	bool seen;
+	const struct txn_receive_options *ro;
+	size_t count;
+};
+
+/* Calls the caller's discarded() for each transaction committed after the last receive. */
+static bool list_after(json_t *line, void *ctx)
+{
+	struct since_ctx *c = ctx;
+	const char *txid = json_string_value(json_object_get(line, "txid"));
+	const char *result = json_string_value(json_object_get(line, "result"));
+	if (!c->seen) {
+		c->seen = txid && !strcmp(txid, c->after_txid);
+		return false;
+	}
+	if (!result || strcmp(result, "committed"))
+		return false;
+	char what[700];
+	const char *description = json_string_value(json_object_get(line, "description"));
+	snprintf(what, sizeof(what), "transaction %s (%s, generation %lld)%s%s", txid ? txid : "?",
+		 json_string_value(json_object_get(line, "kind")) ?: "?",
+		 (long long)json_integer_value(json_object_get(line, "generation")),
+		 description ? ": " : "", description ? description : "");
+	c->count++;
+	if (c->ro && c->ro->discarded)
+		c->ro->discarded(what, c->ro->discarded_ctx);
+	return false;
+}
+
+/* Drift: @t changed since the receive @last landed it. Return: 1 drifted (the
+ * caller's discarded() told what would be lost), 0 not, or -errno. */
+static int drift_check(struct target *t, json_t *last, const struct txn_receive_options *ro,
+		       size_t *ret_count)
+{
+	char uuid[37];
+	int r = subvolume_identity(t->fd, uuid, NULL, NULL);
+	if (r < 0)
+		return r;
+	const char *tree_uuid = json_string_value(json_object_get(last, "tree_uuid"));
+	struct tree_mark mark;
+	if (!tree_uuid || strcmp(tree_uuid, uuid) != 0 || !mark_from_json(json_object_get(last, "mark"), &mark)) {
+		/* Another transaction replaced the tree the receive landed. */
+		struct since_ctx c = { .after_txid = json_string_value(json_object_get(last, "txid")) ?: "",
+				       .ro = ro };
+		history_each(t->state_fd, list_after, &c);
+		*ret_count = c.count ? c.count : 1;
+		if (!c.count && ro && ro->discarded)
+			ro->discarded("the live tree (replaced since the last receive)", ro->discarded_ctx);
+		return 1;
+	}
+	r = sync_fs(t->fd);
+	if (r < 0)
+		return r;
+	struct tree_changes changes;
+	r = tree_changes_since(t->fd, &mark, &changes);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < changes.n_inodes && ro && ro->discarded; i++) {
+		char path[PATH_MAX], what[PATH_MAX + 32];
+		if (tree_inode_path(t->fd, changes.inodes[i], path, sizeof(path)) < 0)
+			snprintf(path, sizeof(path), "(inode %llu, removed)", (unsigned long long)changes.inodes[i]);
+		snprintf(what, sizeof(what), "changed in place: %s", path);
+		ro->discarded(what, ro->discarded_ctx);
+	}
+	*ret_count = changes.count;
+	return changes.count > 0;
+}
+
+/* Pumps @head and the rest of @in_fd into @out_fd. Return: 0, -EINTR when
+ * interrupted, -EPIPE when the reader went away, or -errno (*ret_read_error tells
+ * whether reading the input failed). */
+static int pump(int in_fd, const char *head, size_t len, int out_fd, bool *ret_read_error)
+{
+	*ret_read_error = false;
+	int r = write_all(out_fd, head, len);
+	if (r < 0)
+		return r;
+	static char buf[1 << 16];
+	for (;;) {
+		if (txn_interrupted)
+			return -EINTR;
+		ssize_t n = read(in_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*ret_read_error = true;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		r = write_all(out_fd, buf, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Removes what this receive made before its commit point (the journal goes with
+ * undo_uncommitted()). */
+static void receive_cleanup(struct target *t, const char *txid)
+{
+	received_discard_partial(t->state_fd, NULL, NULL, 0);
+	received_recover(t->state_fd, txid, false);
+}
+
+#define CHECK_INTERRUPT(t_label)                                                          \
+	do {                                                                              \
+		if (txn_interrupted) {                                                     \
+			r = txn_fail(error, TXN_ABORTED, EINTR,                           \
+				     "interrupted by signal %d before the commit point",  \
+				     (int)txn_interrupted);                               \
+			goto t_label;                                                     \
+		}                                                                         \
+	} while (0)
+
+/* Drops recv-* subvolumes that no longer are among the newest @keep received. */
+static void drop_received(int state_fd, json_t *doc, unsigned keep)
+{
+	json_t *list = json_object_get(doc, "received");
+	size_t n = json_array_size(list);
+	if (keep == 0)
+		keep = 1;
+	bool changed = false;
+	while (n > keep) {
+		json_t *old = json_array_get(list, 0);
+		const char *txid = json_string_value(json_object_get(old, "txid"));
+		char name[64];
+		snprintf(name, sizeof(name), RECV_PREFIX "%s", txid ? txid : "");
+		if (txid && received_remove_dir(state_fd, name) < 0)
+			break;
+		json_array_remove(list, 0);
+		n--;
+		changed = true;
+	}
+	if (changed)
+		received_write(state_fd, doc);
+}
+
+/* The stream's first bytes, read (and judged) before the target is touched. */
+struct stream_start {
+	const char *btrfs;
+	char bytes[STREAM_HEAD_SIZE];
+	size_t len;
+	struct stream_head h;
+};
+
+static int stream_start_read(int in_fd, struct stream_start *ret, struct txn_error *error)
+{
+	ret->btrfs = btrfs_program();
+	if (!ret->btrfs)
+		return txn_fail(error, TXN_UNSUPPORTED, ENOENT,
+				"cannot find the btrfs program of btrfs-progs (/usr/bin/btrfs)");
+	ret->len = 0;
+	while (ret->len < sizeof(ret->bytes)) {
+		ssize_t n = read(in_fd, ret->bytes + ret->len, sizeof(ret->bytes) - ret->len);
+		if (n < 0 && errno == EINTR && !txn_interrupted)
+			continue;
+		if (n < 0)
+			return txn_fail(error, TXN_ABORTED, errno, "cannot read the stream");
+		if (n == 0)
+			break;
+		ret->len += (size_t)n;
+	}
+	if (ret->len == 0)
+		return txn_fail(error, TXN_ABORTED, 0, "the stream is empty; nothing was changed");
+	return stream_head_read(ret->btrfs, ret->bytes, ret->len, &ret->h, error);
+}
+
+static int receive_locked(struct target *t, const struct txn_receive_options *ro,
+			  const struct stream_start *head, const struct txn_options *options,
+			  struct txn_receive_result *result, struct txn_error *error)
+{
+	struct txn_timing *tm = &result->txn.timing;
+	double mark_time = txn_now();
+	bool staging_made = false;
+	_cleanup_free_ struct txn_concurrent *report = NULL;
+	_cleanup_close_ int staging_fd = -EBADF;
+	_cleanup_close_ int err_fd = -EBADF;
+	struct journal j = { 0 };
+	const char *btrfs = head->btrfs;
+	const struct stream_head h = head->h;
+	const size_t head_len = head->len;
+	int r;
+	result->incremental = h.parent_uuid[0] != '\0';
+	if (h.has_origin) {
+		result->origin_generation = h.origin.generation;
+		snprintf(result->origin_lineage, sizeof(result->origin_lineage), "%s", h.origin.lineage);
+		snprintf(result->origin_txid, sizeof(result->origin_txid), "%s", h.origin.txid);
+	}
+
+	/* Refusals, before anything is written. */
+	json_t *doc = received_read(t->state_fd);
+	json_t *last = received_last(doc);
+	const char *lineage = json_string_value(json_object_get(doc, "lineage"));
+	char last_note[160] = "";
+	if (last && json_is_integer(json_object_get(last, "origin_generation")))
+		snprintf(last_note, sizeof(last_note), "send with --parent %lld (the newest generation "
+			 "received here) or with --no-parent",
+			 (long long)json_integer_value(json_object_get(last, "origin_generation")));
+	else
+		snprintf(last_note, sizeof(last_note), "send with --no-parent");
+	char parent_name[NAME_MAX + 72] = "";
+	if (result->incremental) {
+		find_received(t->state_fd, h.parent_uuid, parent_name, sizeof(parent_name));
+		if (!parent_name[0]) {
+			r = txn_fail(error, TXN_ABORTED, 0,
+				     "the stream is incremental against a subvolume (uuid %s) that '%s' "
+				     "does not hold; %s; nothing was changed",
+				     h.parent_uuid, t->path, last_note);
+			goto refuse;
+		}
+	}
+	bool other_lineage = lineage && (!h.has_origin || strcmp(lineage, h.origin.lineage) != 0);
+	if (other_lineage && !ro->force) {
+		r = txn_fail(error, TXN_ABORTED, 0,
+			     "the stream is of another lineage (%s) than '%s' follows (%s); nothing "
+			     "was changed: use --force to replace its tree",
+			     h.has_origin ? h.origin.lineage : "unknown: not sent by btrfs-txn",
+			     t->path, lineage);
+		goto refuse;
+	}
+	uint64_t current = generation_current(t->state_fd);
+	if (!last && current > 0 && !ro->force) {
+		r = txn_fail(error, TXN_ABORTED, 0,
+			     "'%s' is at generation %llu and was never received into: its tree would "
+			     "be replaced; nothing was changed: use --force to replace it",
+			     t->path, (unsigned long long)current);
+		goto refuse;
+	}
+	if (last && !other_lineage) {
+		size_t count = 0;
+		r = drift_check(t, last, ro->force ? NULL : ro, &count);
+		if (r < 0) {
+			r = txn_fail(error, TXN_ABORTED, r, "cannot check '%s' for changes since its last receive",
+				     t->path);
+			goto refuse;
+		}
+		result->drift = count;
+		if (r > 0 && !ro->force) {
+			r = txn_fail(error, TXN_ABORTED, 0,
+				     "'%s' changed locally since its last receive (%zu change%s listed "
+				     "above would be discarded); nothing was changed: use --force to "
+				     "discard them",
+				     t->path, count, count == 1 ? "" : "s");
+			goto refuse;
+		}
+	}
+	tm->preconditions = txn_now() - mark_time;
+	mark_time = txn_now();
+
+	/* The transaction. */
+	make_txid(j.txid);
+	snprintf(j.kind, sizeof(j.kind), "receive");
+	snprintf(j.staging, sizeof(j.staging), "staging-%s", j.txid);
+	if (h.has_origin)
+		snprintf(j.description, sizeof(j.description),
+			 "receive generation %llu of lineage %s (transaction %s)",
+			 (unsigned long long)h.origin.generation, h.origin.lineage,
+			 h.origin.txid[0] ? h.origin.txid : "none");
+	else
+		snprintf(j.description, sizeof(j.description), "receive subvolume %s (uuid %s)", h.name,
+			 h.uuid);
+	if (options && options->description)
+		snprintf(j.description, sizeof(j.description), "%s", options->description);
+	utc_now(j.started);
+	j.from_generation = current;
+	j.to_generation = current + 1;
+	snprintf(result->txn.txid, sizeof(result->txn.txid), "%s", j.txid);
+	r = subvolume_identity(t->fd, j.target_uuid, NULL, NULL);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot read the UUID of '%s'", t->path);
+		goto refuse;
+	}
+	r = refuse_nested(t, TXN_UNSUPPORTED, error);
+	if (r < 0)
+		goto refuse;
+	/* The target is replaced by another tree: writes to it count as concurrent from
+	 * the moment we hold the lock, as for a rollback (snapshot.c). */
+	struct tree_mark before;
+	r = tree_mark_take(t->fd, &before);
+	if (r == 0)
+		r = root_print_take(t->fd, &before.root_print);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
+		goto refuse;
+	}
+	before.has_root_print = true;
+	r = journal_write(t->state_fd, &j);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path, JOURNAL_NAME);
+		goto refuse;
+	}
+	txn_step("journaled");
+	tm->journal = txn_now() - mark_time;
+	mark_time = txn_now();
+
+	char receiving[64], received[64];
+	snprintf(receiving, sizeof(receiving), RECEIVING_PREFIX "%s", j.txid);
+	snprintf(received, sizeof(received), RECV_PREFIX "%s", j.txid);
+	char received_subvolume[sizeof(received) + NAME_MAX + 2];
+	snprintf(received_subvolume, sizeof(received_subvolume), "%s/%s", received, h.name);
+	snprintf(result->received, sizeof(result->received), "%s", received);
+	if (mkdirat(t->state_fd, receiving, 0700) < 0) {
+		r = txn_fail(error, TXN_ABORTED, errno, "cannot make '%s/%s'", t->state_path, receiving);
+		goto abort;
+	}
+	txn_step("receiving");
+	err_fd = memfd_create("btrfs-receive-stderr", MFD_CLOEXEC);
+	char receiving_path[PATH_MAX + 80];
+	snprintf(receiving_path, sizeof(receiving_path), "%s/%s", t->state_path, receiving);
+	/* --chroot: the stream's paths cannot leave the directory; -e: one subvolume,
+	 * ended by the stream's end command (a truncated stream fails). */
+	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--chroot", (char *)"-e",
+			 receiving_path, NULL };
+	int in = -1;
+	pid_t pid = spawn(argv, &in, NULL, err_fd);
+	if (pid < 0) {
+		r = txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive'", btrfs);
+		goto abort;
+	}
+	bool read_error = false;
+	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+	int pumped = pump(ro->in_fd, head->bytes, head_len, in, &read_error);
+	signal(SIGPIPE, old_pipe);
+	close(in);
+	if (pumped == -EINTR)
+		kill(pid, SIGKILL);
+	int status = wait_child(pid);
+	if (pumped == -EINTR) {
+		CHECK_INTERRUPT(abort);
+	}
+	char why[512];
+	last_line(err_fd, why, sizeof(why));
+	if (read_error) {
+		r = txn_fail(error, TXN_ABORTED, pumped, "cannot read the stream");
+		goto abort;
+	}
+	if (status != 0) {
+		char line[320];
+		if (why[0])
+			snprintf(line, sizeof(line), "%.300s", why);
+		else if (status > 128)
+			snprintf(line, sizeof(line), "killed by signal %d", status - 128);
+		else
+			snprintf(line, sizeof(line), "exit status %d", status);
+		r = txn_fail(error, TXN_ABORTED, 0,
+			     "btrfs receive failed: %s; the stream is incomplete or damaged, "
+			     "nothing was changed", line);
+		goto abort;
+	}
+	if (pumped < 0) {
+		r = txn_fail(error, TXN_ABORTED, pumped, "cannot pass the stream to btrfs receive");
+		goto abort;
+	}
+	/* What btrfs receive made: exactly the stream's subvolume, read-only, with the
+	 * stream's UUID as its received UUID (set only once the stream ended well). */
+	{
+		_cleanup_close_ int dir_fd = openat(t->state_fd, receiving,
+						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int sub = dir_fd >= 0 ? openat(dir_fd, h.name, O_RDONLY | O_DIRECTORY |
+								       O_NOFOLLOW | O_CLOEXEC) : -EBADF;
+		struct btrfs_util_subvolume_info info;
+		bool read_only = false;
+		char got_uuid[37] = "";
+		if (sub >= 0 && btrfs_util_subvolume_info_fd(sub, 0, &info) == BTRFS_UTIL_OK &&
+		    btrfs_util_get_subvolume_read_only_fd(sub, &read_only) == BTRFS_UTIL_OK)
+			uuid_format(info.received_uuid, got_uuid);
+		/* Only that subvolume: a stream whose paths climbed out of it (btrfs
+		 * receive resolves them inside the chroot) left something beside it. */
+		size_t entries = 0;
+		int list_fd = dir_fd >= 0 ? openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		DIR *list = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+		for (struct dirent *e; list && (e = readdir(list));)
+			entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+		if (list)
+			closedir(list);
+		else if (list_fd >= 0)
+			close(list_fd);
+		if (entries != 1) {
+			r = txn_fail(error, TXN_ABORTED, 0,
+				     "btrfs receive wrote outside the stream's subvolume '%s' (in '%s'): "
+				     "the stream is malformed or hostile; nothing was changed",
+				     h.name, receiving_path);
+			goto abort;
+		}
+		if (!read_only || strcmp(got_uuid, h.uuid) != 0) {
+			r = txn_fail(error, TXN_ABORTED, 0,
+				     "btrfs receive did not leave a complete read-only subvolume '%s' "
+				     "in '%s'; nothing was changed", h.name, receiving_path);
+			goto abort;
+		}
+	}
+	/* Complete: the directory it is in becomes recv-TXID (the read-only subvolume
+	 * itself cannot move to another directory). */
+	if (renameat(t->state_fd, receiving, t->state_fd, received) < 0) {
+		r = txn_fail(error, TXN_ABORTED, errno, "cannot rename '%s' to '%s/%s'", receiving_path,
+			     t->state_path, received);
+		goto abort;
+	}
+	txn_step("received");
+	tm->ops = txn_now() - mark_time;
+	mark_time = txn_now();
+	CHECK_INTERRUPT(abort);
+
+	/* shares the staging, flush, checks and exchange with transact() in snapshot.c;
+	 * merge once phases land */
+	/* The moment after which a change of the landed tree is drift: the next tick of
+	 * the coarse clock ctime is stamped from, so that what btrfs receive wrote in
+	 * this tick (an inode rewritten later only for its atime keeps that ctime) is
+	 * never taken for a change. Nothing but us writes the staging before the
+	 * exchange. */
+	struct tree_mark landed;
+	struct timespec first;
+	clock_gettime(CLOCK_REALTIME_COARSE, &first);
+	do {
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		clock_gettime(CLOCK_REALTIME_COARSE, &landed.since);
+	} while (landed.since.tv_sec == first.tv_sec && landed.since.tv_nsec == first.tv_nsec);
+	{
+		_cleanup_close_ int received_fd = openat(t->state_fd, received_subvolume,
+							 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		errno = 0;
+		r = received_fd < 0 ? -errno
+				    : btrfs_error(btrfs_util_create_snapshot_fd2(received_fd, t->state_fd,
+										j.staging, 0, NULL, NULL));
+	}
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s/%s' to '%s'", t->state_path,
+			     received_subvolume, j.staging);
+		goto abort;
+	}
+	staging_made = true;
+	txn_step("snapshotted");
+	staging_fd = openat(t->state_fd, j.staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (staging_fd < 0) {
+		r = txn_fail(error, TXN_ABORTED, errno, "cannot open staging '%s/%s'", t->state_path,
+			     j.staging);
+		goto abort;
+	}
+	struct btrfs_util_subvolume_info staging_info;
+	struct stat staging_root;
+	r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL);
+	errno = 0;
+	if (r == 0)
+		r = btrfs_error(btrfs_util_subvolume_info_fd(staging_fd, 0, &staging_info));
+	if (r == 0 && fstat(staging_fd, &staging_root) < 0)
+		r = -errno;
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s/%s'", t->state_path,
+			     j.staging);
+		goto abort;
+	}
+	/* The mark the next receive judges drift by: any inode of the landed tree
+	 * written after the staging's own transaction. */
+	landed.generation = staging_info.otransid;
+	landed.after_transid = staging_info.otransid;
+	landed.root_mode = staging_root.st_mode;
+	landed.root_uid = staging_root.st_uid;
+	landed.root_gid = staging_root.st_gid;
+	r = root_print_take(staging_fd, &landed.root_print);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot read the root of '%s/%s'", t->state_path,
+			     j.staging);
+		goto abort;
+	}
+	landed.has_root_print = true;
+	j.has_mark = true;
+	j.mark_generation = before.generation;
+	j.mark_sec = before.since.tv_sec;
+	j.mark_nsec = before.since.tv_nsec;
+	j.mark_mode = before.root_mode;
+	j.mark_uid = before.root_uid;
+	j.mark_gid = before.root_gid;
+	j.mark_transid = 0;
+	r = journal_write_staged(t->state_fd, &j);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path, STAGED_NAME);
+		goto abort;
+	}
+	txn_step("staged");
+	tm->snapshot = txn_now() - mark_time;
+	mark_time = txn_now();
+
+	char staging_path[PATH_MAX + 80];
+	snprintf(staging_path, sizeof(staging_path), "%s/%s", t->state_path, j.staging);
+	CHECK_INTERRUPT(abort);
+	r = txn_verify_run(&ro->verify, staging_path, error);
+	if (r < 0)
+		goto abort;
+	txn_step("verified");
+	tm->verify = txn_now() - mark_time;
+	mark_time = txn_now();
+	CHECK_INTERRUPT(abort);
+
+	r = sync_fs(staging_fd);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
+		goto abort;
+	}
+	txn_step("flushed");
+	tm->flush = txn_now() - mark_time;
+	mark_time = txn_now();
+	r = concurrent_check_before(t, &before, error);
+	if (r < 0)
+		goto abort;
+	txn_step("checked");
+	tm->check = txn_now() - mark_time;
+	CHECK_INTERRUPT(abort);
+	mark_time = txn_now();
+
+	/* The record of this receive, durable before the exchange: recovery that
+	 * finishes the commit makes it the newest received one. */
+	json_t *pending = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:o}",
+				    "txid", j.txid, "subvolume", received_subvolume, "received_uuid", h.uuid,
+				    "tree_uuid", j.staging_uuid, "received_at", j.started, "stream",
+				    h.parent_uuid[0] ? "incremental" : "full", "generation",
+				    (json_int_t)j.to_generation, "origin_lineage",
+				    h.has_origin ? h.origin.lineage : NULL, "origin_txid",
+				    h.has_origin && h.origin.txid[0] ? h.origin.txid : NULL,
+				    "parent_uuid", h.parent_uuid[0] ? h.parent_uuid : NULL, "mark",
+				    mark_json(&landed));
+	if (pending && h.has_origin)
+		json_object_set_new(pending, "origin_generation",
+				    json_integer((json_int_t)h.origin.generation));
+	json_object_set_new(doc, "pending", pending);
+	if (h.has_origin)
+		json_object_set_new(doc, "lineage", json_string(h.origin.lineage));
+	else
+		json_object_del(doc, "lineage");
+	r = pending ? received_write(t->state_fd, doc) : -ENOMEM;
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/received.json'", t->state_path);
+		goto abort;
+	}
+	txn_step("receive-recorded");
+
+	/* The commit point. */
+	r = same_inode_at(t->parent_fd, t->name, t->fd);
+	if (r < 0) {
+		r = txn_fail(error, TXN_ABORTED, r == -ESTALE ? 0 : r,
+			     "'%s' is no longer the subvolume this transaction started on "
+			     "(renamed or replaced meanwhile); nothing was changed", t->path);
+		goto abort;
+	}
+	if (renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE) < 0) {
+		r = txn_fail(error, TXN_ABORTED, errno, "cannot exchange '%s' with '%s'", t->path,
+			     staging_path);
+		goto abort;
+	}
+	if (same_inode_at(t->state_fd, j.staging, t->fd) < 0) {
+		int back = renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE);
+		r = txn_fail(error, back < 0 ? TXN_NEEDS_PERSON : TXN_ABORTED, 0,
+			     "'%s' was replaced by something else at the moment of the exchange; %s",
+			     t->path,
+			     back < 0 ? "exchanging back failed: inspect it and the state directory"
+				      : "exchanged back, nothing was changed");
+		if (back < 0) {
+			json_decref(doc);
+			return r;
+		}
+		goto abort;
+	}
+	txn_step("exchanged");
+	tm->swap = txn_now() - mark_time;
+	mark_time = txn_now();
+
+	close(TAKE_FD(staging_fd));
+	struct txn_error archive_error = { 0 };
+	int archive_r = archive_old_tree(t, &j, false, &archive_error);
+	tm->archive = txn_now() - mark_time;
+	mark_time = txn_now();
+	report = calloc(1, sizeof(*report));
+	if (report)
+		concurrent_holders(t->fd, report);
+	r = sync_fs(t->parent_fd);
+	if (r < 0) {
+		json_decref(doc);
+		return txn_fail(error, TXN_NEEDS_PERSON, r,
+				"'%s' may have been switched to the received tree, but the sync that "
+				"makes the switch durable failed; run 'btrfs-txn recover %s' once the "
+				"filesystem is healthy", t->path, t->path);
+	}
+	txn_step("synced");
+	tm->sync = txn_now() - mark_time;
+	mark_time = txn_now();
+	/* The replaced tree is gen-N: writes of others to it since the lock are
+	 * reported and pinned, as for apply. */
+	{
+		char gen_name[32];
+		snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)j.from_generation);
+		_cleanup_close_ int gen_fd = openat(t->state_fd, gen_name,
+						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = report && gen_fd >= 0 ? concurrent_changes(gen_fd, &before, report) : -ENOMEM;
+	}
+	tm->check_after = txn_now() - mark_time;
+	bool concurrent = r == 0 && report && (report->count > 0 || report->n_holders > 0);
+	if (concurrent) {
+		report->pinned = j.from_generation;
+		pin_write(t->state_fd, j.from_generation, j.txid, report);
+	}
+	if (archive_r < 0) {
+		json_decref(doc);
+		*error = archive_error;
+		return archive_r;
+	}
+	r = record_committed(t, &j, false, concurrent ? report : NULL, error);
+	if (r == 0)
+		r = received_recover(t->state_fd, j.txid, true);
+	if (r < 0) {
+		json_decref(doc);
+		return error->message[0] ? r
+					 : txn_fail(error, TXN_NEEDS_PERSON, r,
+						    "cannot update '%s/received.json'", t->state_path);
+	}
+	unsigned keep = generations_keep(options, NULL);
+	drop_generations(t->state_fd, keep, &result->txn.dropped, NULL);
+	json_decref(doc);
+	doc = received_read(t->state_fd);
+	drop_received(t->state_fd, doc, keep);
+	json_decref(doc);
+	txn_step("done");
+	result->txn.generation = j.to_generation;
+	result->txn.previous = j.from_generation;
+	if (concurrent)
+		result->txn.concurrent = TAKE_PTR(report);
+	result->txn.concurrent_since = before.since;
+	return 0;
+
+abort:;
+	struct txn_error undo_error;
+	if (staging_fd >= 0)
+		close(TAKE_FD(staging_fd));
+	if (!staging_made)
+		j.staging_uuid[0] = '\0';
+	receive_cleanup(t, j.txid);
+	char reason[sizeof(error->message) + 128];
+	txn_error_string(error, reason, sizeof(reason));
+	if (undo_uncommitted(t, &j, false, reason, &undo_error) < 0) {
+		char undo_why[sizeof(undo_error.message) + 128];
+		txn_error_string(&undo_error, undo_why, sizeof(undo_why));
+		error->errnum = 0;
+		if (snprintf(error->message, sizeof(error->message),
+			     "%s (cleanup failed: %s; 'btrfs-txn recover' will retry)", reason,
+			     undo_why) >= (int)sizeof(error->message))
+			error->message[sizeof(error->message) - 1] = '\0';
+	}
+refuse:
+	json_decref(doc);
+	return r;
+}
+
+int txn_receive(const char *path, const struct txn_receive_options *ro,
+		const struct txn_options *options, struct txn_receive_result *ret_result,
+		struct txn_error *error)
+{
+	struct txn_receive_result result = { 0 };
+	double start = txn_now();
+	/* What the stream is, before anything is touched: a target that does not
+	 * exist yet is made only for a stream that can land on an empty one. */
+	_cleanup_free_ struct stream_start *head = malloc(sizeof(*head));
+	if (!head)
+		return txn_fail(error, TXN_ABORTED, ENOMEM, "cannot read the stream");
+	int r = stream_start_read(ro->in_fd, head, error);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (lstat(path, &st) < 0 && errno == ENOENT) {
+		if (head->h.parent_uuid[0])
+			return txn_fail(error, TXN_ABORTED, 0,
+					"'%s' does not exist and the stream is incremental (against "
+					"uuid %s): send with --no-parent for a first receive; nothing "
+					"was changed", path, head->h.parent_uuid);
+		/* The first receive on a host: made as init would make it. */
+		r = txn_init(path, options, NULL, error);
+		if (r < 0)
+			return r;
+		result.created = true;
+	}
+	struct target t;
+	r = target_open(path, TARGET_CREATE_STATE, &t, error);
+	if (r < 0)
+		return r;
+	r = target_lock(&t, options, error);
+	if (r == 0) {
+		txn_step("locked");
+		struct txn_recover_result rec;
+		r = recover_locked(&t, generations_keep(options, NULL), &rec, error);
+		result.txn.recovered_first = r == 0 && rec.action != TXN_RECOVERY_NONE;
+	}
+	if (r == 0)
+		r = receive_locked(&t, ro, head, options, &result, error);
+	if (r < 0)
+		target_note_read_only(&t, error);
+	target_close(&t);
+	result.txn.timing.total = txn_now() - start;
+	if (r == 0 && ret_result)
+		*ret_result = result;
+	else
+		free(result.txn.concurrent);
+	return r;
+}
