@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int exit_for_status(enum txn_status status)
 {
@@ -105,10 +106,38 @@ bool engine_option(int option, const char *arg, const char *command,
 
 void json_print(json_t *doc)
 {
+	/* "command" first, then the format version, then the command's own keys. */
+	json_t *out = json_object();
+	json_t *command = json_object_get(doc, "command");
+	if (out && command)
+		json_object_set(out, "command", command);
+	if (out)
+		json_object_set_new(out, "format_version", json_integer(JSON_FORMAT_VERSION));
+	if (out && json_object_update(out, doc) == 0) {
+		json_decref(doc);
+		doc = out;
+	} else {
+		json_decref(out);
+	}
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	fflush(stdout);
 	json_decref(doc);
+}
+
+json_t *json_time(int64_t sec, long nsec)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+	char text[64];
+	if (!gmtime_r(&t, &tm))
+		return json_null();
+	size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (nsec >= 0)
+		snprintf(text + n, sizeof(text) - n, ".%06ldZ", nsec / 1000);
+	else
+		snprintf(text + n, sizeof(text) - n, "Z");
+	return json_string(text);
 }
 
 json_t *timing_json(const struct txn_timing *t)
@@ -172,8 +201,8 @@ void report_concurrent(const char *command, const char *target, struct txn_resul
 		if (escaped)
 			json_object_set_new(doc, "concurrent_writes_escaped", json_true());
 		json_object_set_new(doc, "concurrent_since",
-				    json_real((double)result->concurrent_since.tv_sec +
-					      result->concurrent_since.tv_nsec / 1e9));
+				    json_time(result->concurrent_since.tv_sec,
+					      result->concurrent_since.tv_nsec));
 		if (c) {
 			json_object_set_new(doc, "concurrent_writers", writers);
 			json_object_set_new(doc, "concurrent_count", json_integer((json_int_t)c->count));

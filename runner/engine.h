@@ -35,8 +35,15 @@ bool engine_option(int option, const char *arg, const char *command,
 /* Parses a non-negative integer argument; false when it is not one. */
 bool parse_unsigned(const char *text, unsigned long long max, unsigned long long *ret);
 
+/* The version of the --json document format (docs/json.md): every document carries
+ * it as "format_version", right after "command". */
+#define JSON_FORMAT_VERSION 2
+
 /* Prints @doc on stdout (indented, one document) and releases it. */
 void json_print(json_t *doc);
+/* A moment as ISO 8601 UTC, "2026-01-31T12:00:00Z"; with @nsec >= 0 the seconds
+ * carry six decimals (microseconds). Returns a new JSON string (NULL on ENOMEM). */
+json_t *json_time(int64_t sec, long nsec);
 json_t *timing_json(const struct txn_timing *timing);
 /* Writes by other processes that the new tree does not hold: "concurrent_writes"
  * (always, [] when none) and friends into @doc, one line on stderr when any. */
