@@ -167,6 +167,7 @@ static int run_trans(const char *target, const char *spec_path, const struct txn
 					   "method", "trans")
 			       : NULL;
 	watchdog_start("apply", stall_timeout(options));
+	outcome_begin("apply", target);
 	int r = txn_apply_trans(target, batch, options, &result, &error);
 	watchdog_stop();
 	if (r < 0)
@@ -180,6 +181,8 @@ static int run_trans(const char *target, const char *spec_path, const struct txn
 		json_object_set_new(doc, "timing", timing_json(&result.timing));
 		json_print(doc);
 	}
+	outcome_committed("committed", result.txid, result.generation, result.generation,
+			  &result.timing);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("applied %zu ops to %s in place, in one Btrfs transaction (trans method, "
@@ -279,6 +282,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 					   "method", method)
 			       : NULL;
 	watchdog_start("apply", stall_timeout(&a.options));
+	outcome_begin("apply", target);
 	int r = txn_apply(target, &batch, &a.options, &result, &error);
 	watchdog_stop();
 	if (r < 0) {
@@ -300,6 +304,8 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	if (!doc)
 		report_concurrent("apply", target, &result, NULL);
 	free(result.concurrent);
+	outcome_committed("committed", result.txid, result.generation, result.previous,
+			  &result.timing);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("applied %zu ops to %s: generation %llu (generation %llu kept as gen-%llu), %.3f s",

@@ -126,7 +126,7 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 			argv = NULL;
 		}
 	if (!argv) {
-		stage_fail(error, TXN_ABORTED, ENOMEM, "run: cannot prepare the command");
+		stage_fail(error, TXN_ABORTED, ENOMEM, "cannot prepare the command");
 		return -ENOMEM;
 	}
 
@@ -137,11 +137,11 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	char executable[PATH_MAX], refusal[PATH_MAX + 256] = "";
 	r = txn_trust_find_executable(argv[0], executable, refusal, sizeof(refusal));
 	if (r == -EPERM || (r == -ELOOP && refusal[0])) {
-		stage_fail(error, TXN_ABORTED, 0, "run: refusing to run '%s': %s", argv[0], refusal);
+		stage_fail(error, TXN_ABORTED, 0, "refusing to run '%s': %s", argv[0], refusal);
 		goto out;
 	}
 	if (r < 0) {
-		stage_fail(error, TXN_ABORTED, -r, "run: cannot run '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, -r, "cannot run '%s'", argv[0]);
 		goto out;
 	}
 	int exec_pipe[2];
@@ -240,14 +240,14 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	txn_child_guard_end(guard, guard_fd);
 
 	if (r < 0) {
-		stage_fail(error, TXN_ABORTED, -r, "run: waiting for '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, -r, "waiting for '%s'", argv[0]);
 	} else if (exec_errno) {
 		r = -exec_errno;
-		stage_fail(error, TXN_ABORTED, exec_errno, "run: cannot run '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, exec_errno, "cannot run '%s'", argv[0]);
 	} else if (interrupted) {
 		r = -EINTR;
 		stage_fail(error, TXN_ABORTED, EINTR,
-			       "run: '%s' stopped because btrfs-txn got signal %d", argv[0],
+			       "'%s' stopped because btrfs-txn got signal %d", argv[0],
 			       (int)txn_interrupted);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		r = -ECANCELED;
@@ -264,7 +264,7 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	}
 out:
 	if (r < 0 && !error->message[0])
-		stage_fail(error, TXN_ABORTED, -r, "run: cannot start '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, -r, "cannot start '%s'", argv[0]);
 	for (size_t i = 0; i < argc; i++)
 		free(argv[i]);
 	free(argv);
@@ -351,6 +351,7 @@ int cmd_run(int argc, char **argv)
 	}
 	struct txn_result result;
 	struct txn_error error = { 0 };
+	outcome_begin("run", target);
 	if (txn_run(target, stage_command, &rc, &options, &result, &error) < 0) {
 		if (doc)
 			json_object_set_new(doc, "command_status",
@@ -372,6 +373,8 @@ int cmd_run(int argc, char **argv)
 	if (!doc)
 		report_concurrent("run", target, &result, NULL);
 	free(result.concurrent);
+	outcome_committed("committed", result.txid, result.generation, result.previous,
+			  &result.timing);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("'%s' succeeded; %s is now generation %llu (generation %llu kept as gen-%llu), %.3f s",

@@ -75,6 +75,7 @@ int cmd_snapshot(int argc, char **argv)
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s, s:s?}", "command", "snapshot", "target",
 					   target, "tag", tag, "description", options.description)
 			       : NULL;
+	outcome_begin("snapshot", target);
 	if (txn_snapshot_tag(target, (enum txn_tag)a.tag, &options, &result, &error) < 0)
 		return report_txn_error("snapshot", &error, doc);
 	if (doc) {
@@ -91,6 +92,8 @@ int cmd_snapshot(int argc, char **argv)
 		json_object_set_new(doc, "dropped_generations", json_integer(result.dropped));
 		json_print(doc);
 	}
+	outcome_committed(a.tag == TXN_TAG_PRE ? "pre committed" : "post committed", result.txid,
+			  result.generation, result.snapshot, NULL);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	if (a.tag == TXN_TAG_PRE)

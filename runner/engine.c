@@ -35,6 +35,7 @@ int report_txn_error(const char *command, const struct txn_error *error, json_t 
 	progress_end();
 	report_error("%s: %s", command, text);
 	int code = exit_for_status(error->status);
+	outcome_failed(code, text);
 	if (cli.json && doc) {
 		/* The same escaped line as on stderr: a name from T may not be UTF-8. */
 		char *shown = txn_escape_text(text, strlen(text));

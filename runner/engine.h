@@ -60,6 +60,15 @@ int parse_one_arg(int argc, char **argv, const struct command *self, const struc
 		  bool (*handle)(int option, const char *arg, void *ctx, int *ret_exit), void *ctx,
 		  struct txn_options *options, const char **ret_arg);
 
+/* One line per transaction to the system log, and -v's step times (outcome.c).
+ * outcome_begin() before the engine changes @target (@command: a literal); then
+ * outcome_committed() (@result e.g. "committed", "rolled-forward"; @timing may be
+ * NULL), or report_txn_error() calls outcome_failed(). */
+void outcome_begin(const char *command, const char *target);
+void outcome_committed(const char *result, const char *txid, unsigned long long generation,
+		       unsigned long long previous, const struct txn_timing *timing);
+void outcome_failed(int exit_code, const char *text);
+
 /* Progress on a terminal (progress.c): sets @options->progress when stderr is a TTY
  * and -q was not given; progress_end() closes a line left open by an abort. */
 void progress_attach(struct txn_options *options);
