@@ -266,6 +266,11 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 		return code;
 	}
 
+	if (!a.has_keep && !batch.has_keep &&
+	    (code = config_keep_default("apply", target, &a.options.keep)) >= 0) {
+		txn_batch_free(&batch);
+		return code;
+	}
 	if (a.has_keep) {
 		/* --keep overrides the spec's keep */
 		batch.has_keep = true;

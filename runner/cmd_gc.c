@@ -66,11 +66,19 @@ int cmd_gc(int argc, char **argv)
 					       { 0 } };
 	const struct command *self = command_find("gc");
 	struct txn_options options = { .command = "btrfs-txn gc" };
-	struct gc_args args = { .keep = TXN_DEFAULT_KEEP };
+	/* No --keep: btrfs-txn.conf's keep for the target, else TXN_DEFAULT_KEEP. */
+	struct gc_args args = { .keep = TXN_KEEP_MAX + 1 };
 	const char *target;
 	int code = parse_one_arg(argc, argv, self, extra, handle, &args, &options, &target);
 	if (code >= 0)
 		return code;
+	if (args.keep > TXN_KEEP_MAX) {
+		args.keep = 0;
+		if ((code = config_keep_default("gc", target, &args.keep)) >= 0)
+			return code;
+		if (!args.keep)
+			args.keep = TXN_DEFAULT_KEEP;
+	}
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:i}", "command", "gc", "target", target,
 					   "keep", (int)args.keep)

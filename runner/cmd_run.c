@@ -322,6 +322,8 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct run_command rc = { .argv = argv + optind, .exit_status = -1 };
+	if ((code = config_keep_default("run", target, &options.keep)) >= 0)
+		return code;
 
 	char default_description[512];
 	if (!description) {

@@ -67,6 +67,8 @@ int cmd_snapshot(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *tag = a.tag == TXN_TAG_PRE ? "pre" : "post";
+	if ((code = config_keep_default("snapshot", target, &options.keep)) >= 0)
+		return code;
 	/* Between two calls nothing is in flight; a signal may simply end the process,
 	 * but the lock and recovery are still taken care of like any changing command. */
 	install_interrupt_handlers();

@@ -60,6 +60,11 @@ int parse_one_arg(int argc, char **argv, const struct command *self, const struc
 		  bool (*handle)(int option, const char *arg, void *ctx, int *ret_exit), void *ctx,
 		  struct txn_options *options, const char **ret_arg);
 
+/* The keep btrfs-txn.conf gives @target (its section's, else [defaults]) into *@keep
+ * when it is 0 (no --keep, no spec keep); *@keep stays 0 when the file says nothing.
+ * Return: -1 to go on, or the exit status after reporting a broken configuration. */
+int config_keep_default(const char *command, const char *target, unsigned *keep);
+
 /* One line per transaction to the system log, and -v's step times (outcome.c).
  * outcome_begin() before the engine changes @target (@command: a literal); then
  * outcome_committed() (@result e.g. "committed", "rolled-forward"; @timing may be

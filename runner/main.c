@@ -80,6 +80,12 @@ static const struct command commands[] = {
 	{ "probe", cmd_probe, "PATH",
 	  "what this kernel and filesystem support (Btrfs, subvolume, RENAME_EXCHANGE, TRANS ioctls)",
 	  NULL },
+	{ "config", cmd_config, "[--targets apt|pacman|recover] [--strict-hooks]",
+	  "what btrfs-txn.conf (and the old list files) say, checked",
+	  "  --targets HOOK       only the targets HOOK acts on (apt, pacman, recover), one a line\n"
+	  "  --strict-hooks       print yes or no: may a hook fail the package operation\n"
+	  "  The file is $BTRFS_TXN_CONF_DIR/btrfs-txn.conf (default /etc/btrfs-txn);\n"
+	  "  see btrfs-txn.conf(5).\n" },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 
