@@ -86,6 +86,10 @@ static const struct command commands[] = {
 	  "  --strict-hooks       print yes or no: may a hook fail the package operation\n"
 	  "  The file is $BTRFS_TXN_CONF_DIR/btrfs-txn.conf (default /etc/btrfs-txn);\n"
 	  "  see btrfs-txn.conf(5).\n" },
+	{ "list", cmd_list, "",
+	  "every managed target on this host (btrfs-txn.conf and mounted Btrfs), its generation "
+	  "and last transaction",
+	  NULL },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 

@@ -456,6 +456,23 @@ int txn_probe(const char *path, struct txn_probe *ret_probe);
 int txn_state_dir_path(const char *target, char *ret_path, size_t size,
 		       struct txn_error *ret_error);
 
+/* Called by txn_list_targets() with each managed target's path; a negative
+ * return stops the listing and is returned. */
+typedef int (*txn_list_fn)(const char *target, void *ctx);
+
+/**
+ * txn_list_targets() - The managed targets beneath a mounted Btrfs filesystem:
+ * subvolumes P/NAME below @mount_point with a state directory P/.btrfs-txn/NAME.
+ * @mount_point: Where a subvolume of a Btrfs filesystem is mounted.
+ * @fn: Called once per target, with @mount_point joined to its path below it.
+ * @ctx: Passed to @fn.
+ *
+ * Needs CAP_SYS_ADMIN (the subvolume search). Reads only; takes no lock.
+ * Return: 0; -EMEDIUMTYPE when @mount_point is not Btrfs; -ENOTDIR when it is not a
+ * subvolume's root (a bind mount of a directory); another -errno; or @fn's.
+ */
+int txn_list_targets(const char *mount_point, txn_list_fn fn, void *ctx);
+
 /* One line of a plan: what an op would do to the live target. */
 struct txn_plan_entry {
 	size_t index;
