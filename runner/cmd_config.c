@@ -40,7 +40,7 @@ static json_t *config_json(const struct config *config, int only_hook)
 	json_t *targets = json_array();
 	for (size_t i = 0; i < config->n_targets; i++) {
 		const struct config_target *t = &config->targets[i];
-		if (only_hook >= 0 && !t->hooks[only_hook])
+		if (only_hook >= 0 && only_hook < CONFIG_HOOK_COUNT && !t->hooks[only_hook])
 			continue;
 		json_array_append_new(targets,
 				      json_pack("{s:s, s:b, s:b, s:b, s:o, s:b}", "path", t->path, "apt",
@@ -94,9 +94,11 @@ int cmd_config(int argc, char **argv)
 			continue;
 		}
 		if (c == OPT_TARGETS) {
-			only_hook = config_hook_from_name(optarg);
+			/* "all": every target the file names (the gc timer's). */
+			only_hook = strcmp(optarg, "all") == 0 ? CONFIG_HOOK_COUNT
+							       : config_hook_from_name(optarg);
 			if (only_hook < 0) {
-				report_error("config: --targets: expected apt, pacman or recover, got '%s'",
+				report_error("config: --targets: expected apt, pacman, recover or all, got '%s'",
 					     optarg);
 				return EXIT_USAGE;
 			}
@@ -130,7 +132,7 @@ int cmd_config(int argc, char **argv)
 		printf("%s\n", config.strict_hooks ? "yes" : "no");
 	} else if (only_hook >= 0) {
 		for (size_t i = 0; i < config.n_targets; i++)
-			if (config.targets[i].hooks[only_hook])
+			if (only_hook == CONFIG_HOOK_COUNT || config.targets[i].hooks[only_hook])
 				printf("%s\n", config.targets[i].path);
 	} else {
 		printf("file:         %s\n", config.file ? config.file : "none (defaults)");

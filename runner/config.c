@@ -86,6 +86,51 @@ static int parse_bool(const char *value, bool *ret)
 	return 0;
 }
 
+/* A count from @min to @max; for a percentage, a trailing '%' is allowed. */
+static int parse_count(const char *value, unsigned min, unsigned max, bool percent,
+		       unsigned *ret)
+{
+	char *end;
+	if (*value < '0' || *value > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(value, &end, 10);
+	if (percent && *end == '%')
+		end++;
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* hourly, daily, weekly, min-free: 1 when @key is one of them (set or an error in
+ * @ret_why), 0 when it is another key. */
+static int parse_retention(const char *key, const char *value, struct config_retention *r,
+			   const char **ret_why)
+{
+	unsigned *slot = NULL;
+	bool *has = NULL;
+	if (!strcmp(key, "hourly"))
+		slot = &r->hourly, has = &r->has_hourly;
+	else if (!strcmp(key, "daily"))
+		slot = &r->daily, has = &r->has_daily;
+	else if (!strcmp(key, "weekly"))
+		slot = &r->weekly, has = &r->has_weekly;
+	else if (!strcmp(key, "min-free"))
+		slot = &r->min_free, has = &r->has_min_free;
+	else
+		return 0;
+	*ret_why = NULL;
+	if (*has)
+		*ret_why = "is given twice in this section";
+	else if (slot == &r->min_free ? parse_count(value, 0, 99, true, slot) < 0
+				      : parse_count(value, 0, 10000, false, slot) < 0)
+		*ret_why = slot == &r->min_free ? "expected a percentage from 0 to 99"
+						: "expected a number from 0 to 10000";
+	*has = true;
+	return 1;
+}
+
 static int parse_keep(const char *value, unsigned *ret)
 {
 	char *end;
@@ -254,6 +299,15 @@ int config_parse(const char *file, const char *text, size_t len, struct config *
 				target->keep = keep;
 			continue;
 		}
+		const char *why = NULL;
+		if (parse_retention(key, value,
+				    section == DEFAULTS ? &config.retention : &target->retention, &why)) {
+			if (why && strstr(why, "twice"))
+				FAIL("'%s' %s", key, why);
+			if (why)
+				FAIL("%s: %s, got '%s'", key, why, value);
+			continue;
+		}
 		bool flag;
 		if (section == DEFAULTS && strcmp(key, "strict-hooks") == 0) {
 			if (seen & SEEN_STRICT)
@@ -275,9 +329,10 @@ int config_parse(const char *file, const char *text, size_t len, struct config *
 			continue;
 		}
 		if (section == DEFAULTS)
-			FAIL("unknown key '%s' in [defaults]; expected keep or strict-hooks", key);
-		FAIL("unknown key '%s' in [target %s]; expected apt, pacman, recover or keep", key,
-		     target->path);
+			FAIL("unknown key '%s' in [defaults]; expected keep, hourly, daily, weekly, "
+			     "min-free or strict-hooks", key);
+		FAIL("unknown key '%s' in [target %s]; expected apt, pacman, recover, keep, hourly, "
+		     "daily, weekly or min-free", key, target->path);
 	}
 out:
 	free(copy);
@@ -450,6 +505,24 @@ const struct config_target *config_find_target(const struct config *config, cons
 			return &config->targets[i];
 	}
 	return NULL;
+}
+
+struct config_retention config_retention_for(const struct config *config, const char *target)
+{
+	struct config_retention r = config->retention;
+	const struct config_target *t = config_find_target(config, target);
+	if (!t)
+		return r;
+	const struct config_retention *own = &t->retention;
+	if (own->has_hourly)
+		r.hourly = own->hourly, r.has_hourly = true;
+	if (own->has_daily)
+		r.daily = own->daily, r.has_daily = true;
+	if (own->has_weekly)
+		r.weekly = own->weekly, r.has_weekly = true;
+	if (own->has_min_free)
+		r.min_free = own->min_free, r.has_min_free = true;
+	return r;
 }
 
 unsigned config_keep_for(const struct config *config, const char *target)

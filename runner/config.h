@@ -27,6 +27,10 @@ struct config_target {
 	char *path;                   /* as written: absolute, no trailing slash */
 	bool hooks[CONFIG_HOOK_COUNT]; /* apt, pacman (default no), recover (default yes) */
 	unsigned keep;                /* 0: the default keep */
+	struct config_retention {     /* gc by age and free space; 0: not set here */
+		unsigned hourly, daily, weekly, min_free;
+		bool has_hourly, has_daily, has_weekly, has_min_free;
+	} retention;
 	unsigned line;                /* of its [target PATH] header */
 	bool legacy;                  /* from an old list file, not btrfs-txn.conf */
 };
@@ -34,6 +38,7 @@ struct config_target {
 struct config {
 	char *file;                   /* the file read, NULL when there is none */
 	unsigned keep;                /* [defaults] keep; 0: TXN_DEFAULT_KEEP */
+	struct config_retention retention; /* [defaults] hourly, daily, weekly, min-free */
 	bool strict_hooks;            /* [defaults] strict-hooks, or the hooks-strict file */
 	struct config_target *targets;
 	size_t n_targets;
@@ -80,6 +85,9 @@ void config_free(struct config *config);
 
 /* The section of @path (compared by canonical path when both exist), or NULL. */
 const struct config_target *config_find_target(const struct config *config, const char *path);
+
+/* The retention for @target, key by key: its section's, else [defaults]. */
+struct config_retention config_retention_for(const struct config *config, const char *target);
 
 /* The keep for @target: its section's, else [defaults], else 0 (the engine's). */
 unsigned config_keep_for(const struct config *config, const char *target);

@@ -68,9 +68,15 @@ static const struct command commands[] = {
 	  "finish or undo an interrupted transaction (apply does this first by itself)",
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
-	{ "gc", cmd_gc, "TARGET [--keep N] [--release N]",
+	{ "gc", cmd_gc, "TARGET [--keep N] [--hourly N] [--daily N] [--weekly N] [--min-free PCT] [--release N]",
 	  "drop old generations (default: keep 5); never a pinned or mounted one",
 	  "  --keep N             generations to keep (0 to 100)\n"
+	  "  --hourly N, --daily N, --weekly N\n"
+	  "                       besides the newest N, keep the newest generation of each of\n"
+	  "                       the last N hours, days, weeks (UTC) that have one\n"
+	  "  --min-free PCT       then drop the oldest left while the filesystem has less than\n"
+	  "                       PCT% free (never the newest; waits for Btrfs to free each)\n"
+	  "  Unset, these come from btrfs-txn.conf; a pre/post pair is kept or dropped whole.\n"
 	  "  --release N          first release the pin of generation N (it holds writes of\n"
 	  "                       other processes, see CONCURRENT WRITERS in btrfs-txn(8))\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
@@ -82,7 +88,8 @@ static const struct command commands[] = {
 	  NULL },
 	{ "config", cmd_config, "[--targets apt|pacman|recover] [--strict-hooks]",
 	  "what btrfs-txn.conf (and the old list files) say, checked",
-	  "  --targets HOOK       only the targets HOOK acts on (apt, pacman, recover), one a line\n"
+	  "  --targets HOOK       only the targets HOOK acts on (apt, pacman, recover; all: every\n"
+	  "                       target the file names), one a line\n"
 	  "  --strict-hooks       print yes or no: may a hook fail the package operation\n"
 	  "  The file is $BTRFS_TXN_CONF_DIR/btrfs-txn.conf (default /etc/btrfs-txn);\n"
 	  "  see btrfs-txn.conf(5).\n" },

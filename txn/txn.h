@@ -347,6 +347,36 @@ struct txn_gc_notes {
 int txn_gc(const char *target, unsigned keep, const struct txn_options *options,
 	   const struct txn_gc_notes *notes, unsigned *ret_removed, struct txn_error *ret_error);
 
+/* A retention policy for txn_gc_retention(). */
+struct txn_retention {
+	unsigned keep;             /* the newest N, always (at least the newest one) */
+	unsigned hourly;           /* and the newest of each of the last N hours (UTC) that have one */
+	unsigned daily;            /* ... days */
+	unsigned weekly;           /* ... weeks, from Monday */
+	unsigned min_free_percent; /* then drop the oldest left while less is free; 0: off */
+};
+
+/**
+ * txn_gc_retention() - Drop the generations of @target that @policy does not keep,
+ * never a pinned or mounted one nor the newest, never half of a pre/post pair.
+ * @target: Path of the subvolume.
+ * @policy: What to keep.
+ * @options: Lock settings.
+ * @notes: Told of each generation left that the policy would drop; may be NULL.
+ * @ret_removed: How many were dropped.
+ * @ret_free_percent: Free space at the end, percent (100 when min_free_percent is 0);
+ *        may be NULL.
+ * @ret_error: Filled on failure (TXN_ABORTED when any deletion failed).
+ *
+ * With min_free_percent, each deletion waits (at most a minute) for the cleaner to
+ * free its space before free space is measured again.
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_gc_retention(const char *target, const struct txn_retention *policy,
+		     const struct txn_options *options, const struct txn_gc_notes *notes,
+		     unsigned *ret_removed, unsigned *ret_free_percent,
+		     struct txn_error *ret_error);
+
 /**
  * txn_gc_release() - Release the pin of a generation kept for the concurrent writes
  * it holds, so that gc may drop it like any other.

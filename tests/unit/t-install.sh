@@ -55,7 +55,10 @@ expected="0755 usr/sbin/btrfs-txn
 0755 usr/lib/btrfs-txn/btrfs-txn-apt-hook
 0755 usr/lib/btrfs-txn/btrfs-txn-pacman-hook
 0755 usr/lib/btrfs-txn/btrfs-txn-recover-all
+0755 usr/lib/btrfs-txn/btrfs-txn-gc-all
 0644 usr/lib/systemd/system/btrfs-txn-recover.service
+0644 usr/lib/systemd/system/btrfs-txn-gc.service
+0644 usr/lib/systemd/system/btrfs-txn-gc.timer
 0644 usr/share/bash-completion/completions/btrfs-txn
 0644 usr/share/btrfs-txn/apt/80btrfs-txn
 0644 usr/share/btrfs-txn/pacman/btrfs-txn-pre.hook

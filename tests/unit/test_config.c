@@ -61,6 +61,27 @@ static void test_full(void **state)
 	config_free(&c);
 }
 
+static void test_retention(void **state)
+{
+	(void)state;
+	struct config c;
+	char error[256] = "";
+	const char *text = "[defaults]\nhourly = 24\ndaily = 7\nmin-free = 15%\n"
+			   "[target /a]\ndaily = 0\nweekly = 4\nmin-free = 20\n";
+	assert_int_equal(parse(text, &c, error), 0);
+	struct config_retention r = config_retention_for(&c, "/a");
+	assert_int_equal(r.hourly, 24); /* from [defaults] */
+	assert_int_equal(r.daily, 0);   /* its own 0 wins */
+	assert_true(r.has_daily);
+	assert_int_equal(r.weekly, 4);
+	assert_int_equal(r.min_free, 20);
+	r = config_retention_for(&c, "/b");
+	assert_int_equal(r.daily, 7);
+	assert_int_equal(r.min_free, 15);
+	assert_false(r.has_weekly);
+	config_free(&c);
+}
+
 static void test_empty(void **state)
 {
 	(void)state;
@@ -89,8 +110,11 @@ static void test_errors(void **state)
 		{ "[defaults]\nkeep = 5x\n", "c.conf:2: keep: expected a number from 1 to 100, got '5x'" },
 		{ "[defaults]\nkeep = 5\nkeep = 6\n", "c.conf:3: 'keep' is given twice in this section" },
 		{ "[defaults]\nstrict-hooks = maybe\n", "c.conf:2: strict-hooks: expected yes or no, got 'maybe'" },
-		{ "[defaults]\napt = yes\n", "c.conf:2: unknown key 'apt' in [defaults]; expected keep or strict-hooks" },
-		{ "[target /a]\nstrict-hooks = yes\n", "c.conf:2: unknown key 'strict-hooks' in [target /a]; expected apt, pacman, recover or keep" },
+		{ "[defaults]\napt = yes\n", "c.conf:2: unknown key 'apt' in [defaults]; expected keep, hourly, daily, weekly, min-free or strict-hooks" },
+		{ "[target /a]\nstrict-hooks = yes\n", "c.conf:2: unknown key 'strict-hooks' in [target /a]; expected apt, pacman, recover, keep, hourly, daily, weekly or min-free" },
+		{ "[defaults]\nmin-free = 100%\n", "c.conf:2: min-free: expected a percentage from 0 to 99, got '100%'" },
+		{ "[defaults]\nhourly = x\n", "c.conf:2: hourly: expected a number from 0 to 10000, got 'x'" },
+		{ "[target /a]\ndaily = 1\ndaily = 2\n", "c.conf:3: 'daily' is given twice in this section" },
 		{ "[target /a]\napt = yes\napt = no\n", "c.conf:3: 'apt' is given twice in this section" },
 		{ "[target /a]\n[target /a/]\n", "c.conf:2: [target /a] is given twice (first on line 1)" },
 		{ "[target a]\n", "c.conf:1: [target a]: a target must be an absolute path" },
@@ -136,6 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),   cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_errors), cmocka_unit_test(test_nul),
 		cmocka_unit_test(test_hook_names),
 	};
