@@ -156,7 +156,7 @@ int parse_one_arg(int argc, char **argv, const struct command *self, const struc
 		  struct txn_options *options, const char **ret_arg)
 {
 	struct option longopts[16] = { ENGINE_LONG_OPTIONS, CLI_COMMON_LONG };
-	size_t n = 6;
+	size_t n = 7; /* ENGINE_LONG_OPTIONS and CLI_COMMON_LONG */
 	for (; extra && extra->name && n < 15; extra++)
 		longopts[n++] = *extra;
 	options->lock_timeout = -1;

@@ -157,6 +157,10 @@ bool cli_common_option(const struct command *command, int option, int *ret_exit)
 		command_usage(stdout, command);
 		*ret_exit = EXIT_DONE;
 		return true;
+	case OPT_VERSION:
+		printf("btrfs-txn %s\n", BTRFS_TXN_VERSION);
+		*ret_exit = EXIT_DONE;
+		return true;
 	case '?':
 	case ':': {
 		/* opterr is off (main): the option is named here, on the one line that

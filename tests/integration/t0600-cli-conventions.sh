@@ -26,6 +26,7 @@ expect_exit 2 "options and no command: exit 2" "$B" --json
 # Version and help.
 ok "-V prints the version" sh -c "'$B' -V | grep -Eqx 'btrfs-txn [0-9]+[.][0-9]+[.][0-9]+'"
 ok "--version before the command too" sh -c "'$B' --version | grep -q '^btrfs-txn '"
+ok "-V after a command, as --help lists it there" sh -c "'$B' status -V | grep -Eqx 'btrfs-txn [0-9.]+' && '$B' help status | grep -q -- '-V, --version'"
 ok "--help lists -V, --version" sh -c "'$B' --help | grep -q -- '-V, --version'"
 ok "  and says where -v does something" sh -c "'$B' --help | grep -q -- '-v, --verbose.*apply, run and rollback'"
 ok "the man page lists -V, --version" grep -qF '.BR \-V ", " \-\-version' "$TOP/docs/btrfs-txn.8"
