@@ -184,7 +184,8 @@ install: $(BIN) $(LIBTXN) $(LIBTXN_SO)
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/btrfs-txn/apt \
 		$(DESTDIR)$(PREFIX)/share/btrfs-txn/pacman
 	for f in apt/btrfs-txn-apt-hook:lib/btrfs-txn:0755 pacman/btrfs-txn-pacman-hook:lib/btrfs-txn:0755 \
-		systemd/btrfs-txn-recover-all:lib/btrfs-txn:0755 apt/80btrfs-txn:share/btrfs-txn/apt:0644 \
+		systemd/btrfs-txn-recover-all:lib/btrfs-txn:0755 systemd/btrfs-txn-gc-all:lib/btrfs-txn:0755 \
+		apt/80btrfs-txn:share/btrfs-txn/apt:0644 \
 		pacman/btrfs-txn-pre.hook:share/btrfs-txn/pacman:0644 pacman/btrfs-txn-post.hook:share/btrfs-txn/pacman:0644; do \
 		src=$${f%%:*}; rest=$${f#*:}; dir=$(DESTDIR)$(PREFIX)/$${rest%%:*}; \
 		sed -e 's|@HOOKDIR@|$(PREFIX)/lib/btrfs-txn|g' -e 's|@SBINDIR@|$(PREFIX)/sbin|g' contrib/$$src >$$dir/$${src##*/} && \
@@ -196,6 +197,11 @@ install: $(BIN) $(LIBTXN) $(LIBTXN_SO)
 	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' 'contrib/systemd/btrfs-txn-recover@.service' \
 		>'$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover@.service'
 	chmod 0644 '$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover@.service'
+	for unit in btrfs-txn-gc.service btrfs-txn-gc.timer; do \
+		sed -e 's|@HOOKDIR@|$(PREFIX)/lib/btrfs-txn|g' contrib/systemd/$$unit \
+			>$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/$$unit && \
+		chmod 0644 $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/$$unit || exit 1; \
+	done
 	install -m 0644 contrib/bash-completion/btrfs-txn $(DESTDIR)$(PREFIX)/share/bash-completion/completions/btrfs-txn
 
 uninstall:
@@ -207,6 +213,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/btrfs-txn $(DESTDIR)$(PREFIX)/share/btrfs-txn
 	rm -f $(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover.service \
 		'$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-recover@.service' \
+		$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-gc.service \
+		$(DESTDIR)$(or $(SYSTEMD_UNIT_DIR),$(PREFIX)/lib/systemd/system)/btrfs-txn-gc.timer \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/btrfs-txn \
 		$(foreach page,$(wildcard docs/*.[0-9]),$(DESTDIR)$(PREFIX)/share/man/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))
 

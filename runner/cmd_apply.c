@@ -165,6 +165,7 @@ static int run_trans(const char *target, const char *spec_path, const struct txn
 					   "method", "trans")
 			       : NULL;
 	watchdog_start("apply", stall_timeout(options));
+	outcome_begin("apply", target);
 	int r = txn_apply_trans(target, batch, options, &result, &error);
 	watchdog_stop();
 	if (r < 0)
@@ -178,6 +179,8 @@ static int run_trans(const char *target, const char *spec_path, const struct txn
 		json_object_set_new(doc, "timing", timing_json(&result.timing));
 		json_print(doc);
 	}
+	outcome_committed("committed", result.txid, result.generation, result.generation,
+			  &result.timing);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("applied %zu ops to %s in place, in one Btrfs transaction (trans method, "
@@ -249,6 +252,9 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	if (strcmp(method, "trans") == 0)
 		return run_trans(target, a.spec_path, &batch, &a.options);
 
+	if (!a.has_keep && !batch.has_keep &&
+	    (code = config_keep_default("apply", target, &a.options.keep)) >= 0)
+		return code;
 	if (a.has_keep) {
 		/* --keep overrides the spec's keep */
 		batch.has_keep = true;
@@ -265,6 +271,7 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 					   "method", method)
 			       : NULL;
 	watchdog_start("apply", stall_timeout(&a.options));
+	outcome_begin("apply", target);
 	int r = txn_apply(target, &batch, &a.options, &result, &error);
 	watchdog_stop();
 	if (r < 0)
@@ -283,6 +290,8 @@ static int run_apply(const struct command *self, int argc, char **argv, bool dry
 	}
 	if (!doc)
 		report_concurrent("apply", target, &result, NULL);
+	outcome_committed("committed", result.txid, result.generation, result.previous,
+			  &result.timing);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("applied %zu ops to %s: generation %llu (generation %llu kept as gen-%llu), %.3f s",

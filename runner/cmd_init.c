@@ -17,6 +17,7 @@ int cmd_init(int argc, char **argv)
 	enum txn_init_action action;
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "init", "path", path) : NULL;
+	outcome_begin("init", path);
 	if (txn_init(path, &options, &action, &error) < 0)
 		return report_txn_error("init", &error, doc);
 	static const char *const actions[] = {
@@ -33,6 +34,8 @@ int cmd_init(int argc, char **argv)
 		json_object_set_new(doc, "action", json_string(actions[action]));
 		json_print(doc);
 	}
+	if (action != TXN_INIT_ALREADY)
+		outcome_committed(actions[action], NULL, 0, 0, NULL);
 	report_info("%s %s", path, says[action]);
 	return EXIT_DONE;
 }

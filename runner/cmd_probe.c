@@ -11,6 +11,22 @@ static const char *yes_no(bool v)
 	return v ? "yes" : "no";
 }
 
+/* Why PATH cannot be a target of apply's snapshot method, or NULL when it can. */
+static const char *unusable_reason(const struct txn_probe *p)
+{
+	if (!p->exists)
+		return "it does not exist";
+	if (!p->is_btrfs)
+		return "it is not on Btrfs";
+	if (!p->is_subvolume)
+		return "it is not a subvolume ('btrfs-txn init' makes it one)";
+	if (p->is_mount_point)
+		return "it is a mount point: target the subvolume through its parent mount";
+	if (!p->rename_exchange)
+		return "the kernel or filesystem lacks renameat2(RENAME_EXCHANGE)";
+	return NULL;
+}
+
 int cmd_probe(int argc, char **argv)
 {
 	const struct command *self = command_find("probe");
@@ -41,12 +57,15 @@ int cmd_probe(int argc, char **argv)
 		trans = "yes, but they need CAP_SYS_ADMIN";
 	else if (p.trans_ioctl == -1 && p.trans_errno)
 		snprintf(trans_detail, sizeof(trans_detail), " (%s)", strerror(p.trans_errno));
+	const char *reason = unusable_reason(&p);
 	if (cli.json) {
-		json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:s}", "command", "probe",
+		json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:s, s:b, s:s?}",
+				     "command", "probe",
 				     "path", path, "kernel", p.kernel, "exists", p.exists, "btrfs",
 				     p.is_btrfs, "subvolume", p.is_subvolume, "mount_point",
 				     p.is_mount_point, "rename_exchange", p.rename_exchange,
-				     "trans_ioctls", p.trans_ioctl == 1 ? "yes" : p.trans_ioctl == 0 ? "no" : "unknown"));
+				     "trans_ioctls", p.trans_ioctl == 1 ? "yes" : p.trans_ioctl == 0 ? "no" : "unknown",
+				     "usable_target", reason == NULL, "unusable_reason", reason));
 	} else {
 		printf("path:             %s\n", path);
 		printf("kernel:           %s\n", p.kernel);
@@ -56,8 +75,8 @@ int cmd_probe(int argc, char **argv)
 		printf("mount point:      %s\n", yes_no(p.is_mount_point));
 		printf("RENAME_EXCHANGE:  %s\n", yes_no(p.rename_exchange));
 		printf("TRANS ioctls:     %s%s\n", p.is_btrfs ? trans : "n/a (not Btrfs)", trans_detail);
-		printf("usable target:    %s\n",
-		       yes_no(p.is_btrfs && p.is_subvolume && !p.is_mount_point && p.rename_exchange));
+		printf("usable target:    %s%s%s\n", yes_no(reason == NULL), reason ? ": " : "",
+		       reason ? reason : "");
 	}
 	return EXIT_DONE;
 }

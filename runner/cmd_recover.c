@@ -13,6 +13,7 @@ int cmd_recover(int argc, char **argv)
 	struct txn_recover_result result;
 	struct txn_error error = { 0 };
 	json_t *doc = cli.json ? json_pack("{s:s, s:s}", "command", "recover", "target", target) : NULL;
+	outcome_begin("recover", target);
 	if (txn_recover(target, &options, &result, &error) < 0)
 		return report_txn_error("recover", &error, doc);
 	static const char *const actions[] = {
@@ -30,6 +31,9 @@ int cmd_recover(int argc, char **argv)
 					    json_integer((json_int_t)result.pinned));
 		json_print(doc);
 	}
+	if (result.action != TXN_RECOVERY_NONE)
+		outcome_committed(actions[result.action], result.txid, result.generation,
+				  result.generation, NULL);
 	if (result.pinned)
 		report_error("recover: %s: other processes wrote to the replaced tree of transaction "
 			     "%s and the new tree does not hold it (%zu found); gen-%llu holds it and "

@@ -37,6 +37,7 @@ int cmd_rollback(int argc, char **argv)
 	/* --timeout bounds the lock wait and, after it, each step (watchdog.c). */
 	watchdog_start("rollback", options.lock_timeout >= 0 ? options.lock_timeout
 							     : TXN_DEFAULT_LOCK_TIMEOUT);
+	outcome_begin("rollback", target);
 	int r = txn_rollback(target, to, &options, &result, &error);
 	watchdog_stop();
 	if (r < 0)
@@ -52,6 +53,8 @@ int cmd_rollback(int argc, char **argv)
 	}
 	if (!doc)
 		report_concurrent("rollback", target, &result, NULL);
+	outcome_committed("committed", result.txid, result.generation, result.previous,
+			  &result.timing);
 	report_info("rolled %s back: generation %llu now holds the tree of gen-%llu "
 		    "(generation %llu kept as gen-%llu)",
 		    target, (unsigned long long)result.generation,

@@ -132,7 +132,7 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 			return -ENOMEM;
 		}
 	if (!argv) {
-		stage_fail(error, TXN_ABORTED, ENOMEM, "run: cannot prepare the command");
+		stage_fail(error, TXN_ABORTED, ENOMEM, "cannot prepare the command");
 		return -ENOMEM;
 	}
 
@@ -143,11 +143,11 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	char executable[PATH_MAX], refusal[PATH_MAX + 256] = "";
 	r = txn_trust_find_executable(argv[0], executable, refusal, sizeof(refusal));
 	if (r == -EPERM || (r == -ELOOP && refusal[0])) {
-		stage_fail(error, TXN_ABORTED, 0, "run: refusing to run '%s': %s", argv[0], refusal);
+		stage_fail(error, TXN_ABORTED, 0, "refusing to run '%s': %s", argv[0], refusal);
 		goto out;
 	}
 	if (r < 0) {
-		stage_fail(error, TXN_ABORTED, -r, "run: cannot run '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, -r, "cannot run '%s'", argv[0]);
 		goto out;
 	}
 	int exec_pipe[2];
@@ -246,14 +246,14 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	txn_child_guard_end(guard, guard_fd);
 
 	if (r < 0) {
-		stage_fail(error, TXN_ABORTED, -r, "run: waiting for '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, -r, "waiting for '%s'", argv[0]);
 	} else if (exec_errno) {
 		r = -exec_errno;
-		stage_fail(error, TXN_ABORTED, exec_errno, "run: cannot run '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, exec_errno, "cannot run '%s'", argv[0]);
 	} else if (interrupted) {
 		r = -EINTR;
 		stage_fail(error, TXN_ABORTED, EINTR,
-			       "run: '%s' stopped because btrfs-txn got signal %d", argv[0],
+			       "'%s' stopped because btrfs-txn got signal %d", argv[0],
 			       (int)txn_interrupted);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		r = -ECANCELED;
@@ -270,7 +270,7 @@ static int stage_command(const char *staging_path, void *ctx, struct txn_error *
 	}
 out:
 	if (r < 0 && !error->message[0])
-		stage_fail(error, TXN_ABORTED, -r, "run: cannot start '%s'", argv[0]);
+		stage_fail(error, TXN_ABORTED, -r, "cannot start '%s'", argv[0]);
 	return r;
 }
 
@@ -325,6 +325,8 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct run_command rc = { .argv = argv + optind, .exit_status = -1 };
+	if ((code = config_keep_default("run", target, &options.keep)) >= 0)
+		return code;
 
 	char default_description[512];
 	if (!description) {
@@ -354,6 +356,7 @@ int cmd_run(int argc, char **argv)
 	}
 	_cleanup_result_ struct txn_result result = { 0 };
 	struct txn_error error = { 0 };
+	outcome_begin("run", target);
 	if (txn_run(target, stage_command, &rc, &options, &result, &error) < 0) {
 		if (doc)
 			json_object_set_new(doc, "command_status",
@@ -374,6 +377,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (!doc)
 		report_concurrent("run", target, &result, NULL);
+	outcome_committed("committed", result.txid, result.generation, result.previous,
+			  &result.timing);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	report_info("'%s' succeeded; %s is now generation %llu (generation %llu kept as gen-%llu), %.3f s",

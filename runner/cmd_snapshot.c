@@ -67,6 +67,8 @@ int cmd_snapshot(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *tag = a.tag == TXN_TAG_PRE ? "pre" : "post";
+	if ((code = config_keep_default("snapshot", target, &options.keep)) >= 0)
+		return code;
 	/* Between two calls nothing is in flight; a signal may simply end the process,
 	 * but the lock and recovery are still taken care of like any changing command. */
 	install_interrupt_handlers();
@@ -75,6 +77,7 @@ int cmd_snapshot(int argc, char **argv)
 	json_t *doc = cli.json ? json_pack("{s:s, s:s, s:s, s:s?}", "command", "snapshot", "target",
 					   target, "tag", tag, "description", options.description)
 			       : NULL;
+	outcome_begin("snapshot", target);
 	if (txn_snapshot_tag(target, (enum txn_tag)a.tag, &options, &result, &error) < 0)
 		return report_txn_error("snapshot", &error, doc);
 	if (doc) {
@@ -91,6 +94,8 @@ int cmd_snapshot(int argc, char **argv)
 		json_object_set_new(doc, "dropped_generations", json_integer(result.dropped));
 		json_print(doc);
 	}
+	outcome_committed(a.tag == TXN_TAG_PRE ? "pre committed" : "post committed", result.txid,
+			  result.generation, result.snapshot, NULL);
 	if (result.recovered_first)
 		report_info("recovered an interrupted transaction first");
 	if (a.tag == TXN_TAG_PRE)

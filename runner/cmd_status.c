@@ -22,9 +22,9 @@ int cmd_status(int argc, char **argv)
 	if (cli.json) {
 		json_t *kept = json_array();
 		for (size_t i = 0; i < s.n_kept; i++)
-			json_array_append_new(kept, json_pack("{s:I, s:I, s:b, s:s?}", "generation",
+			json_array_append_new(kept, json_pack("{s:I, s:o, s:b, s:s?}", "generation",
 							      (json_int_t)s.kept[i].number, "created",
-							      (json_int_t)s.kept[i].otime, "pinned",
+							      s.kept[i].otime ? json_time((int64_t)s.kept[i].otime, -1) : json_null(), "pinned",
 							      s.kept[i].pinned, "mounted",
 							      s.kept[i].mounted_at[0] ? s.kept[i].mounted_at
 										     : NULL));

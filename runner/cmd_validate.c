@@ -4,10 +4,9 @@
  * nothing else. Spec errors print as one `FILE:LINE:COLUMN: /pointer: message`
  * line without the "btrfs-txn: " prefix, so that editors and CI annotate them.
  */
-#include "runner.h"
+#include "engine.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,16 +16,16 @@ static int print_json(json_t *document)
 {
 	if (!document)
 		return -ENOMEM;
-	int r = json_dumpf(document, stdout, JSON_COMPACT) < 0 ? -EIO : 0;
-	json_decref(document);
-	putchar('\n');
-	fflush(stdout);
-	return r;
+	json_print(document);
+	return ferror(stdout) ? -EIO : 0;
 }
 
-static json_t *error_json(const struct spec_error *error)
+/* Shaped like every other command's failure: "error" is the line that went to
+ * standard error, "exit" the exit status; "spec_error" keeps its parts. */
+static json_t *error_json(const struct spec_error *error, const char *line)
 {
-	return json_pack("{s:b,s:{s:s,s:o,s:o,s:s,s:s}}", "valid", 0, "error",
+	return json_pack("{s:s,s:b,s:s,s:i,s:{s:s,s:o,s:o,s:s,s:s}}", "command", "validate",
+			 "valid", 0, "error", line, "exit", EXIT_USAGE, "spec_error",
 			 "file", error->file,
 			 "line", error->line ? json_integer(error->line) : json_null(),
 			 "column", error->line ? json_integer(error->column) : json_null(),
@@ -35,7 +34,8 @@ static json_t *error_json(const struct spec_error *error)
 
 static json_t *valid_json(const char *file, const struct txn_batch *batch)
 {
-	return json_pack("{s:b,s:s,s:I,s:I,s:o,s:s,s:I,s:b}", "valid", 1, "file", file,
+	return json_pack("{s:s,s:b,s:s,s:I,s:I,s:o,s:s,s:I,s:b}", "command", "validate",
+			 "valid", 1, "file", file,
 			 "ops", (json_int_t)batch->n_ops,
 			 "preconditions", (json_int_t)batch->n_preconditions,
 			 "target", batch->target ? json_string(batch->target) : json_null(),
@@ -75,7 +75,7 @@ int cmd_validate(int argc, char **argv)
 		spec_error_format(&error, line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 		if (cli.json)
-			print_json(error_json(&error));
+			print_json(error_json(&error, line));
 		return EXIT_USAGE;
 	}
 

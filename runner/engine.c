@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int exit_for_status(enum txn_status status)
 {
@@ -34,6 +35,7 @@ int report_txn_error(const char *command, const struct txn_error *error, json_t 
 	progress_end();
 	report_error("%s: %s", command, text);
 	int code = exit_for_status(error->status);
+	outcome_failed(code, text);
 	if (cli.json && doc) {
 		/* The same escaped line as on stderr: a name from T may not be UTF-8. */
 		_cleanup_free_ char *shown = txn_escape_text(text, strlen(text));
@@ -104,10 +106,38 @@ bool engine_option(int option, const char *arg, const char *command,
 
 void json_print(json_t *doc)
 {
+	/* "command" first, then the format version, then the command's own keys. */
+	json_t *out = json_object();
+	json_t *command = json_object_get(doc, "command");
+	if (out && command)
+		json_object_set(out, "command", command);
+	if (out)
+		json_object_set_new(out, "format_version", json_integer(JSON_FORMAT_VERSION));
+	if (out && json_object_update(out, doc) == 0) {
+		json_decref(doc);
+		doc = out;
+	} else {
+		json_decref(out);
+	}
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	fflush(stdout);
 	json_decref(doc);
+}
+
+json_t *json_time(int64_t sec, long nsec)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+	char text[64];
+	if (!gmtime_r(&t, &tm))
+		return json_null();
+	size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (nsec >= 0)
+		snprintf(text + n, sizeof(text) - n, ".%06ldZ", nsec / 1000);
+	else
+		snprintf(text + n, sizeof(text) - n, "Z");
+	return json_string(text);
 }
 
 json_t *timing_json(const struct txn_timing *t)
@@ -125,7 +155,7 @@ int parse_one_arg(int argc, char **argv, const struct command *self, const struc
 		  struct txn_options *options, const char **ret_arg)
 {
 	struct option longopts[16] = { ENGINE_LONG_OPTIONS, CLI_COMMON_LONG };
-	size_t n = 6;
+	size_t n = 7; /* ENGINE_LONG_OPTIONS and CLI_COMMON_LONG */
 	for (; extra && extra->name && n < 15; extra++)
 		longopts[n++] = *extra;
 	options->lock_timeout = -1;
@@ -171,8 +201,8 @@ void report_concurrent(const char *command, const char *target, struct txn_resul
 		if (escaped)
 			json_object_set_new(doc, "concurrent_writes_escaped", json_true());
 		json_object_set_new(doc, "concurrent_since",
-				    json_real((double)result->concurrent_since.tv_sec +
-					      result->concurrent_since.tv_nsec / 1e9));
+				    json_time(result->concurrent_since.tv_sec,
+					      result->concurrent_since.tv_nsec));
 		if (c) {
 			json_object_set_new(doc, "concurrent_writers", TAKE_PTR(writers));
 			json_object_set_new(doc, "concurrent_count", json_integer((json_int_t)c->count));

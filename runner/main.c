@@ -7,6 +7,9 @@
 
 #include <string.h>
 
+/* The running command's argv, for the one-line getopt errors (opterr is off). */
+static char **command_argv;
+
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
@@ -65,9 +68,15 @@ static const struct command commands[] = {
 	  "finish or undo an interrupted transaction (apply does this first by itself)",
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n" },
-	{ "gc", cmd_gc, "TARGET [--keep N] [--release N]",
+	{ "gc", cmd_gc, "TARGET [--keep N] [--hourly N] [--daily N] [--weekly N] [--min-free PCT] [--release N]",
 	  "drop old generations (default: keep 5); never a pinned or mounted one",
 	  "  --keep N             generations to keep (0 to 100)\n"
+	  "  --hourly N, --daily N, --weekly N\n"
+	  "                       besides the newest N, keep the newest generation of each of\n"
+	  "                       the last N hours, days, weeks (UTC) that have one\n"
+	  "  --min-free PCT       then drop the oldest left while the filesystem has less than\n"
+	  "                       PCT% free (never the newest; waits for Btrfs to free each)\n"
+	  "  Unset, these come from btrfs-txn.conf; a pre/post pair is kept or dropped whole.\n"
 	  "  --release N          first release the pin of generation N (it holds writes of\n"
 	  "                       other processes, see CONCURRENT WRITERS in btrfs-txn(8))\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
@@ -108,6 +117,17 @@ static const struct command commands[] = {
 	  "  --ssh-option OPT     passed to ssh as -o OPT (repeatable); BatchMode=yes always\n"
 	  "  --forget             only forget the DESTs: the sent snapshots kept as their\n"
 	  "                       parents may then be dropped\n" },
+	{ "config", cmd_config, "[--targets apt|pacman|recover] [--strict-hooks]",
+	  "what btrfs-txn.conf (and the old list files) say, checked",
+	  "  --targets HOOK       only the targets HOOK acts on (apt, pacman, recover; all: every\n"
+	  "                       target the file names), one a line\n"
+	  "  --strict-hooks       print yes or no: may a hook fail the package operation\n"
+	  "  The file is $BTRFS_TXN_CONF_DIR/btrfs-txn.conf (default /etc/btrfs-txn);\n"
+	  "  see btrfs-txn.conf(5).\n" },
+	{ "list", cmd_list, "",
+	  "every managed target on this host (btrfs-txn.conf and mounted Btrfs), its generation "
+	  "and last transaction",
+	  NULL },
 	{ "help", cmd_help, "[COMMAND]", "show help for a command", NULL },
 };
 
@@ -115,8 +135,11 @@ static const char common_options[] =
 	"Common options:\n"
 	"  --json          print one JSON document on stdout\n"
 	"  -q, --quiet     print errors only\n"
-	"  -v, --verbose   say more about each step\n"
-	"  -h, --help      show this help\n";
+	"  -v, --verbose   say more: apply, run and rollback print the time of each step,\n"
+	"                  diff its counts; the other commands print nothing more\n"
+	"  -h, --help      show this help\n"
+	"  -V, --version   print the version and exit\n"
+	"These may also come before COMMAND: btrfs-txn --json status TARGET.\n";
 
 const struct command *command_find(const char *name)
 {
@@ -138,7 +161,7 @@ void command_usage(FILE *out, const struct command *command)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: btrfs-txn COMMAND [OPTIONS] [ARGS]\n"
+		"Usage: btrfs-txn [COMMON OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
 		"Apply multi-file changes to a Btrfs subvolume atomically.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -165,12 +188,29 @@ bool cli_common_option(const struct command *command, int option, int *ret_exit)
 		command_usage(stdout, command);
 		*ret_exit = EXIT_DONE;
 		return true;
+	case OPT_VERSION:
+		printf("btrfs-txn %s\n", BTRFS_TXN_VERSION);
+		*ret_exit = EXIT_DONE;
+		return true;
 	case '?':
-	case ':':
-		/* getopt already named the option; say where to look. */
-		report_error("%s: see 'btrfs-txn help %s'", command->name, command->name);
+	case ':': {
+		/* opterr is off (main): the option is named here, on the one line that
+		 * starts "btrfs-txn: COMMAND:" like every other error. */
+		const char *arg = command_argv && optind > 0 ? command_argv[optind - 1] : "";
+		char what[256];
+		if (optopt > 0 && optopt < 0x100 && strncmp(arg, "--", 2) != 0)
+			snprintf(what, sizeof(what), "unknown option '-%c'", optopt);
+		else if (optopt == 0)
+			snprintf(what, sizeof(what), "unknown or ambiguous option '%s'", arg);
+		else if (strchr(arg, '='))
+			snprintf(what, sizeof(what), "option '%.*s' takes no value", (int)strcspn(arg, "="),
+				 arg);
+		else
+			snprintf(what, sizeof(what), "option '%s' needs a value", arg);
+		report_error("%s: %s; see 'btrfs-txn help %s'", command->name, what, command->name);
 		*ret_exit = EXIT_USAGE;
 		return true;
+	}
 	}
 	return false;
 }
@@ -190,24 +230,53 @@ static int cmd_help(int argc, char **argv)
 	return EXIT_DONE;
 }
 
+/*
+ * The common options may come before COMMAND (btrfs-txn --json status T), as
+ * completion offers them; --help and --version there answer at once.
+ * Return: the index of COMMAND in @argv, or -(exit status + 1) to stop now.
+ */
+static int parse_leading_options(int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			return -(EXIT_DONE + 1);
+		}
+		if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+			printf("btrfs-txn %s\n", BTRFS_TXN_VERSION);
+			return -(EXIT_DONE + 1);
+		}
+		if (strcmp(arg, "--json") == 0)
+			cli.json = true;
+		else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0)
+			cli.quiet = true;
+		else if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0)
+			cli.verbose++;
+		else {
+			report_error("unknown option '%s' before the command; see 'btrfs-txn --help'", arg);
+			return -(EXIT_USAGE + 1);
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return -(EXIT_USAGE + 1);
+	}
+	return i;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		usage(stdout);
-		return EXIT_DONE;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("btrfs-txn %s\n", BTRFS_TXN_VERSION);
-		return EXIT_DONE;
-	}
-	const struct command *command = command_find(argv[1]);
+	int first = parse_leading_options(argc, argv);
+	if (first < 0)
+		return -first - 1;
+	const struct command *command = command_find(argv[first]);
 	if (!command) {
-		report_error("unknown command '%s'; see 'btrfs-txn --help'", argv[1]);
+		report_error("unknown command '%s'; see 'btrfs-txn --help'", argv[first]);
 		return EXIT_USAGE;
 	}
-	return command->run(argc - 1, argv + 1);
+	opterr = 0;
+	command_argv = argv + first;
+	return command->run(argc - first, argv + first);
 }

@@ -6,10 +6,13 @@
  * Only when standard error is a terminal and -q was not given: a log or a pipe gets
  * nothing, so scripts and --json consumers see the same output as before. Ops are
  * shown in place on one line ("\r" and erase-to-end), at most ten times a second so
- * that a batch of a million tiny ops is not slowed down by the terminal.
+ * that a batch of a million tiny ops is not slowed down by the terminal. With
+ * TERM=dumb (Emacs shell buffers, some CI consoles) nothing is redrawn: no "\r", no
+ * escape sequence, just a line when the ops start and one when they are done.
  */
 #include "engine.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +24,8 @@
 struct progress_state {
 	double last;
 	bool line_open; /* a "\r" line is on the terminal and needs its newline */
+	bool dumb;      /* TERM=dumb: whole lines only */
+	bool started;   /* dumb: the start line is out */
 };
 
 static struct progress_state state;
@@ -46,6 +51,15 @@ static void on_progress(const char *what, uint64_t done, uint64_t total, void *c
 	}
 	if (total < PROGRESS_MIN_OPS)
 		return;
+	if (state.dumb) {
+		if (!state.started)
+			fprintf(stderr, "applying %llu ops...\n", (unsigned long long)total);
+		state.started = true;
+		if (done == total)
+			fprintf(stderr, "applying ops: %llu/%llu (100%%)\n", (unsigned long long)done,
+				(unsigned long long)total);
+		return;
+	}
 	double t = now_seconds();
 	bool last = done == total;
 	if (!last && state.line_open && t - state.last < PROGRESS_INTERVAL)
@@ -61,6 +75,8 @@ void progress_attach(struct txn_options *options)
 {
 	if (cli.quiet || !isatty(STDERR_FILENO))
 		return;
+	const char *term = getenv("TERM");
+	state.dumb = term && strcmp(term, "dumb") == 0;
 	options->progress = on_progress;
 	options->progress_ctx = &state;
 }

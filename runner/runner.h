@@ -48,14 +48,16 @@ enum {
 	OPT_HELP = 'h',
 	OPT_QUIET = 'q',
 	OPT_VERBOSE = 'v',
+	OPT_VERSION = 'V',
 	OPT_COMMAND_BASE = 0x200, /* commands number their own long options from here */
 };
-#define CLI_COMMON_SHORT "hqv"
+#define CLI_COMMON_SHORT "hqvV"
 #define CLI_COMMON_LONG                                   \
 	{ "json", no_argument, NULL, OPT_JSON },          \
 	{ "help", no_argument, NULL, OPT_HELP },          \
 	{ "quiet", no_argument, NULL, OPT_QUIET },        \
-	{ "verbose", no_argument, NULL, OPT_VERBOSE }
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },    \
+	{ "version", no_argument, NULL, OPT_VERSION }
 
 /*
  * Handles a common option. For --help it prints the command's usage and sets
@@ -88,4 +90,6 @@ int cmd_diff(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_receive(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 

@@ -597,6 +597,27 @@ int txn_gc(const char *path, unsigned keep, const struct txn_options *options,
 	return r;
 }
 
+int txn_gc_retention(const char *path, const struct txn_retention *policy,
+		     const struct txn_options *options, const struct txn_gc_notes *notes,
+		     unsigned *ret_removed, unsigned *ret_free_percent, struct txn_error *error)
+{
+	struct target t;
+	/* A recovery first drops nothing beyond what the policy is about to judge. */
+	int r = begin(path, 0, options, TXN_KEEP_MAX, &t, NULL, NULL, error);
+	if (r < 0)
+		return r;
+	unsigned removed = 0;
+	r = drop_by_retention(t.state_fd, policy, &removed, ret_free_percent, notes);
+	if (r < 0)
+		r = txn_fail(error, TXN_ABORTED, r,
+			     "some old generations in '%s' could not be deleted (each is named above); "
+			     "the others were", t.state_path);
+	if (ret_removed)
+		*ret_removed = removed;
+	target_close(&t);
+	return r;
+}
+
 int txn_gc_release(const char *path, uint64_t generation, const struct txn_options *options,
 		   struct txn_error *error)
 {

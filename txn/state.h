@@ -158,6 +158,13 @@ unsigned generations_keep(const struct txn_options *options, const struct txn_ba
 /* Deletes gen-N beyond the newest @keep, never the pre of a pair whose post stays. */
 int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
 		     const struct txn_gc_notes *skipped);
+/* retention.c: which of @list (oldest first, @n of them) @policy keeps, into @want;
+ * and gc under a policy: drops the rest, then the oldest while the filesystem has
+ * less than policy->min_free_percent free (*@ret_free_percent: free at the end). */
+void retention_select(const struct txn_generation *list, size_t n,
+		      const struct txn_retention *policy, bool *want);
+int drop_by_retention(int state_fd, const struct txn_retention *policy, unsigned *ret_removed,
+		      unsigned *ret_free_percent, const struct txn_gc_notes *skipped);
 /* pairs.c: the generation of the post paired with the pre snapshot kept as
  * gen-@pre_generation; false when it has none. */
 bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation);

@@ -347,6 +347,36 @@ struct txn_gc_notes {
 int txn_gc(const char *target, unsigned keep, const struct txn_options *options,
 	   const struct txn_gc_notes *notes, unsigned *ret_removed, struct txn_error *ret_error);
 
+/* A retention policy for txn_gc_retention(). */
+struct txn_retention {
+	unsigned keep;             /* the newest N, always (at least the newest one) */
+	unsigned hourly;           /* and the newest of each of the last N hours (UTC) that have one */
+	unsigned daily;            /* ... days */
+	unsigned weekly;           /* ... weeks, from Monday */
+	unsigned min_free_percent; /* then drop the oldest left while less is free; 0: off */
+};
+
+/**
+ * txn_gc_retention() - Drop the generations of @target that @policy does not keep,
+ * never a pinned or mounted one nor the newest, never half of a pre/post pair.
+ * @target: Path of the subvolume.
+ * @policy: What to keep.
+ * @options: Lock settings.
+ * @notes: Told of each generation left that the policy would drop; may be NULL.
+ * @ret_removed: How many were dropped.
+ * @ret_free_percent: Free space at the end, percent (100 when min_free_percent is 0);
+ *        may be NULL.
+ * @ret_error: Filled on failure (TXN_ABORTED when any deletion failed).
+ *
+ * With min_free_percent, each deletion waits (at most a minute) for the cleaner to
+ * free its space before free space is measured again.
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_gc_retention(const char *target, const struct txn_retention *policy,
+		     const struct txn_options *options, const struct txn_gc_notes *notes,
+		     unsigned *ret_removed, unsigned *ret_free_percent,
+		     struct txn_error *ret_error);
+
 /**
  * txn_gc_release() - Release the pin of a generation kept for the concurrent writes
  * it holds, so that gc may drop it like any other.
@@ -503,6 +533,22 @@ int txn_pairs_read(const char *target, struct txn_pair **ret_pairs, size_t *ret_
  * @n: Its number of pairs.
  */
 void txn_pairs_free(struct txn_pair *pairs, size_t n);
+/* Called by txn_list_targets() with each managed target's path; a negative
+ * return stops the listing and is returned. */
+typedef int (*txn_list_fn)(const char *target, void *ctx);
+
+/**
+ * txn_list_targets() - The managed targets beneath a mounted Btrfs filesystem:
+ * subvolumes P/NAME below @mount_point with a state directory P/.btrfs-txn/NAME.
+ * @mount_point: Where a subvolume of a Btrfs filesystem is mounted.
+ * @fn: Called once per target, with @mount_point joined to its path below it.
+ * @ctx: Passed to @fn.
+ *
+ * Needs CAP_SYS_ADMIN (the subvolume search). Reads only; takes no lock.
+ * Return: 0; -EMEDIUMTYPE when @mount_point is not Btrfs; -ENOTDIR when it is not a
+ * subvolume's root (a bind mount of a directory); another -errno; or @fn's.
+ */
+int txn_list_targets(const char *mount_point, txn_list_fn fn, void *ctx);
 
 /* One line of a plan: what an op would do to the live target. */
 struct txn_plan_entry {

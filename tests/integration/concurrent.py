@@ -14,7 +14,7 @@
 # shared writable mapping), nested (a nested subvolume made, then deleted again). Writes come in bursts ~0.5 ms apart with pauses between,
 # so that some transactions commit. Exit status of check: 0 when the promise held, 1 with the
 # first violations on stdout otherwise.
-import json, mmap, os, random, signal, subprocess, sys, time
+import datetime, json, mmap, os, random, signal, subprocess, sys, time
 
 stop = False
 
@@ -138,7 +138,8 @@ def check(kind, target, state, acks, reports):
             if doc.get("concurrent_writes"):
                 reported.setdefault(doc["pinned_generation"], set()).update(doc["concurrent_writes"])
             if doc.get("command") == "rollback" and doc.get("result") == "committed":
-                cut = doc["concurrent_since"] + 0.010
+                since = datetime.datetime.fromisoformat(doc["concurrent_since"].replace("Z", "+00:00"))
+                cut = since.timestamp() + 0.010
                 expected = [e for e in expected if e[2] >= cut]
             continue
         path, value, stamp = line.rstrip("\n").split("\t")

@@ -83,9 +83,16 @@ def main():
         print(f"not one JSON document: {e}\n{text[:400]}")
         return 1
     problems = []
-    if section not in tables:
+    # Every document carries the format version (docs/json.md, the rules for every
+    # command); nested objects do not.
+    version = re.search(r"`format_version` \(integer, now (\d+)\)", open(doc_path, encoding="utf-8").read())
+    if not isinstance(document, dict) or document.get("format_version") != (int(version.group(1)) if version else None):
+        problems.append(f"{section}: 'format_version' is not the documented version")
+    elif section not in tables:
         problems.append(f"no section '{section}' in {doc_path}")
     else:
+        document = dict(document)
+        del document["format_version"]
         check(document, tables[section], outcome, section, problems)
     for spec in sys.argv[4:]:
         path, sub = spec.split("=", 1)

@@ -32,7 +32,7 @@ shape() {
 	if [ -z "$problem" ] && ! python3 "$TOP/tests/integration/json-shape.py" "$DOC" "$section" "$outcome" "${nested[@]}" <"$TEST_TMP/doc.json" >"$TEST_TMP/shape.out" 2>&1; then
 		problem=$(cat "$TEST_TMP/shape.out")
 	fi
-	if [ -z "$problem" ] && [ "$outcome" = failure ] && [ "$section" != validate ] &&
+	if [ -z "$problem" ] && [ "$outcome" = failure ] &&
 		[ "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["exit"])' <"$TEST_TMP/doc.json")" != "$rc" ]; then
 		problem="\"exit\" is not the exit status $rc"
 	fi
@@ -56,7 +56,7 @@ printf '{"version": 1, "ops": [{"op": "write", "path": "../x", "content": ""}]}\
 printf '{"version": 1, "target": "%s/nowhere", "ops": [{"op": "mkdir", "path": "d"}]}\n' "$MNT" >"$TEST_TMP/nowhere.json"
 
 shape success validate -- "$B" validate --json "$TEST_TMP/ok.json"
-shape failure validate -- "$B" validate --json "$TEST_TMP/bad.json"
+shape failure validate 'spec_error=validate.spec_error' -- "$B" validate --json "$TEST_TMP/bad.json"
 expect_exit 2 "apply --json with an invalid spec: exit 2" "$B" apply --json "$TEST_TMP/bad.json"
 ok "  and no document, as documented" sh -c "'$B' apply --json '$TEST_TMP/bad.json' 2>/dev/null | wc -c | grep -qx 0"
 expect_exit 2 "an unknown option: exit 2" "$B" status --json --bogus "$T"
@@ -92,6 +92,12 @@ shape failure gc -- "$B" gc --json "$MNT/nowhere"
 shape success init -- "$B" init --json "$MNT/fresh"
 shape failure init -- "$B" init --json /proc/btrfs-txn-test
 shape success probe -- "$B" probe --json "$T"
+ok "  a managed target is usable" jq -e '.usable_target == true and .unusable_reason == null' "$TEST_TMP/doc.json"
+shape success probe -- "$B" probe --json "$MNT"
+ok "  the mount point is not, and it says why" jq -e '.usable_target == false and (.unusable_reason | test("mount point"))' "$TEST_TMP/doc.json"
+ok "  every moment is ISO 8601 UTC: status.kept[].created" sh -c "'$B' status --json '$T' | jq -e '[.kept[].created | test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\$\")] | all and length > 0'"
+ok "  every moment is ISO 8601 UTC: concurrent_since" sh -c "'$B' run --json '$T' -- true | jq -e '.concurrent_since | test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{6}Z\$\")'"
+ok "  every moment is ISO 8601 UTC: history" sh -c "'$B' history --json '$T' | jq -e '[.transactions[] | .time, (.started // empty) | test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\$\")] | all'"
 
 # Status of a target with an interrupted transaction and a held lock: the
 # conditional keys are documented too.

@@ -55,11 +55,15 @@ expected="0755 usr/sbin/btrfs-txn
 0644 usr/include/btrfs-txn/batch.h
 0644 usr/share/man/man8/btrfs-txn.8
 0644 usr/share/man/man5/btrfs-txn-spec.5
+0644 usr/share/man/man5/btrfs-txn.conf.5
 0755 usr/lib/btrfs-txn/btrfs-txn-apt-hook
 0755 usr/lib/btrfs-txn/btrfs-txn-pacman-hook
 0755 usr/lib/btrfs-txn/btrfs-txn-recover-all
+0755 usr/lib/btrfs-txn/btrfs-txn-gc-all
 0644 usr/lib/systemd/system/btrfs-txn-recover.service
 0644 usr/lib/systemd/system/btrfs-txn-recover@.service
+0644 usr/lib/systemd/system/btrfs-txn-gc.service
+0644 usr/lib/systemd/system/btrfs-txn-gc.timer
 0644 usr/share/bash-completion/completions/btrfs-txn
 0644 usr/share/btrfs-txn/apt/80btrfs-txn
 0644 usr/share/btrfs-txn/pacman/btrfs-txn-pre.hook
@@ -112,7 +116,7 @@ rc=$?
 check "  runs: a target not on Btrfs is the library's error, exit 1" \
 	sh -c "test $rc = 1 && grep -q \"'$tmp' is not on a Btrfs filesystem\" '$tmp/status.out'"
 check "no @PLACEHOLDER@ left in what was installed" sh -c "! grep -rl '@[A-Z]*DIR@' '$dest'"
-check "the unit runs the installed recover-all" grep -qx 'ExecStart=/usr/lib/btrfs-txn/btrfs-txn-recover-all /etc/btrfs-txn/recover-targets' "$dest/usr/lib/systemd/system/btrfs-txn-recover.service"
+check "the unit runs the installed recover-all" grep -qx 'ExecStart=/usr/lib/btrfs-txn/btrfs-txn-recover-all' "$dest/usr/lib/systemd/system/btrfs-txn-recover.service"
 check "  oneshot, after local-fs.target" sh -c "grep -qx 'Type=oneshot' '$dest/usr/lib/systemd/system/btrfs-txn-recover.service' && grep -qx 'After=local-fs.target' '$dest/usr/lib/systemd/system/btrfs-txn-recover.service'"
 if command -v systemd-analyze >/dev/null && systemd-analyze --help 2>/dev/null | grep -q -- --root; then
 	check "  systemd-analyze verify accepts it" systemd-analyze verify --man=no --root="$dest" "$dest/usr/lib/systemd/system/btrfs-txn-recover.service"

@@ -29,7 +29,7 @@ check() { # DESCRIPTION COMMAND...: the command must exit 0 with an empty stderr
 }
 for spec in "${specs[@]}"; do
 	check "$spec" sh -c '"$1" validate "$2" | grep -q "^$2: valid, [0-9]* ops\{0,1\}$"' sh "$bin" "$spec"
-	check "$spec --json" sh -c '"$1" validate --json "$2" | grep -q "^{\"valid\":true,"' sh "$bin" "$spec"
+	check "$spec --json" sh -c '"$1" validate --json "$2" | grep -q "^  \"valid\": true,"' sh "$bin" "$spec"
 	check "$spec from stdin" sh -c '"$1" validate -q - < "$2"' sh "$bin" "$spec"
 done
 [ "$failed" -eq 0 ]
