@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A copy of @text fit for one line of the table: control characters (a newline in
  * a description could forge a whole history line) are shown as \n, \t or \xNN. */
@@ -102,16 +103,16 @@ int cmd_history(int argc, char **argv)
 	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &target);
 	if (code >= 0)
 		return code;
-	char state_dir[PATH_MAX];
 	struct txn_error error = { 0 };
-	if (txn_state_dir_path(target, state_dir, sizeof(state_dir), &error) < 0)
+	/* Opened by the engine: a mounted target's state directory has no path. */
+	int history_fd = -1;
+	if (txn_history_open(target, &history_fd, &error) < 0)
 		return report_txn_error("history", &error,
 					cli.json ? json_pack("{s:s}", "command", "history") : NULL);
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/history.jsonl", state_dir);
-	FILE *f = fopen(path, "re");
-	if (!f && errno != ENOENT) {
-		report_error("history: cannot read '%s': %s", path, strerror(errno));
+	FILE *f = history_fd >= 0 ? fdopen(history_fd, "re") : NULL;
+	if (history_fd >= 0 && !f) {
+		report_error("history: cannot read the history of '%s': %s", target, strerror(errno));
+		close(history_fd);
 		return EXIT_ABORTED;
 	}
 	json_t *entries = json_array();

@@ -55,6 +55,9 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	double mark = txn_now();
 	int r;
 
+	if (t->mounted)
+		return mounted_refuse_switch(t, error);
+
 	struct journal j = { 0 };
 	make_txid(j.txid);
 	snprintf(j.kind, sizeof(j.kind), "%s", kind);

@@ -27,6 +27,12 @@ struct target {
 	int state_fd;               /* the state directory, or -1 when it does not exist */
 	int lock_fd;                /* the lock file while locked, else -1 */
 	bool is_subvolume;
+	/* A mount point of a subvolume (mounted.c): parent_fd and the state directory
+	 * are reached through top_fd, a private mount of the top level. */
+	bool mounted;
+	bool switch_pending;        /* the name at the top level is not the mounted tree */
+	int top_fd;                 /* valid only when mounted */
+	char subvol[PATH_MAX];      /* mounted: the subvolume's path from the top level */
 };
 
 enum target_flags {
@@ -38,6 +44,16 @@ enum target_flags {
 int target_open(const char *path, unsigned flags, struct target *ret_target,
 		struct txn_error *error);
 void target_close(struct target *target);
+
+/* mounted.c: for a target open at a mount point of a subvolume, reach its parent
+ * at the top level through a private mount; fills parent_fd, name, state_path,
+ * subvol, top_fd, mounted and switch_pending. */
+int mounted_open(struct target *target, struct txn_error *error);
+/* 1 when the subvolume named at the top level is not the mounted one (a switch is
+ * pending until the next mount), 0 when it is or the target is not mounted, -errno. */
+int mounted_pending(const struct target *target);
+/* Fails (TXN_UNSUPPORTED) for a change that would switch a mounted target. */
+int mounted_refuse_switch(const struct target *target, struct txn_error *error);
 
 /* Takes the target's lock, waiting as @options says, and records the holder. */
 int target_lock(struct target *target, const struct txn_options *options, struct txn_error *error);

@@ -27,6 +27,10 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 	snprintf(s.state_dir, sizeof(s.state_dir), "%s", t.state_path);
 	if (t.is_subvolume)
 		subvolume_identity(t.fd, s.uuid, NULL, NULL);
+	s.mounted = t.mounted;
+	s.switch_pending = t.switch_pending;
+	if (t.mounted)
+		snprintf(s.subvolume, sizeof(s.subvolume), "%s", t.subvol);
 	if (t.state_fd >= 0) {
 		s.generation = generation_current(t.state_fd);
 		r = generations_list(t.state_fd, &s.kept, &s.n_kept);
@@ -85,4 +89,19 @@ int txn_state_dir_path(const char *path, char *ret_path, size_t size, struct txn
 	snprintf(ret_path, size, "%s", t.state_path);
 	target_close(&t);
 	return 0;
+}
+
+int txn_history_open(const char *path, int *ret_fd, struct txn_error *error)
+{
+	struct target t;
+	int r = target_open(path, TARGET_ALLOW_PLAIN_DIR, &t, error);
+	if (r < 0)
+		return r;
+	int fd = t.state_fd < 0 ? -1 : openat(t.state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && t.state_fd >= 0 && errno != ENOENT)
+		r = txn_fail(error, TXN_ABORTED, errno, "cannot read '%s/%s'", t.state_path, HISTORY_NAME);
+	target_close(&t);
+	if (r == 0)
+		*ret_fd = fd;
+	return r;
 }

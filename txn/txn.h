@@ -408,6 +408,13 @@ struct txn_state {
 	 * lock file names it (0 when it does not). */
 	bool running;
 	int lock_pid;
+	/* A mount point of a subvolume (`/`, a subvol= mount): its state lives at the
+	 * filesystem's top level; subvolume is its path there. */
+	bool mounted;
+	char subvolume[4096];
+	/* Mounted: the subvolume's name at the top level holds a newer tree than the
+	 * mount shows; the switch happens at the next mount. */
+	bool switch_pending;
 };
 
 /**
@@ -455,6 +462,20 @@ int txn_probe(const char *path, struct txn_probe *ret_probe);
  */
 int txn_state_dir_path(const char *target, char *ret_path, size_t size,
 		       struct txn_error *ret_error);
+
+/**
+ * txn_history_open() - Open @target's history.jsonl for reading. For a mounted
+ * target the state directory is reached through a private mount of the top level
+ * that has no path, so a caller cannot open it by the path txn_state_dir_path()
+ * names.
+ * @target: Path of the subvolume (a plain directory is accepted).
+ * @ret_fd: Filled with a read-only descriptor (O_CLOEXEC), or -1 when the target
+ *   has no history yet.
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_history_open(const char *target, int *ret_fd, struct txn_error *ret_error);
 
 /* One line of a plan: what an op would do to the live target. */
 struct txn_plan_entry {
