@@ -183,7 +183,8 @@ int cmd_history(int argc, char **argv)
 		       json_string_value(json_object_get(e, "time")), kind_text,
 		       result ? result : "?", gen, pair_note(e, pairs),
 		       description ? description : "",
-		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
+		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]"
+		       : json_object_get(e, "switch") ? " [mounted: switch at the next mount]" : "",
 		       concurrent, reason ? " - " : "", reason ? reason : "");
 		free(description);
 		free(reason);

@@ -55,8 +55,12 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	double mark = txn_now();
 	int r;
 
-	if (t->mounted)
-		return mounted_refuse_switch(t, error);
+	/* A mounted target (mounted.c) switches by name at the top level; while its
+	 * name holds the running tree, the system's own writes to it after the
+	 * snapshot are expected: they stay in that tree, kept as gen-N. */
+	bool live = t->mounted && !t->switch_pending;
+	if (t->mounted && (r = mounted_prepare_switch(t, error)) < 0)
+		return r;
 
 	struct journal j = { 0 };
 	make_txid(j.txid);
@@ -178,6 +182,8 @@ static int transact(struct target *t, const char *kind, const struct source *src
 
 	char staging_path[PATH_MAX + 80];
 	snprintf(staging_path, sizeof(staging_path), "%s/%s", t->state_path, j.staging);
+	if (t->mounted) /* its state directory has no path: name it through our descriptor */
+		mounted_staging_path(staging_fd, staging_path, sizeof(staging_path));
 	if (batch) {
 		/* The preconditions were checked on the live T before anything was written;
 		 * a change to T after that check and before the snapshot is in the staging
@@ -249,7 +255,7 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	/* Step 8: a write to T since the snapshot would be lost by the exchange. The
 	 * step-7 commit put every change made before it into the tree this searches;
 	 * one made after it is caught by the check after the exchange. */
-	r = concurrent_check_before(t, &before, error);
+	r = live ? 0 : concurrent_check_before(t, &before, error);
 	if (r < 0)
 		goto abort;
 	txn_step("checked");
@@ -302,8 +308,9 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	tm->archive = txn_now() - mark;
 	mark = txn_now();
 	report = calloc(1, sizeof(*report));
-	if (report)
+	if (report && !live)
 		concurrent_holders(t->fd, report);
+	int moved = t->mounted ? mounted_follow_default(t, t->fd) : 0;
 	tm->check_after = txn_now() - mark;
 	mark = txn_now();
 
@@ -323,7 +330,7 @@ static int transact(struct target *t, const char *kind, const struct source *src
 
 	/* The last check: every write to the old tree before the step-10 commit is
 	 * in the tree now. Anything found is reported and its generation pinned. */
-	r = report ? concurrent_changes(t->fd, &before, report) : -ENOMEM;
+	r = !report ? -ENOMEM : live ? 0 : concurrent_changes(t->fd, &before, report);
 	tm->check_after += txn_now() - mark;
 	mark = txn_now();
 	if (r < 0 && archive_r == 0)
@@ -346,6 +353,10 @@ static int transact(struct target *t, const char *kind, const struct source *src
 		*error = archive_error;
 		return archive_r;
 	}
+	if (moved < 0)
+		return mounted_default_failed(t, moved, error);
+	if (t->mounted) /* --remount, before the history says whether it is pending */
+		mounted_finish(t, &j, options, moved > 0, result);
 
 	r = record_committed(t, &j, false, concurrent ? report : NULL, error);
 	if (r < 0)

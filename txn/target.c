@@ -154,7 +154,8 @@ static int open_state_dir(struct target *t, bool create, struct txn_error *error
 
 int target_open(const char *path, unsigned flags, struct target *ret, struct txn_error *error)
 {
-	struct target t = { .parent_fd = -1, .fd = -1, .state_fd = -1, .lock_fd = -1, .top_fd = -1 };
+	struct target t = { .parent_fd = -1, .fd = -1, .state_fd = -1, .lock_fd = -1, .top_fd = -1,
+			   .running_fd = -1 };
 	int r;
 
 	/* A target named through a symlink is refused, not resolved: the exchange and the
@@ -371,6 +372,8 @@ void target_close(struct target *t)
 	if (t->parent_fd >= 0)
 		close(t->parent_fd);
 	/* Last, so that the private mount goes with the last descriptor beneath it. */
+	if (t->mounted && t->running_fd >= 0)
+		close(t->running_fd);
 	if (t->mounted && t->top_fd >= 0)
 		close(t->top_fd);
 	t->mounted = false;
@@ -442,10 +445,7 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 	 * opened to its staging name (soon gen-N). Working from that fd would snapshot the
 	 * old tree and silently undo the holder's commit, so reopen T by name now that
 	 * nobody can exchange it any more. */
-	/* A mounted target is the tree its mount shows, whatever its name at the top
-	 * level holds now (a switch the holder left pending until the next mount). */
-	int fd_now = t->mounted ? open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-				: openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd_now = openat(t->parent_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd_now < 0)
 		return txn_fail(error, errno == ENOENT ? TXN_INVALID : TXN_ABORTED, errno,
 				"cannot reopen target '%s' after taking its lock", t->path);

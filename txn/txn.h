@@ -65,6 +65,7 @@ struct txn_options {
 	unsigned keep;            /* generations kept after a commit; 0 = TXN_DEFAULT_KEEP */
 	double lock_timeout;      /* seconds to wait for the lock; <= 0 = TXN_DEFAULT_LOCK_TIMEOUT */
 	bool no_wait;             /* fail at once when locked (TXN_LOCKED), whatever lock_timeout */
+	bool remount;             /* mounted target: mount the new tree at once (not for /) */
 	const char *command;      /* how the caller names itself in the lock file */
 	const char *description;  /* for rollback/history; apply uses the batch's */
 	double trans_timeout;     /* trans method: longest window in seconds; <= 0 = default */
@@ -121,6 +122,15 @@ struct txn_result {
 	struct txn_concurrent *concurrent;
 	/* Writes by others from this moment (CLOCK_REALTIME) on were watched for. */
 	struct timespec concurrent_since;
+	/* A mounted target (`/`, a subvol= mount): the new tree is the subvolume's
+	 * name at the top level, the mount still shows the replaced tree (kept as
+	 * gen-PREVIOUS, writable while mounted) until the next mount; remounted when
+	 * options->remount did that at once, else remount_errno says why not. */
+	bool switch_pending;
+	bool default_moved;       /* the filesystem's default subvolume follows the switch */
+	bool remounted;
+	int remount_errno;
+	uint64_t running_generation; /* switch pending: the kept generation the mount shows */
 };
 
 /**
