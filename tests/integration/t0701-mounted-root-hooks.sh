@@ -5,7 +5,8 @@
 # `btrfs-txn snapshot / --tag pre` and status / work, and the APT and pacman
 # hooks, without a target list, take their pre/post pair of `/` by default. The
 # generations land in .btrfs-txn/@ at the filesystem's top level. An empty target
-# list turns the default off.
+# list turns the default off. An apply to / killed at the commit point is finished
+# by the boot recovery script, which recovers / by default too.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 command -v unshare >/dev/null && command -v chroot >/dev/null || skip_all "needs unshare and chroot"
@@ -68,6 +69,16 @@ ok "  the pair gen-4 / gen-5, described by the packages" sh -c "jq -s -e '[.[-1]
 ok "apt hook with an empty apt-targets" in_root env BTRFS_TXN="$BIN" BTRFS_TXN_CONF_DIR=/conf \
 	BTRFS_TXN_RUN_DIR=/tmp /bin/sh /src/contrib/apt/btrfs-txn-apt-hook pre
 ok "  took no snapshot" test "$(wc -l <"$SD/history.jsonl")" -eq 6
+# An apply to / cut short at the commit point, then the boot recovery without a
+# target list: it recovers / by default.
+printf '{"version": 1, "target": "/", "ops": [{"op": "write", "path": "etc/conf", "content": "v3\\n"}]}\n' >"$ROOT/conf/spec.json"
+expect_exit 137 "apply to / killed right after the exchange" in_root env BTRFS_TXN_FAULT=exchanged "$BIN" apply /conf/spec.json
+ok "  / still shows the old tree, the name holds the new one" test "$(cat "$ROOT/etc/conf") $(cat "$MNT/@/etc/conf")" = "v2 v3"
+ok "  a journal is left" test -e "$SD/journal"
+ok "boot recovery, no target list: recovers /" in_root env BTRFS_TXN="$BIN" /bin/sh /src/contrib/systemd/btrfs-txn-recover-all /conf/recover-targets
+ok "  the journal is gone; history: committed, recovered, switch pending" sh -c "test ! -e '$SD/journal' && tail -n1 '$SD/history.jsonl' | jq -e '.result == \"committed\" and .recovered and .switch == \"pending until the next mount\"'"
+ok "  status / says the switch is pending until the next mount" in_root "$BIN" status /
+output_has "  " "^switch: +pending until the next mount"
 ok "no mount of the filesystem is left beyond the fixture's" test "$(grep -c " - btrfs $LOOP_DEV " /proc/self/mountinfo)" -eq 2
 
 done_testing
