@@ -79,6 +79,13 @@ expect_exit 4 "the top level itself: exit 4" "$B" snapshot "$MNT" --tag pre
 output_has "  saying it is the top level" "is the top level of a Btrfs filesystem"
 expect_exit 4 "a mount of a plain directory: exit 4" "$B" status "$BIND"
 output_has "  saying it is not a subvolume's mount" "'$BIND' is a mount point of a directory inside a subvolume, not of a subvolume"
+# an account without privilege cannot reach the top level: exit 4, saying so
+if useradd -M -N -s /usr/sbin/nologin btxn_t0700 2>/dev/null; then
+	at_cleanup "userdel btxn_t0700"
+	chmod 0755 "$TEST_TMP"
+	expect_exit 4 "status as an unprivileged account: exit 4" runuser -u btxn_t0700 -- "$B" status "$ROOT"
+	output_has "  saying only root can reach the state" "'$ROOT' is a mounted subvolume, whose state lives at the filesystem's top level, which only root can reach|cannot mount the top level of '$ROOT'"
+fi
 ok "nothing is left mounted at the end" test "$(mounts)" = "$MOUNTS"
 
 done_testing
