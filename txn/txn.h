@@ -14,6 +14,9 @@
  *   history.jsonl  one JSON line per finished transaction
  *   gen-N          read-only snapshots of earlier generations
  *   staging-TXID   the writable snapshot a transaction works on
+ * For a mounted target (`/`, a subvol= mount) P is the directory holding the
+ * subvolume as seen from the filesystem's top level, reached through a private
+ * mount (mounted.c); its changes switch at the next mount (docs/protocol.md).
  */
 #pragma once
 
