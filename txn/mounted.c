@@ -16,6 +16,14 @@
  *
  * Messages name the top level "<top level of DEVICE>", since the detached mount has
  * no path; the target itself keeps the name the user gave.
+ *
+ * The switch (apply, run, rollback; docs/protocol.md, "Mounted targets"): the
+ * exchange happens at the top level, so the next mount by name finds the new tree
+ * while the running mount keeps the old one, kept as gen-N and left writable while
+ * mounted. Here: the target's two trees (fd, the name's; running_fd, the mount's)
+ * and whether a switch is pending, the refusal of subvolid= mounts, the default
+ * subvolume following a switch, --remount, and sealing kept generations read-only
+ * once nothing mounts them.
  */
 #include "internal.h"
 #include "state.h"
