@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A copy of @text fit for one line of the table: control characters (a newline in
  * a description could forge a whole history line) are shown as \n, \t or \xNN. */
@@ -165,7 +166,8 @@ int cmd_history(int argc, char **argv)
 		       json_string_value(json_object_get(e, "time")), kind_text,
 		       result ? result : "?", gen, pair_note(e, pairs.items, pairs.n),
 		       description ? description : "",
-		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]" : "",
+		       json_is_true(json_object_get(e, "recovered")) ? " [recovered]"
+		       : json_object_get(e, "switch") ? " [mounted: switch at the next mount]" : "",
 		       concurrent, reason ? " - " : "", reason ? reason : "");
 	}
 	return EXIT_DONE;

@@ -59,6 +59,10 @@ int cmd_status(int argc, char **argv)
 			else
 				json_decref(t);
 		}
+		/* Only for a mounted target, like "journal". */
+		if (s.mounted)
+			json_object_set_new(doc, "mounted", json_pack("{s:s, s:b}", "subvolume", s.subvolume,
+								      "switch_pending", s.switch_pending));
 		json_print(doc);
 	} else {
 		printf("target:      %s\n", s.target);
@@ -73,6 +77,12 @@ int cmd_status(int argc, char **argv)
 			       s.kept[i].mounted_at[0] ? " (mounted at " : "", s.kept[i].mounted_at,
 			       s.kept[i].mounted_at[0] ? ")" : "");
 		printf("\nstate:       %s\n", s.state_dir);
+		if (s.mounted)
+			printf("mounted:     subvolume '%s' at its own mount point; state at the top level\n",
+			       s.subvolume);
+		if (s.switch_pending)
+			printf("switch:      pending until the next mount: '%s' at the top level holds a "
+			       "newer tree than the mount shows\n", s.subvolume);
 		if (s.running && s.lock_pid > 0)
 			printf("running:     %s transaction %s (pid %d)\n", s.journal_kind,
 			       s.journal_txid, s.lock_pid);

@@ -100,6 +100,15 @@ bool engine_option(int option, const char *arg, const char *command,
 	case OPT_NO_WAIT:
 		options->no_wait = true;
 		return true;
+	case OPT_REMOUNT:
+		/* Only the commands that switch a tree. */
+		if (strcmp(command, "apply") && strcmp(command, "run") && strcmp(command, "rollback")) {
+			report_error("%s: --remount: only apply, run and rollback switch a mounted target",
+				     command);
+			*ret_exit = EXIT_USAGE;
+		}
+		options->remount = true;
+		return true;
 	}
 	return false;
 }
@@ -178,9 +187,38 @@ int parse_one_arg(int argc, char **argv, const struct command *self, const struc
 	return -1;
 }
 
+/* A mounted target (`/`, a subvol= mount): where its switch stands. */
+static void report_switch(const char *command, const char *target, const struct txn_result *result,
+			  json_t *doc)
+{
+	if (!result->switch_pending && !result->remounted && !result->remount_errno)
+		return;
+	if (doc)
+		json_object_set_new(doc, "switch",
+				    json_pack("{s:b, s:s, s:b, s:I}", "pending", result->switch_pending, "by",
+					      result->default_moved ? "name and default subvolume" : "name",
+					      "remounted", result->remounted, "running_generation",
+					      (json_int_t)result->running_generation));
+	if (result->remount_errno)
+		report_error("%s: %s: --remount: the new tree cannot be mounted now: %s", command, target,
+			     strerror(result->remount_errno));
+	/* Never silenced by -q: the running system does not show the change yet. */
+	if (result->switch_pending)
+		report_error("%s: %s: switch pending until the next mount: the subvolume's name at the "
+			     "top level%s now holds generation %llu; until then the mount shows the "
+			     "tree kept as gen-%llu, and what is written there meanwhile stays there",
+			     command, target, result->default_moved ? " and the default subvolume" : "",
+			     (unsigned long long)result->generation,
+			     (unsigned long long)result->running_generation);
+	else if (result->remounted)
+		report_info("%s: remounted: the mount shows generation %llu", target,
+			    (unsigned long long)result->generation);
+}
+
 void report_concurrent(const char *command, const char *target, struct txn_result *result,
 		       json_t *doc)
 {
+	report_switch(command, target, result, doc);
 	const struct txn_concurrent *c = result->concurrent;
 	if (doc) {
 		json_t *paths = json_array();

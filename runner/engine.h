@@ -34,10 +34,12 @@ void install_interrupt_handlers(void);
 /* Options shared by the commands that take the lock. */
 #define ENGINE_LONG_OPTIONS                                               \
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },              \
-	{ "no-wait", no_argument, NULL, OPT_NO_WAIT }
-enum { OPT_TIMEOUT = 0x180, OPT_NO_WAIT };
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },                    \
+	{ "remount", no_argument, NULL, OPT_REMOUNT }
+enum { OPT_TIMEOUT = 0x180, OPT_NO_WAIT, OPT_REMOUNT };
 
-/* Handles --timeout and --no-wait into @options; false for other options.
+/* Handles --timeout, --no-wait and --remount (apply, run, rollback only) into
+ * @options; false for other options.
  * *ret_exit is set to EXIT_USAGE on a bad value. */
 bool engine_option(int option, const char *arg, const char *command,
 		   struct txn_options *options, int *ret_exit);

@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	  "  --timeout SECONDS    how long to wait for the lock (default 60), then how long\n"
 	  "                       a step may stall before a warning names it (0: never)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n"
+	  "  --remount            a mounted target: mount the new tree now (not for /)\n"
 	  "  --trans-timeout SECONDS\n"
 	  "                       trans method: how long the Btrfs transaction may stay open\n"
 	  "                       before a watchdog ends it (default 30)\n"
@@ -40,6 +41,7 @@ static const struct command commands[] = {
 	  "  --keep N             generations to keep (default 5)\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"
 	  "  --no-wait            exit 3 at once when the target is locked\n"
+	  "  --remount            a mounted target: mount the new tree now (not for /)\n"
 	  "  COMMAND gets the staging path as {staging} in its arguments and as\n"
 	  "  BTRFS_TXN_STAGING; it inherits standard input and runs in its own process group.\n" },
 	{ "snapshot", cmd_snapshot, "TARGET --tag pre|post [--description TEXT]",
@@ -63,7 +65,8 @@ static const struct command commands[] = {
 	  "  --to GEN             the generation to return to\n"
 	  "  --timeout SECONDS    how long to wait for the lock (default 60), then how long\n"
 	  "                       a step may stall before a warning names it (0: never)\n"
-	  "  --no-wait            exit 3 at once when the target is locked\n" },
+	  "  --no-wait            exit 3 at once when the target is locked\n"
+	  "  --remount            a mounted target: mount the new tree now (not for /)\n" },
 	{ "recover", cmd_recover, "TARGET",
 	  "finish or undo an interrupted transaction (apply does this first by itself)",
 	  "  --timeout SECONDS    how long to wait for the lock (default 60)\n"

@@ -290,6 +290,8 @@ struct staged_txn {
 	struct txn_timing *timing;   /* the result's, filled step by step */
 	double mark;                 /* when the last step ended (txn_now) */
 	struct txn_concurrent *report; /* the checks after the exchange */
+	const struct txn_options *options; /* the caller's (may be NULL) */
+	bool live;                   /* a mounted target's running tree: its own writes expected */
 };
 void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 		 struct txn_result *result);

@@ -334,6 +334,8 @@ int history_append(int state_fd, const struct history_entry *e)
 		return -ENOMEM;
 	if (strcmp(e->kind, "rollback") == 0)
 		json_object_set_new(obj, "rollback_to", json_integer((json_int_t)e->rollback_to));
+	if (e->switch_pending)
+		json_object_set_new(obj, "switch", json_string("pending until the next mount"));
 	if (e->tag) {
 		json_object_set_new(obj, "tag", json_string(e->tag));
 		json_object_set_new(obj, "pair", e->pair ? json_string(e->pair) : json_null());

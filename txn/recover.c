@@ -45,6 +45,10 @@ int archive_old_tree(struct target *t, const struct journal *j, bool recovered,
 		 * generation. */
 		return txn_fail(error, TXN_NEEDS_PERSON, errno, "cannot open '%s/%s' to make it read-only",
 				t->state_path, gen_name);
+	/* A mounted target's replaced tree may be the running one: read-only would
+	 * break the running system; it is made so once nothing mounts it (mounted.c). */
+	if (mounted_is_running(t, gen_fd))
+		return 0;
 	errno = 0;
 	int r = btrfs_error(btrfs_util_set_subvolume_read_only_fd(gen_fd, true));
 	if (r < 0)
@@ -64,7 +68,7 @@ int record_committed(struct target *t, const struct journal *j, bool recovered,
 			.result = "committed", .generation = j->to_generation,
 			.previous = j->from_generation, .rollback_to = j->rollback_to,
 			.n_ops = j->n_ops, .recovered = recovered, .started = j->started,
-			.concurrent = concurrent,
+			.concurrent = concurrent, .switch_pending = mounted_pending(t) == 1,
 		};
 		int r = history_append(t->state_fd, &e);
 		if (r < 0)
@@ -122,7 +126,13 @@ static int finish_committed_checked(struct target *t, const struct journal *j,
 	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)j->from_generation);
 	_cleanup_close_ int gen_fd =
 		openat(t->state_fd, gen_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* A mounted target: the default subvolume follows the switch; the running
+	 * tree's own writes are expected, not checked (mounted.c). */
+	int moved = t->mounted && gen_fd >= 0 ? mounted_follow_default(t, gen_fd) : 0;
+	if (moved < 0)
+		return mounted_default_failed(t, moved, error);
 	if (j->has_mark && gen_fd >= 0 && !history_has(t->state_fd, j->txid) &&
+	    !mounted_is_running(t, gen_fd) &&
 	    (report = calloc(1, sizeof(*report)))) {
 		struct tree_mark mark = {
 			.generation = j->mark_generation,

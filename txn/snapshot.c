@@ -98,7 +98,14 @@ void staged_close(struct staged_txn *s)
 int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 {
 	struct target *t = s->target;
-	int r = subvolume_identity(t->fd, s->journal.target_uuid, NULL, NULL);
+	/* A mounted target (mounted.c) switches by name at the top level; while its
+	 * name holds the running tree, the system's own writes to it after the
+	 * snapshot are expected: they stay in that tree, kept as gen-N. */
+	s->live = t->mounted && !t->switch_pending;
+	int r = t->mounted ? mounted_prepare_switch(t, error) : 0;
+	if (r < 0)
+		return r;
+	r = subvolume_identity(t->fd, s->journal.target_uuid, NULL, NULL);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot read the UUID of '%s'", t->path);
 	r = refuse_nested(t, TXN_UNSUPPORTED, error);
@@ -137,6 +144,8 @@ int staged_record(struct staged_txn *s, struct txn_error *error)
 	if (s->staging_fd < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "cannot open staging '%s/%s'", t->state_path,
 				j->staging);
+	if (t->mounted) /* its state directory has no path: name it through our descriptor */
+		mounted_staging_path(s->staging_fd, s->staging_path, sizeof(s->staging_path));
 	int r = subvolume_identity(s->staging_fd, j->staging_uuid, NULL, NULL);
 	if (r == 0 && !s->marked) {
 		/* A snapshot of T itself: whatever its transaction wrote is in it. */
@@ -272,7 +281,7 @@ int staged_commit(struct staged_txn *s, struct txn_error *error)
 	/* Step 8: a write to T since the snapshot would be lost by the exchange. The
 	 * step-7 commit put every change made before it into the tree this searches;
 	 * one made after it is caught by the check after the exchange. */
-	r = concurrent_check_before(t, &s->before, error);
+	r = s->live ? 0 : concurrent_check_before(t, &s->before, error);
 	if (r < 0)
 		return r;
 	staged_step(s, "checked", &s->timing->check);
@@ -331,8 +340,9 @@ int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result
 	 * through one closed since is in that commit. */
 	staged_step(s, NULL, &tm->archive);
 	s->report = calloc(1, sizeof(*s->report));
-	if (s->report)
+	if (s->report && !s->live)
 		concurrent_holders(t->fd, s->report);
+	int moved = t->mounted ? mounted_follow_default(t, t->fd) : 0;
 	staged_step(s, NULL, &tm->check_after);
 
 	/* Step 12: the exchange itself must be on disk before we say it is done. This
@@ -349,7 +359,7 @@ int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result
 
 	/* The last check: every write to the old tree before the step-12 commit is
 	 * in the tree now. Anything found is reported and its generation pinned. */
-	r = s->report ? concurrent_changes(t->fd, &s->before, s->report) : -ENOMEM;
+	r = !s->report ? -ENOMEM : s->live ? 0 : concurrent_changes(t->fd, &s->before, s->report);
 	staged_step(s, NULL, &tm->check_after);
 	if (r < 0 && archive_r == 0)
 		return txn_fail(error, TXN_NEEDS_PERSON, r,
@@ -371,6 +381,10 @@ int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result
 		*error = archive_error;
 		return archive_r;
 	}
+	if (moved < 0)
+		return mounted_default_failed(t, moved, error);
+	if (t->mounted) /* --remount, before the history says whether it is pending */
+		mounted_finish(t, j, s->options, moved > 0, result);
 
 	r = record_committed(t, j, false, concurrent ? s->report : NULL, error);
 	if (r < 0)
@@ -422,6 +436,7 @@ static int transact(struct target *t, const char *kind, const struct source *src
 	const struct txn_batch *batch = src->batch;
 	struct staged_txn s;
 	staged_init(&s, t, kind, result);
+	s.options = options;
 	struct journal *j = &s.journal;
 	const char *description = batch && batch->description ? batch->description
 								 : options ? options->description : NULL;

@@ -27,6 +27,13 @@ struct target {
 	int state_fd;               /* the state directory, or -1 when it does not exist */
 	int lock_fd;                /* the lock file while locked, else -1 */
 	bool is_subvolume;
+	/* A mount point of a subvolume (mounted.c): parent_fd and the state directory
+	 * are reached through top_fd, a private mount of the top level. */
+	bool mounted;
+	bool switch_pending;        /* the name at the top level is not the mounted tree */
+	int top_fd;                 /* valid only when mounted */
+	int running_fd;             /* mounted: the tree the mount shows; fd is the named one */
+	char subvol[PATH_MAX];      /* mounted: the subvolume's path from the top level */
 };
 
 enum target_flags {
@@ -38,6 +45,40 @@ enum target_flags {
 int target_open(const char *path, unsigned flags, struct target *ret_target,
 		struct txn_error *error);
 void target_close(struct target *target);
+
+/* mounted.c: for a target open at a mount point of a subvolume, reach its parent
+ * at the top level through a private mount; fills parent_fd, name, state_path,
+ * subvol, top_fd, mounted and switch_pending. */
+int mounted_open(struct target *target, struct txn_error *error);
+/* 1 when the subvolume named at the top level is not the mounted one (a switch is
+ * pending until the next mount), 0 when it is or the target is not mounted, -errno. */
+int mounted_pending(const struct target *target);
+/* Before a change that switches a mounted target: refuses (TXN_UNSUPPORTED) a
+ * mount that would not follow the name (subvolid=N in fstab or rootflags), and
+ * makes kept generations that were running trees and that nothing mounts any
+ * more read-only, like every other. */
+int mounted_prepare_switch(const struct target *target, struct txn_error *error);
+/* Whether the subvolume open at @fd is the tree the target's mount shows. */
+bool mounted_is_running(const struct target *target, int fd);
+/* After the exchange (also in recovery): the default subvolume, when it was the
+ * old tree now at @old_fd, becomes the tree at the name; 1 when moved, 0, -errno. */
+int mounted_follow_default(const struct target *target, int old_fd);
+/* --remount: the new tree (UUID @new_uuid) replaces the running one at the mount
+ * point; -EBUSY when the mount is in use (always for /), -ESTALE when the name
+ * holds another tree. The old tree, mounted nowhere then, becomes read-only. */
+int mounted_remount(struct target *target, const char *new_uuid);
+/* Fails with TXN_NEEDS_PERSON: switched by name, but the default subvolume could
+ * not follow (@r, -errno), so a mount of the default would find the old tree. */
+int mounted_default_failed(const struct target *target, int r, struct txn_error *error);
+/* The path children (verify hook, run's COMMAND) reach the staging open at @fd by,
+ * while this process keeps it open: /proc/PID/fd/FD, since the private mount of
+ * the top level has no path of its own. */
+void mounted_staging_path(int fd, char *buf, size_t size);
+struct journal;
+/* After the exchange of a mounted target: fills the result's switch fields and,
+ * when @options ask for it, remounts. */
+void mounted_finish(struct target *target, const struct journal *journal,
+		    const struct txn_options *options, bool default_moved, struct txn_result *result);
 
 /* Takes the target's lock, waiting as @options says, and records the holder. */
 int target_lock(struct target *target, const struct txn_options *options, struct txn_error *error);
@@ -108,6 +149,7 @@ struct history_entry {
 	const char *tag;            /* kind "snapshot": "pre" or "post" (tag.c) */
 	const char *pair;           /* kind "snapshot": the pre's txid; NULL for an unpaired post */
 	const struct txn_concurrent *concurrent; /* committed with writes of others left behind */
+	bool switch_pending;        /* a mounted target: switched at the next mount */
 };
 
 /* Appends one line; a torn last line left by a crash is cut off first. */

@@ -27,6 +27,10 @@ int txn_state_read(const char *path, struct txn_state *ret, struct txn_error *er
 	snprintf(s.state_dir, sizeof(s.state_dir), "%s", t.state_path);
 	if (t.is_subvolume)
 		subvolume_identity(t.fd, s.uuid, NULL, NULL);
+	s.mounted = t.mounted;
+	s.switch_pending = t.switch_pending;
+	if (t.mounted)
+		snprintf(s.subvolume, sizeof(s.subvolume), "%s", t.subvol);
 	if (t.state_fd >= 0) {
 		s.generation = generation_current(t.state_fd);
 		r = generations_list(t.state_fd, &s.kept, &s.n_kept);

@@ -51,8 +51,18 @@ static int tag_locked(struct target *t, enum txn_tag tag, const struct txn_optio
 		return txn_fail(error, TXN_NEEDS_PERSON, EEXIST,
 				"'%s/%s' exists although generation %llu is the current one",
 				t->state_path, gen_name, (unsigned long long)current);
+	/* A mounted target: the tree the mount shows, which the package manager
+	 * changes; with a switch pending, that tree is about to be left behind. */
+	if (t->switch_pending)
+		return txn_fail(error, TXN_UNSUPPORTED, 0,
+				"'%s' has a switch pending until the next mount: the running tree "
+				"is no longer the target's current generation, and changes to it "
+				"will not be in the tree the next mount shows; remount (reboot, "
+				"for /) first",
+				t->path);
 	errno = 0;
-	int r = btrfs_error(btrfs_util_create_snapshot_fd2(t->fd, t->state_fd, gen_name,
+	int r = btrfs_error(btrfs_util_create_snapshot_fd2(t->mounted ? t->running_fd : t->fd,
+							   t->state_fd, gen_name,
 							   BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY,
 							   NULL, NULL));
 	if (r < 0)

@@ -4,8 +4,10 @@
  *
  * The checks here decide exit status 4: T must be on Btrfs (checked with statfs
  * before any btrfs ioctl, since other filesystems reuse the ioctl numbers), a
- * subvolume, and not a mount point itself, because renameat2() cannot exchange a
- * mount point.
+ * subvolume, and not a mount point of a directory inside one. A mount point of a
+ * subvolume itself (`/`, a subvol= mount) is handed to mounted.c, which reaches its
+ * parent at the filesystem's top level, since renameat2() cannot exchange a mount
+ * point in the directory it is mounted on.
  */
 #include "internal.h"
 #include "state.h"
@@ -140,7 +142,8 @@ static int open_state_dir(struct target *t, bool create, struct txn_error *error
 
 int target_open(const char *path, unsigned flags, struct target *ret, struct txn_error *error)
 {
-	struct target t = { .parent_fd = -1, .fd = -1, .state_fd = -1, .lock_fd = -1 };
+	struct target t = { .parent_fd = -1, .fd = -1, .state_fd = -1, .lock_fd = -1, .top_fd = -1,
+			   .running_fd = -1 };
 	int r;
 
 	/* A target named through a symlink is refused, not resolved: the exchange and the
@@ -165,9 +168,8 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 	if (!realpath(path, t.path))
 		return txn_fail(error, errno == ENOENT ? TXN_INVALID : TXN_ABORTED, errno,
 				"target '%s'", path);
-	if (strcmp(t.path, "/") == 0)
-		return txn_fail(error, TXN_UNSUPPORTED, 0,
-				"target '/' has no parent directory and cannot be swapped");
+	/* '/' has no parent here: it is a mounted target (mounted.c) if anything. */
+	bool is_root = strcmp(t.path, "/") == 0;
 	char *slash = strrchr(t.path, '/');
 	snprintf(t.name, sizeof(t.name), "%s", slash + 1);
 	char parent[PATH_MAX];
@@ -179,7 +181,8 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 	t.parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t.parent_fd < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "cannot open '%s'", parent);
-	t.fd = openat(t.parent_fd, t.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	t.fd = is_root ? open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+		       : openat(t.parent_fd, t.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (t.fd < 0) {
 		r = txn_fail(error, errno == ENOTDIR ? TXN_INVALID : TXN_ABORTED, errno,
 			     "cannot open target '%s'", t.path);
@@ -226,26 +229,24 @@ int target_open(const char *path, unsigned flags, struct target *ret, struct txn
 	}
 
 	uint64_t target_mnt, parent_mnt;
-	if (mount_id_at(t.fd, "", &target_mnt) == 0 && mount_id_at(t.parent_fd, "", &parent_mnt) == 0 &&
-	    target_mnt != parent_mnt) {
-		char *subvol = NULL;
-		btrfs_util_subvolume_path_fd(t.fd, 0, &subvol);
-		if (subvol && !subvol[0])
-			/* The top level (subvolid 5) has no parent to be exchanged in. */
-			r = txn_fail(error, TXN_UNSUPPORTED, 0,
-				     "'%s' is the top level of a Btrfs filesystem, which cannot be "
-				     "swapped; keep the tree in a subvolume below it ('btrfs-txn init "
-				     "%s/NAME') and target that",
-				     t.path, t.path);
-		else
-			r = txn_fail(error, TXN_UNSUPPORTED, 0,
-				     "'%s' is a mount point and cannot be swapped; mount its parent "
-				     "(e.g. the top level, subvolid=5) and target subvolume '%s' below it",
-				     t.path, subvol ? subvol : "?");
-		free(subvol);
+	if (is_root || (mount_id_at(t.fd, "", &target_mnt) == 0 &&
+			mount_id_at(t.parent_fd, "", &parent_mnt) == 0 && target_mnt != parent_mnt)) {
+		/* A mount point of a subvolume is reached from the filesystem's top level;
+		 * a mount of a directory inside one has nothing to exchange. */
+		if (t.is_subvolume) {
+			r = mounted_open(&t, error);
+			if (r < 0)
+				goto fail;
+			goto state;
+		}
+		r = txn_fail(error, TXN_UNSUPPORTED, 0,
+			     "'%s' is a mount point of a directory inside a subvolume, not of a "
+			     "subvolume, and cannot be swapped; target the subvolume itself",
+			     t.path);
 		goto fail;
 	}
 
+state:
 	r = open_state_dir(&t, flags & TARGET_CREATE_STATE, error);
 	if (r < 0)
 		goto fail;
@@ -358,6 +359,12 @@ void target_close(struct target *t)
 		close(t->fd);
 	if (t->parent_fd >= 0)
 		close(t->parent_fd);
+	/* Last, so that the private mount goes with the last descriptor beneath it. */
+	if (t->mounted && t->running_fd >= 0)
+		close(t->running_fd);
+	if (t->mounted && t->top_fd >= 0)
+		close(t->top_fd);
+	t->mounted = false;
 	t->lock_fd = t->state_fd = t->fd = t->parent_fd = -1;
 }
 
@@ -433,6 +440,8 @@ int target_lock(struct target *t, const struct txn_options *options, struct txn_
 	close(t->fd);
 	t->fd = fd_now;
 	t->is_subvolume = btrfs_util_is_subvolume_fd(t->fd) == BTRFS_UTIL_OK;
+	int pending = mounted_pending(t);
+	t->switch_pending = pending == 1;
 	char since[32], text[512];
 	utc_now(since);
 	int len = snprintf(text, sizeof(text), "pid %d (%s) since %s\n", (int)getpid(),

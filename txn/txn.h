@@ -14,6 +14,9 @@
  *   history.jsonl  one JSON line per finished transaction
  *   gen-N          read-only snapshots of earlier generations
  *   staging-TXID   the writable snapshot a transaction works on
+ * For a mounted target (`/`, a subvol= mount) P is the directory holding the
+ * subvolume as seen from the filesystem's top level, reached through a private
+ * mount (mounted.c); its changes switch at the next mount (docs/protocol.md).
  */
 #pragma once
 
@@ -65,6 +68,7 @@ struct txn_options {
 	unsigned keep;            /* generations kept after a commit; 0 = TXN_DEFAULT_KEEP */
 	double lock_timeout;      /* seconds to wait for the lock; <= 0 = TXN_DEFAULT_LOCK_TIMEOUT */
 	bool no_wait;             /* fail at once when locked (TXN_LOCKED), whatever lock_timeout */
+	bool remount;             /* mounted target: mount the new tree at once (not for /) */
 	const char *command;      /* how the caller names itself in the lock file */
 	const char *description;  /* for rollback/history; apply uses the batch's */
 	double trans_timeout;     /* trans method: longest window in seconds; <= 0 = default */
@@ -121,6 +125,15 @@ struct txn_result {
 	struct txn_concurrent *concurrent;
 	/* Writes by others from this moment (CLOCK_REALTIME) on were watched for. */
 	struct timespec concurrent_since;
+	/* A mounted target (`/`, a subvol= mount): the new tree is the subvolume's
+	 * name at the top level, the mount still shows the replaced tree (kept as
+	 * gen-PREVIOUS, writable while mounted) until the next mount; remounted when
+	 * options->remount did that at once, else remount_errno says why not. */
+	bool switch_pending;
+	bool default_moved;       /* the filesystem's default subvolume follows the switch */
+	bool remounted;
+	int remount_errno;
+	uint64_t running_generation; /* switch pending: the kept generation the mount shows */
 };
 
 /**
@@ -438,6 +451,13 @@ struct txn_state {
 	 * lock file names it (0 when it does not). */
 	bool running;
 	int lock_pid;
+	/* A mount point of a subvolume (`/`, a subvol= mount): its state lives at the
+	 * filesystem's top level; subvolume is its path there. */
+	bool mounted;
+	char subvolume[4096];
+	/* Mounted: the subvolume's name at the top level holds a newer tree than the
+	 * mount shows; the switch happens at the next mount. */
+	bool switch_pending;
 };
 
 /**

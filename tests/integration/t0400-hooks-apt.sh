@@ -14,6 +14,8 @@ T=$(new_target etc)
 U=$(new_target opt)
 HOOKDIR=$TOP/contrib/apt
 export BTRFS_TXN_CONF_DIR=$TEST_TMP/conf BTRFS_TXN_RUN_DIR=$TEST_TMP/run BTRFS_TXN
+# Without a target list the hooks would protect /: never the host's in a test.
+export BTRFS_TXN_HOOK_ROOT=
 mkdir -p "$BTRFS_TXN_CONF_DIR"
 printf '# targets\n%s\n\n%s\n' "$T" "$U" >"$BTRFS_TXN_CONF_DIR/apt-targets"
 

@@ -11,6 +11,8 @@ btrfs_fixture 1G
 T=$(new_target root)
 HOOKDIR=$TOP/contrib/pacman
 export BTRFS_TXN_CONF_DIR=$TEST_TMP/conf BTRFS_TXN
+# Without a target list the hooks would protect /: never the host's in a test.
+export BTRFS_TXN_HOOK_ROOT=
 mkdir -p "$BTRFS_TXN_CONF_DIR"
 printf '%s\n' "$T" >"$BTRFS_TXN_CONF_DIR/pacman-targets"
 
