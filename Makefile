@@ -204,3 +204,4 @@ clean:
 -include $(wildcard vmtests/*.mk bench/*.mk)
 -include $(wildcard fuzz/*.mk)
 -include $(shell find $(BUILD)/obj $(BUILD)/tests $(TEST_BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(wildcard tests/fleet/*.mk)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages btrfs-txn needs, only those missing.
-# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|all]...   (default: all)
+# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|fleet|all]...   (default: all)
 # Quick when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
@@ -10,6 +10,8 @@ check=(libcmocka-dev btrfs-progs util-linux e2fsprogs perl jq python3 python3-js
 fuzz=(clang libclang-rt-14-dev)
 vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
 bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils)
+# make fleetcheck and make bench-fleet: Ansible against sshd hosts on loopback addresses.
+fleet=(ansible-core openssh-server openssh-client jq btrfs-progs util-linux python3)
 
 wanted=()
 [ $# -eq 0 ] && set -- all
@@ -20,8 +22,9 @@ for group in "$@"; do
 	fuzz) wanted+=("${build[@]}" "${fuzz[@]}") ;;
 	vm) wanted+=("${build[@]}" "${vm[@]}") ;;
 	bench) wanted+=("${build[@]}" "${bench[@]}") ;;
-	all) wanted+=("${build[@]}" "${check[@]}" "${fuzz[@]}" "${vm[@]}" "${bench[@]}") ;;
-	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, all)" >&2; exit 2 ;;
+	fleet) wanted+=("${build[@]}" "${fleet[@]}") ;;
+	all) wanted+=("${build[@]}" "${check[@]}" "${fuzz[@]}" "${vm[@]}" "${bench[@]}" "${fleet[@]}") ;;
+	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, fleet, all)" >&2; exit 2 ;;
 	esac
 done
 
