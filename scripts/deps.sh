@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages btrfs-txn needs, only those missing.
-# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|fleet|all]...   (default: all)
+# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|fleet|fleet-bench|all]...   (default: all)
 # Quick when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
 bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils)
 # make fleetcheck and make bench-fleet: Ansible against sshd hosts on loopback addresses.
 fleet=(ansible-core openssh-server openssh-client jq btrfs-progs util-linux python3)
+# make bench-fleet also times ansible.posix.synchronize: Debian's ansible has ansible.posix.
+fleet_bench=(ansible rsync)
 
 wanted=()
 [ $# -eq 0 ] && set -- all
@@ -23,8 +25,9 @@ for group in "$@"; do
 	vm) wanted+=("${build[@]}" "${vm[@]}") ;;
 	bench) wanted+=("${build[@]}" "${bench[@]}") ;;
 	fleet) wanted+=("${build[@]}" "${fleet[@]}") ;;
+	fleet-bench) wanted+=("${build[@]}" "${fleet[@]}" "${fleet_bench[@]}") ;;
 	all) wanted+=("${build[@]}" "${check[@]}" "${fuzz[@]}" "${vm[@]}" "${bench[@]}" "${fleet[@]}") ;;
-	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, fleet, all)" >&2; exit 2 ;;
+	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, fleet, fleet-bench, all)" >&2; exit 2 ;;
 	esac
 done
 

@@ -3,7 +3,8 @@
 #
 #   make fleetcheck     the btrfs_txn.deploy collection against 4 sshd hosts on loopback
 #                       addresses, each in its own mount namespace with its own Btrfs (root)
-#   make bench-fleet    rollout time for 4 and 8 hosts against Ansible's copy (bench/fleet.sh)
+#   make bench-fleet    rollout time for 4 and 8 hosts against Ansible's copy and
+#                       synchronize (bench/fleet.sh; results in bench/results-fleet.md)
 
 # Where `make install` puts the collection: Ansible looks in
 # /usr/share/ansible/collections by default, so with PREFIX=/usr it is found as it is.
@@ -18,7 +19,7 @@ fleetcheck: $(BIN)
 	@FLEET_BIN=$(abspath $(BIN)) tests/fleet/run.sh
 
 bench-fleet: $(BIN)
-	@scripts/deps.sh fleet bench
+	@scripts/deps.sh fleet-bench
 	@FLEET_BIN=$(abspath $(BIN)) bench/fleet.sh
 
 install: install-ansible-collection
@@ -31,5 +32,6 @@ uninstall: uninstall-ansible-collection
 uninstall-ansible-collection:
 	rm -rf $(ANSIBLE_COLLECTION_DEST)
 	# The directories above it, while empty, up to ANSIBLE_COLLECTIONS_DIR's parent.
-	-for d in ansible_collections/btrfs_txn ansible_collections . ..; do \
-		rmdir $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR)/$$d 2>/dev/null || true; done
+	-for d in $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR)/ansible_collections/btrfs_txn \
+		$(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR)/ansible_collections $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR) \
+		$(patsubst %/,%,$(dir $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR))); do rmdir $$d 2>/dev/null || true; done
