@@ -41,6 +41,9 @@ ok "make install puts the collection where ansible-doc finds it" \
 		ANSIBLE_COLLECTIONS_PATH="$2/usr/share/ansible/collections" ansible-doc btrfs_txn.deploy.status | grep -q lock_holder' \
 	sh "$TOP" "$FLEET/dest"
 
+ok "the collection's example playbooks pass ansible-playbook --syntax-check" \
+	sh -c 'cd "$1/contrib/ansible/examples" && for p in *.yml; do ansible-playbook --syntax-check -i inventory.ini "$p" || exit 1; done' sh "$TOP"
+
 # jq_true FILE FILTER: FILTER on the JSON document in FILE is exactly true (an empty
 # or missing file is not: jq -e would pass on no input at all).
 jq_true() {
@@ -126,7 +129,17 @@ ok "rollback module: h1 to generation 1" fleet_playbook "$OUT/rb.json" "$PB/roll
 ok "  h1 holds release 1 again" same_as "$OUT/r1.h1" h1
 ok "  returned generation 3, previous 2" jq_true "$OUT/rb.json" '.plays[0].tasks[0].hosts.h1 | .generation == 3 and .previous == 2 and .changed'
 
-# --- 6. a locked host and an unreachable host fail alone ---
+# --- 6. a src spec on the hosts in a directory others can write: btrfs-txn refuses it ---
+mkdir -p "$FLEET/open" "$FLEET/specs" && chmod 0777 "$FLEET/open" && chmod 0755 "$FLEET/specs" &&
+	cp "$REL/r3.json" "$FLEET/open/r3.json" && cp "$REL/r3.json" "$FLEET/specs/r3.json" &&
+	chmod 0644 "$FLEET/open/r3.json" "$FLEET/specs/r3.json"
+expect_exit 2 "src in a directory anyone can write: the play fails" \
+	fleet_playbook "$OUT/open.json" "$PB/deploy.yml" -e fleet_hosts=h1 -e src="$FLEET/open/r3.json"
+ok "  h1 failed with exit 2 and btrfs-txn's refusal naming the directory" \
+	jq_true "$OUT/open.json" '.plays[0].tasks[0].hosts.h1 | .failed and .rc == 2 and (.msg | test("refusing spec: .*/open. is writable by others"))'
+ok "  h1 unchanged" gen_and_tree h1 3 "$OUT/r1.h1"
+
+# --- 7. a locked host and an unreachable host fail alone ---
 fleet_in h2 flock -x "$FLEET_MNT/.btrfs-txn/app/lock" sleep 300 &
 locker=$!
 at_cleanup "kill $locker"
@@ -138,7 +151,7 @@ ok "status module: h2 locked, lock_holder at the top level" \
 	sh -c 'ansible -m btrfs_txn.deploy.status -a "target=$2" h2 >"$1" 2>&1; cat "$1"; grep -q "\"locked\": true" "$1" && grep -q "\"lock_holder\"" "$1"' sh "$OUT/status.txt" "$FLEET_TARGET"
 expect_exit 4 "release 3 with h2 locked and h9 unreachable: the play fails (4: a host was unreachable)" \
 	fleet_playbook "$OUT/r3.json" "$PB/deploy.yml" -i "$FLEET/inventory.ini" -i "$FLEET/lost.ini" \
-	-e fleet_hosts=fleet,h9 -e release="$REL/r3.json" -e fleet_wait=false
+	-e fleet_hosts=fleet,h9 -e src="$FLEET/specs/r3.json" -e fleet_wait=false
 ok "  h2 failed with exit 3, named as locked" \
 	jq_true "$OUT/r3.json" '.plays[0].tasks[0].hosts.h2 | .failed and .rc == 3 and (.msg | test("exit 3, the target is locked by another run"))'
 ok "  h9 is unreachable" jq_true "$OUT/r3.json" '.stats.h9.unreachable == 1'
