@@ -162,5 +162,19 @@ for host in h1 h3 h4; do
 done
 kill "$locker" 2>/dev/null
 
+# --- 8. a failing verify hook and a failing precondition: btrfs-txn's own message ---
+fleet_manifest h1 >"$OUT/r3.h1"
+gen_h1=$(fleet_generation h1)
+expect_exit 2 "a release whose verify hook fails: the play fails" \
+	fleet_playbook "$OUT/verify.json" "$PB/deploy.yml" -e fleet_hosts=h1 -e release="$REL/bad-verify.json"
+ok "  exit 1 (aborted, target unchanged) with btrfs-txn's message about the hook" \
+	jq_true "$OUT/verify.json" '.plays[0].tasks[0].hosts.h1 | .failed and .rc == 1 and (.msg | test("btrfs-txn apply failed \\(exit 1, aborted: the target is unchanged\\): .*verify"))'
+ok "  h1 unchanged" gen_and_tree h1 "$gen_h1" "$OUT/r3.h1"
+expect_exit 2 "a release whose precondition fails: the play fails" \
+	fleet_playbook "$OUT/precond.json" "$PB/deploy.yml" -e fleet_hosts=h1 -e release="$REL/bad-precondition.json"
+ok "  exit 1 with btrfs-txn's message naming the precondition" \
+	jq_true "$OUT/precond.json" '.plays[0].tasks[0].hosts.h1 | .failed and .rc == 1 and (.msg | test("VERSION"))'
+ok "  h1 unchanged" gen_and_tree h1 "$gen_h1" "$OUT/r3.h1"
+
 echo "# fleetcheck took $(($(date +%s) - started)) s"
 done_testing
