@@ -26,6 +26,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=../tests/integration/lib.sh
 . "$TOP/tests/integration/lib.sh"
 FLEET=$TOP/build/fleet-bench/fleet
+# Not make fleetcheck's port, so that both can run at once.
+FLEET_PORT=${FLEET_PORT:-42122}
 # shellcheck source=../tests/fleet/fleet-lib.sh
 . "$TOP/tests/fleet/fleet-lib.sh"
 
@@ -173,7 +175,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 	echo "loop-backed Btrfs, a tree of $TREE files of 1 KiB; every run changes the same $FILES of"
 	echo "them on every host. Seconds from the start of ansible-playbook to its exit (fresh ssh"
 	echo "connections, pipelining on, forks 16), median of $RUNS runs after one warm-up, min-max in"
-	echo "brackets. All hosts are on one machine: the times include every host's work on its CPUs."
+	echo "brackets. All hosts are on one machine: the times include every host's work on its CPUs,"
+	echo "and other jobs' (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))."
 	echo
 	echo "| hosts | method | seconds | per host | atomic |"
 	echo "| ---: | --- | ---: | ---: | --- |"
@@ -190,8 +193,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 		done
 	done
 	echo
-	echo "btrfs-txn's run is two ssh round trips of module work per host (plan, then apply with"
-	echo "its flushes); copy sends and installs each file on its own (one module call per file);"
+	echo "btrfs-txn's run is one module run per host (plan, then apply with its flushes);"
+	echo "copy sends and installs each file on its own (one module call per file);"
 	echo "synchronize runs one rsync per host from the control node. Only btrfs-txn leaves every"
 	echo "host with either the whole old or the whole new tree at every instant, and a generation"
 	echo "to roll back to. Raw times: build/fleet-bench/times.HOSTS.METHOD."

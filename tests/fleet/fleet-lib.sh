@@ -97,7 +97,7 @@ fleet_start() {
 		inventory = $FLEET/inventory.ini
 		collections_paths = $FLEET/collections
 		local_tmp = $FLEET/tmp
-		remote_tmp = /tmp/.ansible-fleet
+		remote_tmp = $FLEET/remote-tmp
 		forks = 16
 		gathering = explicit
 		retry_files_enabled = False
@@ -111,7 +111,7 @@ fleet_start() {
 		ssh_args = -F /dev/null -o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=$FLEET/known_hosts -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes
 	EOF
 	export ANSIBLE_CONFIG=$FLEET/ansible.cfg ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
-	export ANSIBLE_COLLECTIONS_PATH=$FLEET/collections
+	export ANSIBLE_COLLECTIONS_PATH=$FLEET/collections ANSIBLE_GALAXY_CACHE_DIR=$FLEET/galaxy-cache
 	for i in $(seq "$n"); do
 		host=h$i addr=$(fleet_addr "$host") dir=$FLEET/$host
 		mkdir -p "$dir"
