@@ -226,3 +226,4 @@ clean:
 -include $(wildcard fuzz/*.mk)
 include tests/package/package.mk
 -include $(shell find $(BUILD)/obj $(BUILD)/tests $(TEST_BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(wildcard tests/fleet/*.mk)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # deps.sh: install the Debian packages btrfs-txn needs, only those missing.
-# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|package|all]...   (default: all)
+# Usage: scripts/deps.sh [build|check|fuzz|vm|bench|package|fleet|fleet-bench|all]...   (default: all)
 # Quick when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
@@ -15,6 +15,10 @@ bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils)
 # the unit tests the build runs), lint them and their man pages, install them with apt
 # and try them on a loop-backed Btrfs.
 package=(debhelper dpkg-dev fakeroot lintian mandoc libcmocka-dev apt btrfs-progs util-linux jq)
+# make fleetcheck and make bench-fleet: Ansible against sshd hosts on loopback addresses.
+fleet=(ansible-core openssh-server openssh-client jq btrfs-progs util-linux python3)
+# make bench-fleet also times ansible.posix.synchronize: Debian's ansible has ansible.posix.
+fleet_bench=(ansible rsync)
 
 wanted=()
 [ $# -eq 0 ] && set -- all
@@ -26,8 +30,10 @@ for group in "$@"; do
 	vm) wanted+=("${build[@]}" "${vm[@]}") ;;
 	bench) wanted+=("${build[@]}" "${bench[@]}") ;;
 	package) wanted+=("${build[@]}" "${package[@]}") ;;
-	all) wanted+=("${build[@]}" "${check[@]}" "${fuzz[@]}" "${vm[@]}" "${bench[@]}" "${package[@]}") ;;
-	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, package, all)" >&2; exit 2 ;;
+	fleet) wanted+=("${build[@]}" "${fleet[@]}") ;;
+	fleet-bench) wanted+=("${build[@]}" "${fleet[@]}" "${fleet_bench[@]}") ;;
+	all) wanted+=("${build[@]}" "${check[@]}" "${fuzz[@]}" "${vm[@]}" "${bench[@]}" "${package[@]}" "${fleet[@]}") ;;
+	*) echo "deps.sh: unknown group '$group' (build, check, fuzz, vm, bench, package, fleet, fleet-bench, all)" >&2; exit 2 ;;
 	esac
 done
 
