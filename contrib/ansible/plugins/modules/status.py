@@ -59,11 +59,11 @@ generation:
   type: int
   sample: 7
 kept:
-  description: The kept generations, oldest first (C(generation), C(created), C(pinned), C(mounted)).
+  description: The kept generations, oldest first (C(generation), C(created), ISO 8601 UTC, C(pinned), C(mounted)).
   returned: success
   type: list
   elements: dict
-  sample: [{"generation": 6, "created": 1796058127, "pinned": false, "mounted": null}]
+  sample: [{"generation": 6, "created": "2026-11-30T10:22:07Z", "pinned": false, "mounted": null}]
 interrupted:
   description: A journal is present and no live process holds the lock (run M(btrfs_txn.deploy.apply) or C(btrfs-txn recover)).
   returned: success
