@@ -35,3 +35,9 @@ uninstall-ansible-collection:
 	-for d in $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR)/ansible_collections/btrfs_txn \
 		$(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR)/ansible_collections $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR) \
 		$(patsubst %/,%,$(dir $(DESTDIR)$(ANSIBLE_COLLECTIONS_DIR))); do rmdir $$d 2>/dev/null || true; done
+
+help: fleet-help
+.PHONY: fleet-help
+fleet-help:
+	@echo "make fleetcheck  the Ansible collection against 4 sshd hosts on loopback addresses (root)"
+	@echo "make bench-fleet rollout time for 4 and 8 hosts against Ansible's copy and synchronize"
