@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,38 +24,6 @@
 bool crash_scenario(const struct scenario *s)
 {
 	return !strncmp(s->name, "crash-", 6);
-}
-
-/* wait_bounded() - reap @pid by @deadline; past it, TERM then KILL its group. */
-static int wait_bounded(pid_t pid, int64_t deadline, int *ret_status, bool *ret_timed_out)
-{
-	bool termed = false;
-
-	*ret_timed_out = false;
-	for (;;) {
-		pid_t r = waitpid(pid, ret_status, WNOHANG);
-
-		if (r == pid)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (vm_interrupted && !termed) {
-			kill(-pid, SIGTERM);
-			termed = true;
-			deadline = vm_now_ms() + TERM_GRACE_MS;
-		} else if (vm_now_ms() >= deadline) {
-			*ret_timed_out = true;
-			if (!termed) {
-				kill(-pid, SIGTERM);
-				termed = true;
-				deadline = vm_now_ms() + TERM_GRACE_MS;
-			} else {
-				kill(-pid, SIGKILL);
-				deadline = vm_now_ms() + 60000;
-			}
-		}
-		vm_sleep_ms(100);
-	}
 }
 
 void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline,
@@ -94,7 +61,7 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
 		_exit(127);
 	}
 	setpgid(pid, pid);
-	if (wait_bounded(pid, deadline, &status, &timed_out) < 0) {
+	if (proc_wait_bounded(pid, deadline, TERM_GRACE_MS, true, &status, &timed_out) < 0) {
 		res->outcome = OUTCOME_FAIL;
 		snprintf(res->reason, sizeof(res->reason), "waiting for the crash check: %s", strerror(errno));
 		goto out;

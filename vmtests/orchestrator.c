@@ -43,8 +43,6 @@ struct options {
 	bool verbose;
 };
 
-volatile sig_atomic_t vm_interrupted;
-
 static void on_signal(int sig)
 {
 	vm_interrupted = sig;
@@ -82,7 +80,8 @@ static void usage(FILE *out)
 /* run_helper() - run a command to completion, bounded by @timeout_ms. */
 static int run_helper(const char *const *argv, int timeout_ms)
 {
-	struct qemu child = { 0 };
+	bool timed_out = false;
+	int status = 0;
 	pid_t pid;
 
 	fflush(NULL);
@@ -96,39 +95,13 @@ static int run_helper(const char *const *argv, int timeout_ms)
 		_exit(127);
 	}
 	setpgid(pid, pid);
-	child.pid = pid;
-	if (qemu_wait(&child, vm_now_ms() + timeout_ms) < 0)
+	if (proc_wait_bounded(pid, vm_now_ms() + timeout_ms, 5000, true, &status, &timed_out) < 0 ||
+	    timed_out)
 		return -ETIMEDOUT;
-	if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -EIO;
 	return 0;
 }
-
-int make_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *p = copy + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char saved = *p;
-
-			*p = '\0';
-			if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-				r = -errno;
-				break;
-			}
-			*p = saved;
-			if (!saved)
-				break;
-		}
-	}
-	free(copy);
-	return r;
-}
-
 
 /* append_file() - copy @from to the end of @to_fd. */
 static int append_file(int to_fd, const char *from)
@@ -216,7 +189,7 @@ static bool probe_kvm(const struct options *o, const struct qemu_config *base)
 
 	if (asprintf(&dir, "%s/kvm-probe", o->run_dir) < 0)
 		return false;
-	if (make_dir(dir) < 0 ||
+	if (vm_make_dir(dir) < 0 ||
 	    asprintf(&console_path, "%s/console.log", dir) < 0 ||
 	    asprintf(&qmp_path, "%s/qmp.sock", dir) < 0 ||
 	    asprintf(&log_path, "%s/qemu.log", dir) < 0)
@@ -391,7 +364,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmtest: no guest image (%s, %s): run 'make vmimage'\n", kernel, initrd);
 		return 2;
 	}
-	r = make_dir(o.run_dir);
+	r = vm_make_dir(o.run_dir);
 	if (r < 0) {
 		fprintf(stderr, "vmtest: cannot create %s: %s\n", o.run_dir, strerror(-r));
 		return 2;

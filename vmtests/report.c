@@ -31,7 +31,7 @@ int report_write(const char *dir, const struct scenario *scenarios, const struct
 		r = -ENOMEM;
 		goto out;
 	}
-	r = make_dir(dir);
+	r = vm_make_dir(dir);
 	if (r < 0)
 		goto out;
 	if (asprintf(&json_path, "%s/report.json", dir) < 0 || asprintf(&md_path, "%s/report.md", dir) < 0) {
