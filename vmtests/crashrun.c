@@ -79,13 +79,20 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
 	if (log)
 		fclose(log);
 	{
-		int states = 0, violations = 0;
+		int states = 0, violations = 0, workloads = 0, seconds = 0, reordered = 0, reorder_violations = 0;
+		char per_second[32] = "";
 
-		if (sscanf(last, "crashcheck: states %d violations %d", &states, &violations) == 2) {
+		int n = sscanf(last, "crashcheck: states %d violations %d workloads %d seconds %d "
+			       "reordered %d reorder_violations %d per_second %31s", &states, &violations,
+			       &workloads, &seconds, &reordered, &reorder_violations, per_second);
+		if (n >= 2) {
 			res->crash_states += states;
 			res->violations += violations;
-			printf("# %s: %d crash states checked, %d violations (%s)\n", s->name, states,
-			       violations, log_path);
+			res->reordered += reordered;
+			res->reorder_violations += reorder_violations;
+			printf("# %s: %d crash states checked (%d reordered), %d violations (%d in reordered "
+			       "states), %s states/s (%s)\n", s->name, states, reordered, violations,
+			       reorder_violations, per_second[0] ? per_second : "?", log_path);
 		}
 	}
 	if (timed_out) {

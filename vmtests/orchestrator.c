@@ -39,6 +39,9 @@ struct options {
 	int memory_mb;
 	int cpus;
 	double timeout_scale;
+	const char *reorder;     /* crash checks: CRASH_REORDER, CRASH_SEED, CRASH_JOBS */
+	const char *seed;
+	const char *jobs;
 	bool list;
 	bool verbose;
 };
@@ -69,6 +72,10 @@ static void usage(FILE *out)
 		"  --cpus N             guest CPUs (default 1)\n"
 		"  --timeout-scale F    multiply every scenario's timeout by F (slow machines)\n"
 		"  --mkimage PATH       the image builder, for --modules (default vmtests/mkimage.sh)\n"
+		"  --reorder N          crash-* scenarios: also check up to N reordered states per\n"
+		"                       flush epoch (default 0: prefixes of the write log only)\n"
+		"  --seed S             the seed of the reordered states (default 1)\n"
+		"  --jobs N             crash states checked in parallel (default: CPUs, at most 4)\n"
 		"  --list               list the scenarios and exit\n"
 		"  -v, --verbose        copy the guest console to stderr\n"
 		"  -h, --help           show this help\n"
@@ -253,6 +260,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "timeout-scale", required_argument, NULL, 't' },
 		{ "mkimage", required_argument, NULL, 'b' },
+		{ "reorder", required_argument, NULL, 'O' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -270,6 +280,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'a': o->accel = optarg; break;
 		case 'q': o->qemu = optarg; break;
 		case 'b': o->mkimage = optarg; break;
+		case 'O': o->reorder = optarg; break;
+		case 'S': o->seed = optarg; break;
+		case 'j': o->jobs = optarg; break;
 		case 'l': o->list = true; break;
 		case 'v': o->verbose = true; break;
 		case 's': {
@@ -293,6 +306,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "vmtest: --accel must be auto, kvm or tcg\n");
 		return -EINVAL;
 	}
+	const char *numbers[] = { o->reorder, o->seed, o->jobs };
+	for (size_t i = 0; i < 3; i++)
+		if (numbers[i] && (!*numbers[i] || strspn(numbers[i], "0123456789") != strlen(numbers[i]))) {
+			fprintf(stderr, "vmtest: --reorder, --seed and --jobs take a number, not '%s'\n",
+				numbers[i]);
+			return -EINVAL;
+		}
+	if (o->jobs && atoi(o->jobs) < 1) {
+		fprintf(stderr, "vmtest: --jobs needs at least 1\n");
+		return -EINVAL;
+	}
+	/* The host-side crash check (crashcheck.sh) reads them from its environment. */
+	if ((o->reorder && setenv("CRASH_REORDER", o->reorder, 1) < 0) ||
+	    (o->seed && setenv("CRASH_SEED", o->seed, 1) < 0) ||
+	    (o->jobs && setenv("CRASH_JOBS", o->jobs, 1) < 0))
+		return -ENOMEM;
 	if (o->memory_mb < 128 || o->cpus < 1 || o->timeout_scale <= 0) {
 		fprintf(stderr, "vmtest: --memory needs at least 128, --cpus and --timeout-scale a positive number\n");
 		return -EINVAL;
@@ -404,6 +433,9 @@ int main(int argc, char **argv)
 		config.accel = !strcmp(o.accel, "auto") ? "tcg" : o.accel;
 		printf("# accelerator: %s\n", config.accel);
 	}
+	if (o.reorder || o.seed || o.jobs)
+		printf("# crash states: log prefixes and up to %s reordered per flush epoch, seed %s, %s jobs\n",
+		       o.reorder ? o.reorder : "0", o.seed ? o.seed : "1", o.jobs ? o.jobs : "auto");
 	printf("1..%zu\n", run_count);
 
 	size_t number = 0;
@@ -460,7 +492,7 @@ int main(int argc, char **argv)
 	if (run_count) {
 		/* The counters of the whole run, and the report files beside the image dir. */
 		bool *ran = calloc(scenario_count ? scenario_count : 1, sizeof(*ran));
-		int states = 0, violations = 0, faults = 0;
+		int states = 0, violations = 0, faults = 0, reordered = 0;
 		char *image_copy = strdup(o.image_dir), *report_dir = NULL;
 
 		for (size_t i = 0; i < scenario_count; i++) {
@@ -471,9 +503,10 @@ int main(int argc, char **argv)
 			states += results[i].crash_states;
 			violations += results[i].violations;
 			faults += results[i].faults;
+			reordered += results[i].reordered;
 		}
-		printf("# totals: %d crash states checked, %d violations, %d faults injected\n",
-		       states, violations, faults);
+		printf("# totals: %d crash states checked (%d reordered), %d violations, %d faults injected\n",
+		       states, reordered, violations, faults);
 		if (o.report_dir)
 			report_dir = strdup(o.report_dir);
 		else if (image_copy && asprintf(&report_dir, "%s/vmtests", dirname(image_copy)) < 0)

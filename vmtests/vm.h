@@ -203,6 +203,8 @@ struct result {
 	int crash_states;
 	int violations;
 	int faults;
+	int reordered;          /* of crash_states, the reordered ones (crashrun.c) */
+	int reorder_violations; /* of violations, those in reordered states */
 };
 
 struct run_settings {

@@ -17,6 +17,9 @@ VM_OBJS     := $(VM_SRCS:%.c=$(BUILD)/obj/%.o)
 VM_ORCH     := $(BUILD)/vmtest
 VM_LIBS     := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 VMTEST_ARGS ?=
+# Reordered crash states per flush epoch that make vmcheck checks besides the log's
+# prefixes (vmtests/reorder.h); VMTEST_REORDER=0 checks prefixes only.
+VMTEST_REORDER ?= 64
 # The dm-log-writes replayer the host-side crash checker drives (vmtests/crashcheck.sh).
 # The orchestrator links logreplay.c too, without its main.
 VM_LOGREPLAY := $(BUILD)/logreplay
@@ -31,8 +34,8 @@ $(VM_OBJS): | vm-deps
 $(VM_ORCH): $(VM_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(VM_LIBS)
 
-$(VM_LOGREPLAY): vmtests/logreplay.c vmtests/logreplay.h $(FLAGS_STAMP)
-	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay.c
+$(VM_LOGREPLAY): vmtests/logreplay.c vmtests/logreplay.h vmtests/reorder.c vmtests/reorder.h $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay.c vmtests/reorder.c
 
 # The guest and the host-side crash checker run the test build (see the top Makefile:
 # the fault points and step hooks the scenarios drive exist only there).
@@ -40,10 +43,10 @@ vmimage: vm-deps $(TEST_BIN)
 	@vmtests/mkimage.sh image $(VM_DIR) $(TEST_BIN)
 
 vmcheck: vmimage $(TEST_BIN) $(VM_ORCH) $(VM_LOGREPLAY)
-	@$(VM_ORCH) --image $(VM_DIR) $(VMTEST_ARGS)
+	@$(VM_ORCH) --image $(VM_DIR) --reorder $(VMTEST_REORDER) $(VMTEST_ARGS)
 
 vmcheck-selftest: vmimage $(VM_ORCH) $(VM_LOGREPLAY)
-	@vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
+	@VMTEST_REORDER=$(VMTEST_REORDER) vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
 
 help: vm-help
 .PHONY: vm-help
