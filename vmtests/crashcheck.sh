@@ -11,7 +11,9 @@
 #   CRASH_REORDER (default 0: prefixes of the log only; N: also up to N reordered
 #   states per flush epoch, see vmtests/reorder.h), CRASH_SEED (default 1: the seed
 #   of the reordered states), CRASH_JOBS (default: the number of CPUs, at most 4:
-#   states checked in parallel, each job replaying the log into its own image).
+#   states checked in parallel, each job replaying the log into its own image),
+#   CRASH_CHECK_SCRIPT (a program run on every recovered state with the target's
+#   path, after the checks below; a non-zero exit is a violation).
 #
 # The orchestrator runs this after a crash-* scenario passed in the guest (the host
 # has no device-mapper, but its kernel mounts a replayed image at native speed, which
@@ -252,6 +254,11 @@ check_state() {
 		violation "the target is $( [ "$phase" = any ] && echo "neither the old nor the" || echo "not the") new tree:" \
 			"$(diff "$work/meta/$workload.new" "$jobdir/actual" | grep '^[<>]' | head -n 4 | tr '\n' ' ')"
 	fi
+	if [ -n "${CRASH_CHECK_SCRIPT:-}" ]; then
+		rc=0
+		(cd "$target" && timeout 60 "$CRASH_CHECK_SCRIPT" "$target") > "$jobdir/user-check.log" 2>&1 || rc=$?
+		[ $rc -eq 0 ] || violation "the check script exited $rc: $(tail -n 2 "$jobdir/user-check.log" | tr '\n' ' ')"
+	fi
 	if compgen -G "$parent/.btrfs-txn/$name/staging-*" > /dev/null; then
 		violation "staging left after recover: $(cd "$parent/.btrfs-txn/$name" && echo staging-*)"
 	fi
@@ -301,8 +308,8 @@ check_job() {
 			die "no manifests for workload '$workload'"
 		state_label="$index ($workload, $label)"
 		state_failed=
-		rebuild="logreplay replay LOG IMAGE --to $index"
-		[ "$index" -ge 0 ] || rebuild="truncate -s $(( $(cat "$work/meta/data-sectors") * 512 )) IMAGE"
+		rebuild="truncate -s $(( $(cat "$work/meta/data-sectors") * 512 )) IMAGE"
+		[ "$index" -lt 0 ] || rebuild="$rebuild && logreplay replay LOG IMAGE --to $index"
 		if [ "$entries_list" != - ]; then
 			rebuild="$rebuild && logreplay apply LOG IMAGE --from $position --entries $entries_list"
 			reordered=$((reordered + 1))

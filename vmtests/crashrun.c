@@ -36,8 +36,13 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
 	FILE *log = NULL;
 	pid_t pid;
 
-	/* The script sits next to the scenario directories: DIR/../crashcheck.sh. */
-	if (!path_copy || asprintf(&script, "%s/../crashcheck.sh", dirname(path_copy)) < 0 ||
+	/* The script sits next to the scenario directories, DIR/../crashcheck.sh, unless
+	 * VMTEST_CRASHCHECK names it (btrfs-txn-crashtest's scenario lives elsewhere). */
+	if (getenv("VMTEST_CRASHCHECK"))
+		script = strdup(getenv("VMTEST_CRASHCHECK"));
+	else if (path_copy && asprintf(&script, "%s/../crashcheck.sh", dirname(path_copy)) < 0)
+		script = NULL;
+	if (!path_copy || !script ||
 	    asprintf(&log_path, "%s/crashcheck.log", run_dir) < 0) {
 		res->outcome = OUTCOME_FAIL;
 		snprintf(res->reason, sizeof(res->reason), "out of memory");

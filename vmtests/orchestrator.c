@@ -29,6 +29,7 @@ struct options {
 	const char *image_dir;
 	const char *kernel;
 	const char *modules;
+	const char *payload;     /* a cpio.gz appended to the initramfs (btrfs-txn-crashtest) */
 	const char *run_dir;
 	const char *report_dir;
 	const char *qemu;
@@ -72,6 +73,7 @@ static void usage(FILE *out)
 		"  --cpus N             guest CPUs (default 1)\n"
 		"  --timeout-scale F    multiply every scenario's timeout by F (slow machines)\n"
 		"  --mkimage PATH       the image builder, for --modules (default vmtests/mkimage.sh)\n"
+		"  --payload FILE       a cpio.gz archive added to the guest's initramfs\n"
 		"  --reorder N          crash-* scenarios: also check up to N reordered states per\n"
 		"                       flush epoch (default 0: prefixes of the write log only)\n"
 		"  --seed S             the seed of the reordered states (default 1)\n"
@@ -139,13 +141,14 @@ static int append_file(int to_fd, const char *from)
 	return r;
 }
 
-/* custom_initrd() - for --modules: our initramfs followed by an archive of that
- * kernel's modules. The kernel unpacks concatenated archives in order, so the later
- * module list replaces ours. */
+/* custom_initrd() - for --modules and --payload: our initramfs followed by an archive
+ * of that kernel's modules and by the payload archive. The kernel unpacks
+ * concatenated archives in order, so the later module list replaces ours and the
+ * payload adds its files. */
 static int custom_initrd(const struct options *o, const char *base, char **ret_path)
 {
 	char *archive = NULL, *combined = NULL;
-	int fd, r;
+	int fd, r = 0;
 
 	if (asprintf(&archive, "%s/modules.cpio.gz", o->run_dir) < 0)
 		return -ENOMEM;
@@ -153,11 +156,14 @@ static int custom_initrd(const struct options *o, const char *base, char **ret_p
 		free(archive);
 		return -ENOMEM;
 	}
-	const char *argv[] = { o->mkimage, "modules", o->modules, archive, NULL };
-	r = run_helper(argv, 300 * 1000);
-	if (r < 0) {
-		fprintf(stderr, "vmtest: packing the modules of %s failed\n", o->modules);
-		goto out;
+	if (o->modules) {
+		const char *argv[] = { o->mkimage, "modules", o->modules, archive, NULL };
+
+		r = run_helper(argv, 300 * 1000);
+		if (r < 0) {
+			fprintf(stderr, "vmtest: packing the modules of %s failed\n", o->modules);
+			goto out;
+		}
 	}
 	fd = open(combined, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -165,8 +171,13 @@ static int custom_initrd(const struct options *o, const char *base, char **ret_p
 		goto out;
 	}
 	r = append_file(fd, base);
-	if (r == 0)
+	if (r == 0 && o->modules)
 		r = append_file(fd, archive);
+	if (r == 0 && o->payload) {
+		r = append_file(fd, o->payload);
+		if (r < 0)
+			fprintf(stderr, "vmtest: cannot read --payload %s: %s\n", o->payload, strerror(-r));
+	}
 	close(fd);
 out:
 	free(archive);
@@ -260,6 +271,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "timeout-scale", required_argument, NULL, 't' },
 		{ "mkimage", required_argument, NULL, 'b' },
+		{ "payload", required_argument, NULL, 'P' },
 		{ "reorder", required_argument, NULL, 'O' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "jobs", required_argument, NULL, 'j' },
@@ -280,6 +292,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'a': o->accel = optarg; break;
 		case 'q': o->qemu = optarg; break;
 		case 'b': o->mkimage = optarg; break;
+		case 'P': o->payload = optarg; break;
 		case 'O': o->reorder = optarg; break;
 		case 'S': o->seed = optarg; break;
 		case 'j': o->jobs = optarg; break;
@@ -398,7 +411,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmtest: cannot create %s: %s\n", o.run_dir, strerror(-r));
 		return 2;
 	}
-	if (o.modules) {
+	if (o.modules || o.payload) {
 		char *combined;
 
 		if (custom_initrd(&o, initrd, &combined) < 0)

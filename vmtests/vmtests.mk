@@ -29,8 +29,6 @@ VM_LOGREPLAY := $(BUILD)/logreplay
 vm-deps:
 	@scripts/deps.sh vm
 
-$(VM_OBJS): | vm-deps
-
 $(VM_ORCH): $(VM_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(VM_LIBS)
 
@@ -42,11 +40,38 @@ $(VM_LOGREPLAY): vmtests/logreplay.c vmtests/logreplay.h vmtests/reorder.c vmtes
 vmimage: vm-deps $(TEST_BIN)
 	@vmtests/mkimage.sh image $(VM_DIR) $(TEST_BIN)
 
+# The whole suite (no VMTEST_ARGS) ends with btrfs-txn-crashtest on the example in
+# specs/examples/crashtest (vmcheck-crashtest alone).
 vmcheck: vmimage $(TEST_BIN) $(VM_ORCH) $(VM_LOGREPLAY)
-	@$(VM_ORCH) --image $(VM_DIR) --reorder $(VMTEST_REORDER) $(VMTEST_ARGS)
+	@$(VM_ORCH) --image $(VM_DIR) --reorder $(VMTEST_REORDER) $(VMTEST_ARGS)$(if $(strip $(VMTEST_ARGS)),, && \
+		vmtests/crashtest-selftest.sh)
+
+.PHONY: vmcheck-crashtest
+vmcheck-crashtest: vmimage $(TEST_BIN) $(VM_ORCH) $(VM_LOGREPLAY)
+	@vmtests/crashtest-selftest.sh
 
 vmcheck-selftest: vmimage $(VM_ORCH) $(VM_LOGREPLAY)
 	@VMTEST_REORDER=$(VMTEST_REORDER) vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
+
+# btrfs-txn-crashtest: the command, its helpers beside each other in a directory of
+# their own (the guest image is built on first use, into the user's cache), and its
+# man page (installed with the others from docs/).
+CRASHTEST_LIBEXEC := $(PREFIX)/lib/btrfs-txn-crashtest
+CRASHTEST_FILES   := vmtests/crashcheck.sh vmtests/mkimage.sh vmtests/guest-init.sh \
+                     vmtests/guest-logwrites.sh vmtests/guest-faults.sh
+install: crashtest-install
+uninstall: crashtest-uninstall
+.PHONY: crashtest-install crashtest-uninstall
+crashtest-install: $(VM_ORCH) $(VM_LOGREPLAY)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CRASHTEST_LIBEXEC)
+	sed -e 's|@CRASHTEST_LIBEXEC@|$(CRASHTEST_LIBEXEC)|' -e 's|@CRASHTEST_TXN@|$(PREFIX)/sbin/btrfs-txn|' \
+		vmtests/crashtest.sh > $(DESTDIR)$(PREFIX)/bin/btrfs-txn-crashtest
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/btrfs-txn-crashtest
+	install -m 0755 $(VM_ORCH) $(VM_LOGREPLAY) $(DESTDIR)$(CRASHTEST_LIBEXEC)/
+	install -m 0755 $(CRASHTEST_FILES) $(DESTDIR)$(CRASHTEST_LIBEXEC)/
+crashtest-uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/btrfs-txn-crashtest
+	rm -rf $(DESTDIR)$(CRASHTEST_LIBEXEC)
 
 help: vm-help
 .PHONY: vm-help
@@ -54,6 +79,7 @@ vm-help:
 	@echo "make vmimage    build the QEMU guest (Debian cloud kernel + initramfs) under $(VM_DIR)"
 	@echo "make vmcheck    run the QEMU scenarios (VMTEST_ARGS='smoke' runs one; see vmtests/README.md)"
 	@echo "make vmcheck-selftest  check the QEMU harness itself (timeouts, failures, skips)"
+	@echo "make vmcheck-crashtest btrfs-txn-crashtest on specs/examples/crashtest (part of make vmcheck)"
 
 # make clean drops the orchestrator with the other binaries; the downloaded kernel and
 # the image stay cached until make vmclean.
