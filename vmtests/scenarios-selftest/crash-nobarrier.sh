@@ -1,5 +1,5 @@
 # vmtest: selftest: commits ordered by completion, not by FLUSH: only reordered crash states show it
-# timeout: 600
+# timeout: 1200
 # boots: 1
 #
 # A protocol broken in a way only reordering reveals. The file system is remounted
