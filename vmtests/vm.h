@@ -10,7 +10,7 @@
  *
  * Calls run one way, down this list: orchestrator.c -> run.c, report.c -> crashrun.c,
  * qemu.c, qmp.c, console.c, scenario.c -> proc.c (logreplay.c and reorder.c stand
- * alone). No two files call each other. Every function that can fail
+ * alone, under the command logreplay_cmd.c). No two files call each other. Every function that can fail
  * returns 0 or a negative errno; out-parameters are named ret_* and are untouched on
  * failure.
  */

@@ -21,7 +21,7 @@ VMTEST_ARGS ?=
 # prefixes (vmtests/reorder.h); VMTEST_REORDER=0 checks prefixes only.
 VMTEST_REORDER ?= 64
 # The dm-log-writes replayer the host-side crash checker drives (vmtests/crashcheck.sh).
-# The orchestrator links logreplay.c too, without its main.
+# The orchestrator links logreplay.c and reorder.c too; logreplay_cmd.c is empty there.
 VM_LOGREPLAY := $(BUILD)/logreplay
 
 .PHONY: vmimage vmcheck vmcheck-selftest vm-deps
@@ -32,8 +32,10 @@ vm-deps:
 $(VM_ORCH): $(VM_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(VM_LIBS)
 
-$(VM_LOGREPLAY): vmtests/logreplay.c vmtests/logreplay.h vmtests/reorder.c vmtests/reorder.h $(FLAGS_STAMP)
-	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay.c vmtests/reorder.c
+$(VM_LOGREPLAY): vmtests/logreplay_cmd.c vmtests/logreplay.c vmtests/logreplay.h vmtests/reorder.c \
+		vmtests/reorder.h $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay_cmd.c vmtests/logreplay.c \
+		vmtests/reorder.c
 
 # The guest and the host-side crash checker run the test build (see the top Makefile:
 # the fault points and step hooks the scenarios drive exist only there).
