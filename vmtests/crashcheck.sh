@@ -286,7 +286,9 @@ done < "$work/meta/workloads"
 # check_job JOB: the states whose line number is JOB modulo $jobs, each on a copy of
 # this job's own image, replayed forward from state to state.
 check_job() {
-	local job=$1 line=0 out position="0:$sectorsize" at=-1
+	local job=$1 line=0 out position="0:$sectorsize" at=-1 total mine
+	total=$(wc -l < "$work/states")
+	mine=$(( (total - job + jobs - 1) / jobs ))
 	jobdir=$work/job$job images=$images/job$job mnt=$work/mnt$job loop=
 	mkdir -p "$jobdir" "$images" "$mnt" || die "cannot create $jobdir"
 	trap cleanup EXIT
@@ -316,6 +318,8 @@ check_job() {
 		fi
 		check_state
 		states=$((states + 1))
+		# For a progress display (btrfs-txn-crashtest on a terminal): DONE OF.
+		[ $((states % 10)) -ne 0 ] || echo "$states $mine" > "$jobdir/progress"
 	done < "$work/states"
 	rm -f "$images/base.img"
 	echo "$states $violations $reordered $reorder_violations" > "$jobdir/counts"

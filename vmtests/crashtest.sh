@@ -209,11 +209,24 @@ export VMTEST_CRASHCHECK="$libexec/crashcheck.sh" BTRFS_TXN="$txn" LOGREPLAY="$l
 [ -n "$check" ] && export CRASH_CHECK_SCRIPT="$check"
 start=$SECONDS
 if [ -t 2 ]; then
+	# On a terminal: the orchestrator's progress lines, and the states checked so far.
+	(
+		while sleep 5; do
+			set -- "$work/run/$name/crash"/job*/progress
+			[ -f "$1" ] || continue
+			cat "$@" 2>/dev/null | awk '{ d += $1; t += $2 } END { printf "\rchecked %d of %d crash states ", d, t }' >&2
+		done
+	) &
+	progress=$!
 	"$vmtest" "${args[@]}" 2>&1 | tee "$work/ktap" | grep --line-buffered '^# ' >&2
+	status=${PIPESTATUS[0]}
+	kill "$progress" 2>/dev/null
+	wait "$progress" 2>/dev/null
+	printf '\n' >&2
 else
-	"$vmtest" "${args[@]}" > "$work/ktap" 2>&1
+	status=0
+	"$vmtest" "${args[@]}" > "$work/ktap" 2>&1 || status=$?
 fi
-status=${PIPESTATUS[0]}
 seconds=$((SECONDS - start))
 cp "$work/ktap" "$report/vmtest.ktap"
 log=$work/run/$name/crashcheck.log
