@@ -176,6 +176,10 @@ while IFS= read -r line || [ -n "$line" ]; do
 	esac
 done < "$workload"
 [ ${#steps[@]} -gt 0 ] || die_usage "$workload: no steps"
+# run steps execute in a copy of the workload's directory, so they can call the
+# deployment's own scripts (the guest has busybox, btrfs-progs and btrfs-txn).
+mkdir -p "$payload/work" && tar -C "$wdir" -cf - . | tar -C "$payload/work" -xf - ||
+	die_run "cannot copy $wdir for the guest"
 
 # The guest side: a crash-* scenario of its own (the orchestrator replays those).
 name=crash-workload
@@ -184,7 +188,7 @@ name=crash-workload
 	printf '# timeout: %d\n# boots: 1\n\n' "$timeout"
 	printf '. /vmtest/guest-logwrites.sh\nT=$MNT/target\n\nboot_1() {\n'
 	printf '\tlw_start\n\tmkdir -p $T\n\ttar -C $T -xf /vmtest/crashtest-payload/tree.tar\n'
-	printf '\tbtrfs-txn init $T\n\tcd /vmtest/crashtest-payload\n'
+	printf '\tbtrfs-txn init $T\n\tcd /vmtest/crashtest-payload/work\n'
 	for i in "${!steps[@]}"; do
 		printf '\tlw_run step-%d subvol $T %s\n' $((i + 1)) "${steps[$i]}"
 	done
