@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,38 +26,6 @@ bool crash_scenario(const struct scenario *s)
 	return !strncmp(s->name, "crash-", 6);
 }
 
-/* wait_bounded() - reap @pid by @deadline; past it, TERM then KILL its group. */
-static int wait_bounded(pid_t pid, int64_t deadline, int *ret_status, bool *ret_timed_out)
-{
-	bool termed = false;
-
-	*ret_timed_out = false;
-	for (;;) {
-		pid_t r = waitpid(pid, ret_status, WNOHANG);
-
-		if (r == pid)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (vm_interrupted && !termed) {
-			kill(-pid, SIGTERM);
-			termed = true;
-			deadline = vm_now_ms() + TERM_GRACE_MS;
-		} else if (vm_now_ms() >= deadline) {
-			*ret_timed_out = true;
-			if (!termed) {
-				kill(-pid, SIGTERM);
-				termed = true;
-				deadline = vm_now_ms() + TERM_GRACE_MS;
-			} else {
-				kill(-pid, SIGKILL);
-				deadline = vm_now_ms() + 60000;
-			}
-		}
-		vm_sleep_ms(100);
-	}
-}
-
 void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline,
 		 struct result *res)
 {
@@ -69,8 +36,13 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
 	FILE *log = NULL;
 	pid_t pid;
 
-	/* The script sits next to the scenario directories: DIR/../crashcheck.sh. */
-	if (!path_copy || asprintf(&script, "%s/../crashcheck.sh", dirname(path_copy)) < 0 ||
+	/* The script sits next to the scenario directories, DIR/../crashcheck.sh, unless
+	 * VMTEST_CRASHCHECK names it (btrfs-txn-crashtest's scenario lives elsewhere). */
+	if (getenv("VMTEST_CRASHCHECK"))
+		script = strdup(getenv("VMTEST_CRASHCHECK"));
+	else if (path_copy && asprintf(&script, "%s/../crashcheck.sh", dirname(path_copy)) < 0)
+		script = NULL;
+	if (!path_copy || !script ||
 	    asprintf(&log_path, "%s/crashcheck.log", run_dir) < 0) {
 		res->outcome = OUTCOME_FAIL;
 		snprintf(res->reason, sizeof(res->reason), "out of memory");
@@ -94,7 +66,7 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
 		_exit(127);
 	}
 	setpgid(pid, pid);
-	if (wait_bounded(pid, deadline, &status, &timed_out) < 0) {
+	if (proc_wait_bounded(pid, deadline, TERM_GRACE_MS, true, &status, &timed_out) < 0) {
 		res->outcome = OUTCOME_FAIL;
 		snprintf(res->reason, sizeof(res->reason), "waiting for the crash check: %s", strerror(errno));
 		goto out;
@@ -112,13 +84,20 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
 	if (log)
 		fclose(log);
 	{
-		int states = 0, violations = 0;
+		int states = 0, violations = 0, workloads = 0, seconds = 0, reordered = 0, reorder_violations = 0;
+		char per_second[32] = "";
 
-		if (sscanf(last, "crashcheck: states %d violations %d", &states, &violations) == 2) {
+		int n = sscanf(last, "crashcheck: states %d violations %d workloads %d seconds %d "
+			       "reordered %d reorder_violations %d per_second %31s", &states, &violations,
+			       &workloads, &seconds, &reordered, &reorder_violations, per_second);
+		if (n >= 2) {
 			res->crash_states += states;
 			res->violations += violations;
-			printf("# %s: %d crash states checked, %d violations (%s)\n", s->name, states,
-			       violations, log_path);
+			res->reordered += reordered;
+			res->reorder_violations += reorder_violations;
+			printf("# %s: %d crash states checked (%d reordered), %d violations (%d in reordered "
+			       "states), %s states/s (%s)\n", s->name, states, reordered, violations,
+			       reorder_violations, per_second[0] ? per_second : "?", log_path);
 		}
 	}
 	if (timed_out) {

@@ -1,16 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* logreplay.c: a dm-log-writes log reader and replayer (see logreplay.h), and with
- * -DLOGREPLAY_MAIN the command build/logreplay that the host-side crash checker
- * (vmtests/crashcheck.sh) drives:
- *
- *   logreplay list LOG                       one line per entry, after checking the log
- *   logreplay replay LOG IMAGE --to N        apply entries 0..N to IMAGE
- *   logreplay replay LOG IMAGE --mark NAME   apply entries up to the mark NAME
- *        [--from INDEX:OFFSET]               start there instead (IMAGE already holds
- *                                            the state before INDEX): write forward
+/* logreplay.c: a dm-log-writes log reader and replayer (see logreplay.h), under the
+ * command build/logreplay (logreplay_cmd.c) that the host-side crash checker
+ * (vmtests/crashcheck.sh) drives.
  *
  * Written from the kernel's description of the format; the orchestrator links this
- * file too (without main), and tests/unit/test_logreplay.c includes it.
+ * file too, and tests/unit/test_logreplay.c includes it.
  */
 #include "logreplay.h"
 
@@ -357,125 +351,3 @@ const char *logreplay_flags_name(uint64_t flags)
 		}
 	return name[0] ? name : "WRITE";
 }
-
-#ifdef LOGREPLAY_MAIN
-#include <inttypes.h>
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"usage: logreplay list LOG\n"
-		"       logreplay replay LOG IMAGE (--to N | --mark NAME) [--from INDEX:OFFSET]\n"
-		"\n"
-		"list prints one line per entry: INDEX OFFSET FLAGS SECTOR NR_SECTORS [MARK]\n"
-		"(sectors in the log's sector size), after checking that the log is whole and\n"
-		"has at least one FUA write. replay applies entries to IMAGE, from the start or\n"
-		"from a position printed by list (IMAGE then holds the state before INDEX), and\n"
-		"prints the position after the last applied entry as 'next INDEX:OFFSET'.\n");
-}
-
-static int cmd_list(const char *log_path)
-{
-	struct logreplay lr;
-	struct logreplay_entry *entry = malloc(sizeof(*entry));
-	uint64_t fua = 0, flush = 0, marks = 0;
-	int r;
-
-	if (!entry)
-		return 1;
-	r = logreplay_open(&lr, log_path);
-	if (r == 0)
-		r = logreplay_scan(&lr, &fua, &flush, &marks);
-	if (r < 0) {
-		fprintf(stderr, "logreplay: %s\n", lr.error);
-		free(entry);
-		logreplay_close(&lr);
-		return 1;
-	}
-	printf("# sectorsize %u entries %" PRIu64 " fua %" PRIu64 " flush %" PRIu64
-	       " marks %" PRIu64 "\n", lr.sectorsize, lr.nr_entries, fua, flush, marks);
-	while ((r = logreplay_next(&lr, entry)) == 1)
-		printf("%" PRIu64 " %" PRIu64 " %s %" PRIu64 " %" PRIu64 "%s%s\n", entry->index,
-		       entry->offset, logreplay_flags_name(entry->flags), entry->sector,
-		       entry->nr_sectors, entry->flags & LOGREPLAY_MARK ? " " : "", entry->mark);
-	free(entry);
-	logreplay_close(&lr);
-	if (fflush(stdout) != 0 || r < 0)
-		return 1;
-	return 0;
-}
-
-static int cmd_replay(int argc, char **argv)
-{
-	const char *log_path = argv[0], *image_path = argv[1], *mark = NULL;
-	uint64_t last = 0, from_index = 0, from_offset = 0;
-	bool have_to = false, have_from = false;
-	struct logreplay lr;
-	int image_fd, r;
-
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--to") && i + 1 < argc) {
-			last = strtoull(argv[++i], NULL, 10);
-			have_to = true;
-		} else if (!strcmp(argv[i], "--mark") && i + 1 < argc) {
-			mark = argv[++i];
-		} else if (!strcmp(argv[i], "--from") && i + 1 < argc) {
-			if (sscanf(argv[++i], "%" SCNu64 ":%" SCNu64, &from_index, &from_offset) != 2) {
-				fprintf(stderr, "logreplay: --from wants INDEX:OFFSET, got '%s'\n", argv[i]);
-				return 2;
-			}
-			have_from = true;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (have_to == !!mark) {
-		usage(stderr);
-		return 2;
-	}
-	r = logreplay_open(&lr, log_path);
-	if (r < 0) {
-		fprintf(stderr, "logreplay: %s\n", lr.error);
-		return 1;
-	}
-	/* From the start, check the whole log first; a resumed replay was checked by list. */
-	if (!have_from)
-		r = logreplay_scan(&lr, NULL, NULL, NULL);
-	else if (from_offset < lr.sectorsize || from_offset > lr.log_size)
-		r = -EINVAL, snprintf(lr.error, sizeof(lr.error), "--from offset %" PRIu64
-				      " is outside the log", from_offset);
-	else
-		logreplay_seek(&lr, from_index, from_offset);
-	image_fd = r < 0 ? -1 : open(image_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (r == 0 && image_fd < 0)
-		r = -errno, snprintf(lr.error, sizeof(lr.error), "cannot open %s: %s", image_path,
-				     strerror(errno));
-	if (r == 0)
-		r = logreplay_replay(&lr, image_fd, last, mark);
-	if (r == 0)
-		printf("next %" PRIu64 ":%" PRIu64 "\n", lr.next_index, lr.next_offset);
-	else
-		fprintf(stderr, "logreplay: %s\n", lr.error);
-	if (image_fd >= 0 && close(image_fd) < 0 && r == 0) {
-		fprintf(stderr, "logreplay: closing %s: %s\n", image_path, strerror(errno));
-		r = -EIO;
-	}
-	logreplay_close(&lr);
-	return r < 0 ? 1 : 0;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc == 3 && !strcmp(argv[1], "list"))
-		return cmd_list(argv[2]);
-	if (argc >= 4 && !strcmp(argv[1], "replay"))
-		return cmd_replay(argc - 2, argv + 2);
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
-		return 0;
-	}
-	usage(stderr);
-	return 2;
-}
-#endif

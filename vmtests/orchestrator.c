@@ -29,6 +29,7 @@ struct options {
 	const char *image_dir;
 	const char *kernel;
 	const char *modules;
+	const char *payload;     /* a cpio.gz appended to the initramfs (btrfs-txn-crashtest) */
 	const char *run_dir;
 	const char *report_dir;
 	const char *qemu;
@@ -39,11 +40,12 @@ struct options {
 	int memory_mb;
 	int cpus;
 	double timeout_scale;
+	const char *reorder;     /* crash checks: CRASH_REORDER, CRASH_SEED, CRASH_JOBS */
+	const char *seed;
+	const char *jobs;
 	bool list;
 	bool verbose;
 };
-
-volatile sig_atomic_t vm_interrupted;
 
 static void on_signal(int sig)
 {
@@ -71,6 +73,11 @@ static void usage(FILE *out)
 		"  --cpus N             guest CPUs (default 1)\n"
 		"  --timeout-scale F    multiply every scenario's timeout by F (slow machines)\n"
 		"  --mkimage PATH       the image builder, for --modules (default vmtests/mkimage.sh)\n"
+		"  --payload FILE       a cpio.gz archive added to the guest's initramfs\n"
+		"  --reorder N          crash-* scenarios: also check up to N reordered states per\n"
+		"                       flush epoch (default 0: prefixes of the write log only)\n"
+		"  --seed S             the seed of the reordered states (default 1)\n"
+		"  --jobs N             crash states checked in parallel (default: CPUs, at most 4)\n"
 		"  --list               list the scenarios and exit\n"
 		"  -v, --verbose        copy the guest console to stderr\n"
 		"  -h, --help           show this help\n"
@@ -82,7 +89,8 @@ static void usage(FILE *out)
 /* run_helper() - run a command to completion, bounded by @timeout_ms. */
 static int run_helper(const char *const *argv, int timeout_ms)
 {
-	struct qemu child = { 0 };
+	bool timed_out = false;
+	int status = 0;
 	pid_t pid;
 
 	fflush(NULL);
@@ -96,39 +104,13 @@ static int run_helper(const char *const *argv, int timeout_ms)
 		_exit(127);
 	}
 	setpgid(pid, pid);
-	child.pid = pid;
-	if (qemu_wait(&child, vm_now_ms() + timeout_ms) < 0)
+	if (proc_wait_bounded(pid, vm_now_ms() + timeout_ms, 5000, true, &status, &timed_out) < 0 ||
+	    timed_out)
 		return -ETIMEDOUT;
-	if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -EIO;
 	return 0;
 }
-
-int make_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *p = copy + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char saved = *p;
-
-			*p = '\0';
-			if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
-				r = -errno;
-				break;
-			}
-			*p = saved;
-			if (!saved)
-				break;
-		}
-	}
-	free(copy);
-	return r;
-}
-
 
 /* append_file() - copy @from to the end of @to_fd. */
 static int append_file(int to_fd, const char *from)
@@ -159,13 +141,14 @@ static int append_file(int to_fd, const char *from)
 	return r;
 }
 
-/* custom_initrd() - for --modules: our initramfs followed by an archive of that
- * kernel's modules. The kernel unpacks concatenated archives in order, so the later
- * module list replaces ours. */
+/* custom_initrd() - for --modules and --payload: our initramfs followed by an archive
+ * of that kernel's modules and by the payload archive. The kernel unpacks
+ * concatenated archives in order, so the later module list replaces ours and the
+ * payload adds its files. */
 static int custom_initrd(const struct options *o, const char *base, char **ret_path)
 {
 	char *archive = NULL, *combined = NULL;
-	int fd, r;
+	int fd, r = 0;
 
 	if (asprintf(&archive, "%s/modules.cpio.gz", o->run_dir) < 0)
 		return -ENOMEM;
@@ -173,11 +156,14 @@ static int custom_initrd(const struct options *o, const char *base, char **ret_p
 		free(archive);
 		return -ENOMEM;
 	}
-	const char *argv[] = { o->mkimage, "modules", o->modules, archive, NULL };
-	r = run_helper(argv, 300 * 1000);
-	if (r < 0) {
-		fprintf(stderr, "vmtest: packing the modules of %s failed\n", o->modules);
-		goto out;
+	if (o->modules) {
+		const char *argv[] = { o->mkimage, "modules", o->modules, archive, NULL };
+
+		r = run_helper(argv, 300 * 1000);
+		if (r < 0) {
+			fprintf(stderr, "vmtest: packing the modules of %s failed\n", o->modules);
+			goto out;
+		}
 	}
 	fd = open(combined, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -185,8 +171,13 @@ static int custom_initrd(const struct options *o, const char *base, char **ret_p
 		goto out;
 	}
 	r = append_file(fd, base);
-	if (r == 0)
+	if (r == 0 && o->modules)
 		r = append_file(fd, archive);
+	if (r == 0 && o->payload) {
+		r = append_file(fd, o->payload);
+		if (r < 0)
+			fprintf(stderr, "vmtest: cannot read --payload %s: %s\n", o->payload, strerror(-r));
+	}
 	close(fd);
 out:
 	free(archive);
@@ -216,7 +207,7 @@ static bool probe_kvm(const struct options *o, const struct qemu_config *base)
 
 	if (asprintf(&dir, "%s/kvm-probe", o->run_dir) < 0)
 		return false;
-	if (make_dir(dir) < 0 ||
+	if (vm_make_dir(dir) < 0 ||
 	    asprintf(&console_path, "%s/console.log", dir) < 0 ||
 	    asprintf(&qmp_path, "%s/qmp.sock", dir) < 0 ||
 	    asprintf(&log_path, "%s/qemu.log", dir) < 0)
@@ -280,6 +271,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "timeout-scale", required_argument, NULL, 't' },
 		{ "mkimage", required_argument, NULL, 'b' },
+		{ "payload", required_argument, NULL, 'P' },
+		{ "reorder", required_argument, NULL, 'O' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -297,6 +292,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'a': o->accel = optarg; break;
 		case 'q': o->qemu = optarg; break;
 		case 'b': o->mkimage = optarg; break;
+		case 'P': o->payload = optarg; break;
+		case 'O': o->reorder = optarg; break;
+		case 'S': o->seed = optarg; break;
+		case 'j': o->jobs = optarg; break;
 		case 'l': o->list = true; break;
 		case 'v': o->verbose = true; break;
 		case 's': {
@@ -320,6 +319,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "vmtest: --accel must be auto, kvm or tcg\n");
 		return -EINVAL;
 	}
+	const char *numbers[] = { o->reorder, o->seed, o->jobs };
+	for (size_t i = 0; i < 3; i++)
+		if (numbers[i] && (!*numbers[i] || strspn(numbers[i], "0123456789") != strlen(numbers[i]))) {
+			fprintf(stderr, "vmtest: --reorder, --seed and --jobs take a number, not '%s'\n",
+				numbers[i]);
+			return -EINVAL;
+		}
+	if (o->jobs && atoi(o->jobs) < 1) {
+		fprintf(stderr, "vmtest: --jobs needs at least 1\n");
+		return -EINVAL;
+	}
+	/* The host-side crash check (crashcheck.sh) reads them from its environment. */
+	if ((o->reorder && setenv("CRASH_REORDER", o->reorder, 1) < 0) ||
+	    (o->seed && setenv("CRASH_SEED", o->seed, 1) < 0) ||
+	    (o->jobs && setenv("CRASH_JOBS", o->jobs, 1) < 0))
+		return -ENOMEM;
 	if (o->memory_mb < 128 || o->cpus < 1 || o->timeout_scale <= 0) {
 		fprintf(stderr, "vmtest: --memory needs at least 128, --cpus and --timeout-scale a positive number\n");
 		return -EINVAL;
@@ -391,12 +406,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmtest: no guest image (%s, %s): run 'make vmimage'\n", kernel, initrd);
 		return 2;
 	}
-	r = make_dir(o.run_dir);
+	r = vm_make_dir(o.run_dir);
 	if (r < 0) {
 		fprintf(stderr, "vmtest: cannot create %s: %s\n", o.run_dir, strerror(-r));
 		return 2;
 	}
-	if (o.modules) {
+	if (o.modules || o.payload) {
 		char *combined;
 
 		if (custom_initrd(&o, initrd, &combined) < 0)
@@ -431,6 +446,9 @@ int main(int argc, char **argv)
 		config.accel = !strcmp(o.accel, "auto") ? "tcg" : o.accel;
 		printf("# accelerator: %s\n", config.accel);
 	}
+	if (o.reorder || o.seed || o.jobs)
+		printf("# crash states: log prefixes and up to %s reordered per flush epoch, seed %s, %s jobs\n",
+		       o.reorder ? o.reorder : "0", o.seed ? o.seed : "1", o.jobs ? o.jobs : "auto");
 	printf("1..%zu\n", run_count);
 
 	size_t number = 0;
@@ -487,7 +505,7 @@ int main(int argc, char **argv)
 	if (run_count) {
 		/* The counters of the whole run, and the report files beside the image dir. */
 		bool *ran = calloc(scenario_count ? scenario_count : 1, sizeof(*ran));
-		int states = 0, violations = 0, faults = 0;
+		int states = 0, violations = 0, faults = 0, reordered = 0;
 		char *image_copy = strdup(o.image_dir), *report_dir = NULL;
 
 		for (size_t i = 0; i < scenario_count; i++) {
@@ -498,9 +516,10 @@ int main(int argc, char **argv)
 			states += results[i].crash_states;
 			violations += results[i].violations;
 			faults += results[i].faults;
+			reordered += results[i].reordered;
 		}
-		printf("# totals: %d crash states checked, %d violations, %d faults injected\n",
-		       states, violations, faults);
+		printf("# totals: %d crash states checked (%d reordered), %d violations, %d faults injected\n",
+		       states, reordered, violations, faults);
 		if (o.report_dir)
 			report_dir = strdup(o.report_dir);
 		else if (image_copy && asprintf(&report_dir, "%s/vmtests", dirname(image_copy)) < 0)

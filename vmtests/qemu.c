@@ -15,25 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-int64_t vm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void vm_sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 #define MAX_ARGS 64
 
@@ -135,17 +117,14 @@ out:
 
 bool qemu_poll(struct qemu *vm)
 {
-	int status;
-	pid_t r;
+	int status = 0, r;
 
 	if (vm->exited)
 		return true;
-	do
-		r = waitpid(vm->pid, &status, WNOHANG);
-	while (r < 0 && errno == EINTR);
-	if (r == vm->pid || (r < 0 && errno == ECHILD)) {
+	r = proc_poll(vm->pid, &status);
+	if (r == 1 || r == -ECHILD) {
 		vm->exited = true;
-		vm->status = r == vm->pid ? status : 0;
+		vm->status = status;
 		/* Helpers QEMU may have left in its group go with it. */
 		kill(-vm->pid, SIGKILL);
 	}
@@ -154,26 +133,23 @@ bool qemu_poll(struct qemu *vm)
 
 void qemu_kill(struct qemu *vm)
 {
-	int status = 0;
-
 	if (vm->exited)
 		return;
-	kill(-vm->pid, SIGKILL);
-	kill(vm->pid, SIGKILL);
-	while (waitpid(vm->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	vm->exited = true;
-	vm->status = status;
+	qemu_wait(vm, 0);
 }
 
+/* QEMU gets no SIGTERM grace: a guest is powered off or cut, never asked to finish. */
 int qemu_wait(struct qemu *vm, int64_t deadline_ms)
 {
-	while (!qemu_poll(vm)) {
-		if (vm_now_ms() >= deadline_ms) {
-			qemu_kill(vm);
-			return -ETIMEDOUT;
-		}
-		vm_sleep_ms(20);
-	}
-	return 0;
+	bool timed_out = false;
+	int status = 0, r;
+
+	if (vm->exited)
+		return 0;
+	r = proc_wait_bounded(vm->pid, deadline_ms, 0, false, &status, &timed_out);
+	vm->exited = true;
+	vm->status = status;
+	/* Helpers QEMU may have left in its group go with it. */
+	kill(-vm->pid, SIGKILL);
+	return r < 0 || timed_out ? -ETIMEDOUT : 0;
 }

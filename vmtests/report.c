@@ -22,6 +22,7 @@ int report_write(const char *dir, const struct scenario *scenarios, const struct
 {
 	json_t *root = json_object(), *list = json_array(), *totals = json_object();
 	int states = 0, violations = 0, faults = 0, passed = 0, failed = 0, skipped = 0;
+	int reordered = 0, reorder_violations = 0;
 	double seconds = 0;
 	char *json_path = NULL, *md_path = NULL;
 	FILE *md = NULL;
@@ -31,7 +32,7 @@ int report_write(const char *dir, const struct scenario *scenarios, const struct
 		r = -ENOMEM;
 		goto out;
 	}
-	r = make_dir(dir);
+	r = vm_make_dir(dir);
 	if (r < 0)
 		goto out;
 	if (asprintf(&json_path, "%s/report.json", dir) < 0 || asprintf(&md_path, "%s/report.md", dir) < 0) {
@@ -43,21 +44,24 @@ int report_write(const char *dir, const struct scenario *scenarios, const struct
 		r = -errno;
 		goto out;
 	}
-	fprintf(md, "| scenario | result | time (s) | crash states | violations | faults | detail |\n"
-		    "| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+	fprintf(md, "| scenario | result | time (s) | crash states | of them reordered | violations | "
+		    "faults | detail |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
 	for (size_t i = 0; i < count; i++) {
 		const struct result *res = &results[i];
 
 		if (!ran[i])
 			continue;
-		json_array_append_new(list, json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:i, s:s, s:b}",
+		json_array_append_new(list, json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:b}",
 			"name", scenarios[i].name, "result", result_name(res->outcome),
 			"seconds", res->seconds, "boots", res->boots_run,
-			"crash_states", res->crash_states, "violations", res->violations,
+			"crash_states", res->crash_states, "reordered_states", res->reordered,
+			"violations", res->violations, "reorder_violations", res->reorder_violations,
 			"faults", res->faults, "reason", res->reason, "hung_task", res->hung_task));
-		fprintf(md, "| %s | %s | %.1f | %d | %d | %d | %s |\n", scenarios[i].name,
-			result_name(res->outcome), res->seconds, res->crash_states, res->violations,
-			res->faults, res->reason);
+		fprintf(md, "| %s | %s | %.1f | %d | %d | %d | %d | %s |\n", scenarios[i].name,
+			result_name(res->outcome), res->seconds, res->crash_states, res->reordered,
+			res->violations, res->faults, res->reason);
+		reordered += res->reordered;
+		reorder_violations += res->reorder_violations;
 		states += res->crash_states;
 		violations += res->violations;
 		faults += res->faults;
@@ -66,8 +70,10 @@ int report_write(const char *dir, const struct scenario *scenarios, const struct
 		failed += res->outcome == OUTCOME_FAIL;
 		skipped += res->outcome == OUTCOME_SKIP;
 	}
-	fprintf(md, "| **total** | %d passed, %d failed, %d skipped | %.1f | %d | %d | %d | |\n",
-		passed, failed, skipped, seconds, states, violations, faults);
+	fprintf(md, "| **total** | %d passed, %d failed, %d skipped | %.1f | %d | %d | %d | %d | |\n",
+		passed, failed, skipped, seconds, states, reordered, violations, faults);
+	json_object_set_new(totals, "reordered_states", json_integer(reordered));
+	json_object_set_new(totals, "reorder_violations", json_integer(reorder_violations));
 	json_object_set_new(totals, "passed", json_integer(passed));
 	json_object_set_new(totals, "failed", json_integer(failed));
 	json_object_set_new(totals, "skipped", json_integer(skipped));

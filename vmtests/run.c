@@ -259,7 +259,7 @@ void run_scenario(const struct run_settings *o, const struct qemu_config *config
 	if (r == 0)
 		r = path_in(log_disk, dir, "log.img", 0, "");
 	if (r == 0)
-		r = make_dir(dir);
+		r = vm_make_dir(dir);
 	if (r == 0)
 		r = make_disk(data);
 	if (r == 0)

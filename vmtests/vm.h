@@ -4,7 +4,13 @@
  * scenario.c finds and parses scenario files, qemu.c starts and stops one QEMU guest
  * (process group, bounded waits), qmp.c speaks QMP over its unix socket with jansson,
  * console.c follows the serial console log and picks out marker lines, run.c runs
- * one scenario's boots, and orchestrator.c ties them together and reports KTAP. Every function that can fail
+ * one scenario's boots, crashrun.c checks a crash-* scenario's states on the host,
+ * report.c writes the report files, proc.c holds the clock and the one bounded wait,
+ * and orchestrator.c ties them together and reports KTAP.
+ *
+ * Calls run one way, down this list: orchestrator.c -> run.c, report.c -> crashrun.c,
+ * qemu.c, qmp.c, console.c, scenario.c -> proc.c (logreplay.c and reorder.c stand
+ * alone, under the command logreplay_cmd.c). No two files call each other. Every function that can fail
  * returns 0 or a negative errno; out-parameters are named ret_* and are untouched on
  * failure.
  */
@@ -19,9 +25,32 @@
 
 #include <jansson.h>
 
+/* ---- proc.c: the leaf; every file below may call it, it calls none of them ------ */
+
 /* Milliseconds on CLOCK_MONOTONIC: every deadline in the orchestrator is one of these. */
 int64_t vm_now_ms(void);
 void vm_sleep_ms(int64_t ms);
+
+/* Set by SIGINT/SIGTERM/SIGHUP (the orchestrator's handler): loops stop at their next turn. */
+extern volatile sig_atomic_t vm_interrupted;
+
+/* vm_make_dir() - mkdir -p. Return: 0 or -errno. */
+int vm_make_dir(const char *path);
+
+/* proc_poll() - reap @pid if it has exited. Return: 1 with @ret_status, 0 if it still
+ * runs, -errno (-ECHILD if it is not our child). */
+int proc_poll(pid_t pid, int *ret_status);
+
+/**
+ * proc_wait_bounded() - the one bounded wait of the suite: reap @pid, the leader of its
+ * own process group, by @deadline_ms. Past it, SIGTERM to the group and @grace_ms later
+ * SIGKILL (at once if @grace_ms is 0); with @on_interrupt, vm_interrupted starts the
+ * same sequence. @ret_timed_out (may be NULL) says whether the deadline passed.
+ * Return: 0 with @ret_status, -ETIMEDOUT if even SIGKILL did not end it within 60 s,
+ * or -errno.
+ */
+int proc_wait_bounded(pid_t pid, int64_t deadline_ms, int64_t grace_ms, bool on_interrupt,
+		      int *ret_status, bool *ret_timed_out);
 
 /* ---- scenario.c ---------------------------------------------------------------- */
 
@@ -174,6 +203,8 @@ struct result {
 	int crash_states;
 	int violations;
 	int faults;
+	int reordered;          /* of crash_states, the reordered ones (crashrun.c) */
+	int reorder_violations; /* of violations, those in reordered states */
 };
 
 struct run_settings {
@@ -181,9 +212,6 @@ struct run_settings {
 	double timeout_scale;
 	bool verbose;          /* copy the console to stderr */
 };
-
-/* Set by SIGINT/SIGTERM/SIGHUP: runs stop at the next turn of their loop. */
-extern volatile sig_atomic_t vm_interrupted;
 
 /**
  * run_scenario() - run all boots of @s on fresh disks and fill @res. Failures, with
@@ -218,8 +246,5 @@ void crash_check(const struct scenario *s, const char *run_dir, int64_t deadline
  */
 int report_write(const char *dir, const struct scenario *scenarios, const struct result *results,
 		 const bool *ran, size_t count, const char *accel);
-
-/* make_dir() - mkdir -p. Return: 0 or -errno. */
-int make_dir(const char *path);
 
 #endif

@@ -17,8 +17,11 @@ VM_OBJS     := $(VM_SRCS:%.c=$(BUILD)/obj/%.o)
 VM_ORCH     := $(BUILD)/vmtest
 VM_LIBS     := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 VMTEST_ARGS ?=
+# Reordered crash states per flush epoch that make vmcheck checks besides the log's
+# prefixes (vmtests/reorder.h); VMTEST_REORDER=0 checks prefixes only.
+VMTEST_REORDER ?= 64
 # The dm-log-writes replayer the host-side crash checker drives (vmtests/crashcheck.sh).
-# The orchestrator links logreplay.c too, without its main.
+# The orchestrator links logreplay.c and reorder.c too; logreplay_cmd.c is empty there.
 VM_LOGREPLAY := $(BUILD)/logreplay
 
 .PHONY: vmimage vmcheck vmcheck-selftest vm-deps
@@ -26,24 +29,51 @@ VM_LOGREPLAY := $(BUILD)/logreplay
 vm-deps:
 	@scripts/deps.sh vm
 
-$(VM_OBJS): | vm-deps
-
 $(VM_ORCH): $(VM_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(VM_LIBS)
 
-$(VM_LOGREPLAY): vmtests/logreplay.c vmtests/logreplay.h $(FLAGS_STAMP)
-	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay.c
+$(VM_LOGREPLAY): vmtests/logreplay_cmd.c vmtests/logreplay.c vmtests/logreplay.h vmtests/reorder.c \
+		vmtests/reorder.h $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay_cmd.c vmtests/logreplay.c \
+		vmtests/reorder.c
 
 # The guest and the host-side crash checker run the test build (see the top Makefile:
 # the fault points and step hooks the scenarios drive exist only there).
 vmimage: vm-deps $(TEST_BIN)
 	@vmtests/mkimage.sh image $(VM_DIR) $(TEST_BIN)
 
+# The whole suite (no VMTEST_ARGS) ends with btrfs-txn-crashtest on the example in
+# specs/examples/crashtest (vmcheck-crashtest alone).
 vmcheck: vmimage $(TEST_BIN) $(VM_ORCH) $(VM_LOGREPLAY)
-	@$(VM_ORCH) --image $(VM_DIR) $(VMTEST_ARGS)
+	@$(VM_ORCH) --image $(VM_DIR) --reorder $(VMTEST_REORDER) $(VMTEST_ARGS)$(if $(strip $(VMTEST_ARGS)),, && \
+		vmtests/crashtest-selftest.sh)
+
+.PHONY: vmcheck-crashtest
+vmcheck-crashtest: vmimage $(TEST_BIN) $(VM_ORCH) $(VM_LOGREPLAY)
+	@vmtests/crashtest-selftest.sh
 
 vmcheck-selftest: vmimage $(VM_ORCH) $(VM_LOGREPLAY)
-	@vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
+	@VMTEST_REORDER=$(VMTEST_REORDER) vmtests/selftest.sh $(VM_ORCH) $(VM_DIR)
+
+# btrfs-txn-crashtest: the command, its helpers beside each other in a directory of
+# their own (the guest image is built on first use, into the user's cache), and its
+# man page (installed with the others from docs/).
+CRASHTEST_LIBEXEC := $(PREFIX)/lib/btrfs-txn-crashtest
+CRASHTEST_FILES   := vmtests/crashcheck.sh vmtests/mkimage.sh vmtests/guest-init.sh \
+                     vmtests/guest-logwrites.sh vmtests/guest-faults.sh
+install: crashtest-install
+uninstall: crashtest-uninstall
+.PHONY: crashtest-install crashtest-uninstall
+crashtest-install: $(VM_ORCH) $(VM_LOGREPLAY)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CRASHTEST_LIBEXEC)
+	sed -e 's|@CRASHTEST_LIBEXEC@|$(CRASHTEST_LIBEXEC)|' -e 's|@CRASHTEST_TXN@|$(PREFIX)/sbin/btrfs-txn|' \
+		vmtests/crashtest.sh > $(DESTDIR)$(PREFIX)/bin/btrfs-txn-crashtest
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/btrfs-txn-crashtest
+	install -m 0755 $(VM_ORCH) $(VM_LOGREPLAY) $(DESTDIR)$(CRASHTEST_LIBEXEC)/
+	install -m 0755 $(CRASHTEST_FILES) $(DESTDIR)$(CRASHTEST_LIBEXEC)/
+crashtest-uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/btrfs-txn-crashtest
+	rm -rf $(DESTDIR)$(CRASHTEST_LIBEXEC)
 
 help: vm-help
 .PHONY: vm-help
@@ -51,6 +81,7 @@ vm-help:
 	@echo "make vmimage    build the QEMU guest (Debian cloud kernel + initramfs) under $(VM_DIR)"
 	@echo "make vmcheck    run the QEMU scenarios (VMTEST_ARGS='smoke' runs one; see vmtests/README.md)"
 	@echo "make vmcheck-selftest  check the QEMU harness itself (timeouts, failures, skips)"
+	@echo "make vmcheck-crashtest btrfs-txn-crashtest on specs/examples/crashtest (part of make vmcheck)"
 
 # make clean drops the orchestrator with the other binaries; the downloaded kernel and
 # the image stay cached until make vmclean.

@@ -77,6 +77,7 @@ check "libbtrfs-txn.so (for -l) links to libbtrfs-txn.so.0" test "$(readlink "$d
 check "the .pc names the static link's needs through Requires.private" \
 	grep -qx 'Requires.private: jansson libbtrfsutil nettle' "$dest/usr/lib/pkgconfig/btrfs-txn.pc"
 check "only the public headers are installed" test "$(ls "$dest/usr/include/btrfs-txn" | tr '\n' ' ')" = "batch.h txn.h "
+check "btrfs-txn-crashtest finds its installed helpers" sh -c "test -x '$dest/usr/bin/btrfs-txn-crashtest' && grep -qx 'libexec=/usr/lib/btrfs-txn-crashtest' '$dest/usr/bin/btrfs-txn-crashtest' && test -x '$dest/usr/lib/btrfs-txn-crashtest/vmtest' && test -f '$dest/usr/share/man/man1/btrfs-txn-crashtest.1'"
 # The test build's switches run commands and skip flushes: never in what is installed.
 check "the installed command, .so and .a hold no test switch" \
 	sh -c "! strings '$dest/usr/sbin/btrfs-txn' '$dest/usr/lib/$lib_file' '$dest/usr/lib/libbtrfs-txn.a' | grep -E 'BTRFS_TXN_(FAULT|STEP_HOOK|UNSAFE_SKIP_FLUSH|CP)'"

@@ -1,5 +1,5 @@
 # vmtest: selftest: no step-7 flush, and a commit by someone else right after the exchange
-# timeout: 400
+# timeout: 1200
 # boots: 1
 #
 # Why step 7 (BTRFS_IOC_SYNC before the exchange) exists. crash-unsafe-flush shows

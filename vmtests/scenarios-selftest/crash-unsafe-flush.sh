@@ -1,5 +1,5 @@
 # vmtest: selftest: applies with the step-7 flush skipped (BTRFS_TXN_UNSAFE_SKIP_FLUSH=1)
-# timeout: 400
+# timeout: 1200
 # boots: 1
 #
 # The protocol broken on purpose, to see what the crash-state replay makes of it.

@@ -1,5 +1,5 @@
 # vmtest: selftest: applies with the step-7 flush and step-10 sync skipped: must fail
-# timeout: 400
+# timeout: 1200
 # boots: 1
 #
 # BTRFS_TXN_UNSAFE_SKIP_FLUSH=2: apply skips both of its own syncs. The commit that

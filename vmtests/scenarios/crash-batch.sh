@@ -1,5 +1,5 @@
 # vmtest: crash states of a 1,000-file batch, a large file, a recursive delete, applies in a row
-# timeout: 900
+# timeout: 1800
 # boots: 1
 #
 # Big changes give many writes between flushes, so many more crash states (the

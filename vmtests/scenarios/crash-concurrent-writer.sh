@@ -1,5 +1,5 @@
 # vmtest: a writer appends to the target during recorded applies: every crash state is old or new, and no acknowledged line is lost silently
-# timeout: 600
+# timeout: 1800
 # boots: 1
 #
 # A process appends numbered lines to T/.lw-writer/log (open, append, close) in

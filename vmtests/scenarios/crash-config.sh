@@ -1,5 +1,5 @@
 # vmtest: crash states of init, config applies, rollback and gc, replayed from dm-log-writes
-# timeout: 600
+# timeout: 1800
 # boots: 1
 #
 # Everyday deployments of a config tree, recorded through dm-log-writes with a mark

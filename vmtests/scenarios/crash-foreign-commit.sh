@@ -1,5 +1,5 @@
 # vmtest: another process commits right after the exchange (and at every other step): the flush keeps every state whole
-# timeout: 400
+# timeout: 1800
 # boots: 1
 #
 # The counterpart of the self-test crash-unsafe-flush-commit: the same applies with

@@ -1,5 +1,5 @@
 # vmtest: crash states of init on plain directories (nested, empty, with links) and first applies
-# timeout: 600
+# timeout: 1800
 # boots: 1
 #
 # 'btrfs-txn init' turns a plain directory into a managed subvolume by copying it

@@ -1,5 +1,5 @@
 # vmtest: crash states of interrupted applies and rollbacks with their recover, rollback --to, gc
-# timeout: 600
+# timeout: 1800
 # boots: 1
 #
 # An apply or rollback stopped at a protocol step (BTRFS_TXN_FAULT=STEP:exit, the
