@@ -10,7 +10,7 @@ check=(libcmocka-dev btrfs-progs util-linux e2fsprogs perl jq python3 python3-js
 # libFuzzer targets (fuzz/): clang and its runtime, which holds libFuzzer.
 fuzz=(clang libclang-rt-14-dev)
 vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
-bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils)
+bench=(gnuplot-nox time jq btrfs-progs util-linux coreutils rsync)
 # make pkgcheck: build the Debian packages (debian/control's Build-Depends, cmocka for
 # the unit tests the build runs), lint them and their man pages, install them with apt
 # and try them on a loop-backed Btrfs.

@@ -25,7 +25,7 @@
 # it (a reflink where the copy's file system has them), checked as follows:
 #   btrfs check --readonly is clean; the image mounts; 'btrfs-txn recover' exits 0;
 #   the target's manifest is exactly the old or exactly the new tree (only the new
-#   one from the workload's "returned" mark on); no staging-* is left; and a fresh
+#   one from the workload's "returned" mark on); no staging-* or receiving-* is left; and a fresh
 #   apply succeeds and shows its change.
 # Reordered states (CRASH_REORDER): for each flush epoch, subsets of its writes that a
 # volatile write cache could have made durable (logreplay reorder): the image at the
@@ -262,6 +262,7 @@ check_state() {
 	if compgen -G "$parent/.btrfs-txn/$name/staging-*" > /dev/null; then
 		violation "staging left after recover: $(cd "$parent/.btrfs-txn/$name" && echo staging-*)"
 	fi
+	compgen -G "$parent/.btrfs-txn/$name/receiving-*" >/dev/null && violation "a partial receive left after recover: $(cd "$parent/.btrfs-txn/$name" && echo receiving-*)"
 	if ! btrfs subvolume show "$target" > /dev/null 2>&1; then
 		rc=0
 		timeout 60 "$txn" init "$target" > "$jobdir/init.log" 2>&1 || rc=$?
