@@ -18,8 +18,10 @@ VM_ORCH     := $(BUILD)/vmtest
 VM_LIBS     := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 VMTEST_ARGS ?=
 # Reordered crash states per flush epoch that make vmcheck checks besides the log's
-# prefixes (vmtests/reorder.h); VMTEST_REORDER=0 checks prefixes only.
-VMTEST_REORDER ?= 64
+# prefixes (vmtests/reorder.h); VMTEST_REORDER=0 checks prefixes only. 16 keeps
+# make vmcheck inside CI's time on 2 cores; VMTEST_REORDER=128 is the setting meant
+# for 10,000 states and more (not yet timed on a quiet machine).
+VMTEST_REORDER ?= 16
 # The dm-log-writes replayer the host-side crash checker drives (vmtests/crashcheck.sh).
 # The orchestrator links logreplay.c and reorder.c too; logreplay_cmd.c is empty there.
 VM_LOGREPLAY := $(BUILD)/logreplay
