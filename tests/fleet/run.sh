@@ -211,6 +211,7 @@ ok "first push: the play succeeds" push_play "$OUT/push1.json"
 ok "  changed; all 4 destinations committed a full stream (parent null)" \
 	jq_true "$OUT/push1.json" "$push_task"' | .changed and (.destinations | length == 4) and all(.destinations[]; .result == "committed" and .parent == null) and (.committed | length == 4)'
 manifest "$BUILD" >"$OUT/build1"
+ok "  (the build host's tree is release 1)" grep -q "^VERSION regular file 644 0:0 size=2 " "$OUT/build1"
 for host in $HOSTS; do
 	ok "  $host holds the build host's tree" pushed_same "$OUT/build1" "$host"
 done
@@ -219,6 +220,7 @@ ok "second push: the play succeeds" push_play "$OUT/push2.json"
 ok "  changed; all 4 destinations committed an incremental stream (parent set)" \
 	jq_true "$OUT/push2.json" "$push_task"' | .changed and (.destinations | length == 4) and all(.destinations[]; .result == "committed" and .parent != null)'
 manifest "$BUILD" >"$OUT/build2"
+ok "  (the build host's tree is release 2 now)" sh -c 'grep -q "^conf.d/cache.conf " "$1" && ! cmp -s "$1" "$2"' sh "$OUT/build2" "$OUT/build1"
 for host in $HOSTS; do
 	ok "  $host holds the build host's new tree" pushed_same "$OUT/build2" "$host"
 done
@@ -228,7 +230,7 @@ ok "  not changed: every destination is up to date" \
 expect_exit 2 "a push that includes h9, where nothing listens: the play fails" \
 	push_play "$OUT/push4.json" -i "$FLEET/inventory.ini" -i "$FLEET/lost.ini" -e fleet_hosts=h1,h9
 ok "  the message names h9's destination; h1 was up to date, nothing committed" \
-	jq_true "$OUT/push4.json" "$push_task"' | .failed and (.msg | test("ssh://root@127.0.0.10:[0-9]+/.*: ")) and (.committed | length == 0) and .failed_destinations == ["ssh://root@127.0.0.10:'"$FLEET_PORT$PUSHED"'"]'
+	jq_true "$OUT/push4.json" "$push_task"' | .failed and (.msg | test("ssh://root@127.0.0.10:[0-9]+/.*: ssh: .*refused$")) and (.committed | length == 0) and .failed_destinations == ["ssh://root@127.0.0.10:'"$FLEET_PORT$PUSHED"'"]'
 
 echo "# fleetcheck took $(($(date +%s) - started)) s"
 done_testing

@@ -26,7 +26,7 @@ description:
     The per-destination results are returned either way.
   - Check mode pushes nothing and runs nothing; the task is skipped with a message naming the
     destinations it would push to.
-version_added: "0.2.0"
+version_added: "0.1.0"
 options:
   target:
     description: The managed subvolume on the build host whose tree is sent.
@@ -200,7 +200,8 @@ def main():
                   destinations=results, committed=committed,
                   failed_destinations=[d.get("destination") for d in failed])
     if failed or rc != 0:
-        lines = ["%s: %s" % (d.get("destination"), d.get("error") or "failed") for d in failed]
+        # ssh's own messages may end in a carriage return: one clean line each.
+        lines = ["%s: %s" % (d.get("destination"), (d.get("error") or "failed").strip()) for d in failed]
         if not lines:
             lines = [doc.get("error") or (err or "").strip() or "no output"]
         module.fail_json(msg="btrfs-txn push failed (exit %d, %s) on %d of %d destinations: %s"
