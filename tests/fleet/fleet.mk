@@ -16,7 +16,7 @@ ANSIBLE_COLLECTION_FILES := $(shell cd contrib/ansible 2>/dev/null && find . -ty
 .PHONY: fleetcheck bench-fleet install-ansible-collection uninstall-ansible-collection
 fleetcheck: $(BIN)
 	@scripts/deps.sh fleet
-	@FLEET_BIN=$(abspath $(BIN)) tests/fleet/run.sh
+	@FLEET_BIN=$(abspath $(BIN)) BTRFS_TXN=$(abspath $(BIN)) tests/fleet/run.sh
 
 bench-fleet: $(BIN)
 	@scripts/deps.sh fleet-bench

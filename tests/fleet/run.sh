@@ -32,9 +32,13 @@ ok "ansible-galaxy builds the collection and installs the tarball" fleet_install
 ok "ansible-doc btrfs_txn.deploy.apply shows options, examples and return values" \
 	sh -c 'ansible-doc btrfs_txn.deploy.apply >"$1" && grep -q "Check mode runs only the plan" "$1" &&
 		grep -q "EXAMPLES" "$1" && grep -q "RETURN VALUES" "$1"' sh "$OUT/doc.txt"
-ok "ansible-doc lists apply, rollback and status" \
+ok "ansible-doc lists apply, rollback, status and push" \
 	sh -c 'ansible-doc -l btrfs_txn.deploy >"$1" && grep -q "^btrfs_txn.deploy.apply" "$1" &&
-		grep -q "^btrfs_txn.deploy.rollback" "$1" && grep -q "^btrfs_txn.deploy.status" "$1"' sh "$OUT/list.txt"
+		grep -q "^btrfs_txn.deploy.rollback" "$1" && grep -q "^btrfs_txn.deploy.status" "$1" &&
+		grep -q "^btrfs_txn.deploy.push" "$1"' sh "$OUT/list.txt"
+ok "ansible-doc btrfs_txn.deploy.push shows options, examples and return values" \
+	sh -c 'ansible-doc btrfs_txn.deploy.push >"$1" && grep -q "ssh_options" "$1" && grep -q "EXAMPLES" "$1" &&
+		grep -q "RETURN VALUES" "$1" && grep -q "failed_destinations" "$1"' sh "$OUT/pushdoc.txt"
 ok "make install puts the collection where ansible-doc finds it" \
 	sh -c 'make -s -C "$1" install-ansible-collection DESTDIR="$2" PREFIX=/usr >/dev/null &&
 		ANSIBLE_COLLECTIONS_PATH="$2/usr/share/ansible/collections" ansible-doc -t role -l btrfs_txn.deploy | grep -q rollout &&
@@ -175,6 +179,58 @@ expect_exit 2 "a release whose precondition fails: the play fails" \
 ok "  exit 1 with btrfs-txn's message naming the precondition" \
 	jq_true "$OUT/precond.json" '.plays[0].tasks[0].hosts.h1 | .failed and .rc == 1 and (.msg | test("VERSION"))'
 ok "  h1 unchanged" gen_and_tree h1 "$gen_h1" "$OUT/r3.h1"
+
+# --- 9. the push module: a build host's tree to every host, full then incremental ---
+# The build host is this machine (the control node) with a Btrfs of its own; the task
+# runs there once (delegate_to localhost) and pushes over the fleet's sshd.
+btrfs_fixture 256M
+BUILD=$MNT/app
+PUSHED=$FLEET_MNT/pushed
+push_play() {
+	local out=$1
+	shift
+	fleet_playbook "$out" "$PB/push.yml" -e build_target="$BUILD" -e build_binary="$FLEET_BIN" \
+		-e push_path="$PUSHED" -e fleet_port="$FLEET_PORT" -e fleet_key="$FLEET/id_fleet" \
+		-e fleet_known_hosts="$FLEET/known_hosts" "$@"
+}
+# pushed_same FILE HOST: HOST's pushed target holds the tree whose manifest is FILE.
+pushed_same() {
+	fleet_in "$2" bash -c "$(declare -f manifest); manifest '$PUSHED'" | diff -u "$1" -
+}
+# The push task's result (run_once: reported under the batch's first host, h1).
+push_task='.plays[0].tasks[0].hosts.h1'
+ok "build host: its own target holds release 1" \
+	sh -c '"$1" init -q "$2" && "$1" apply -q --target "$2" "$3"' sh "$FLEET_BIN" "$BUILD" "$REL/r1.json"
+ok "push in check mode: the play succeeds" push_play "$OUT/push0.json" --check
+ok "  skipped with a message naming the destinations" \
+	jq_true "$OUT/push0.json" "$push_task"' | .skipped and (.changed | not) and (.msg | test("would push .* to ssh://root@127.0.0.2:'"$FLEET_PORT"'/"))'
+for host in $HOSTS; do
+	ok "  $host: nothing pushed" fleet_in "$host" test ! -e "$PUSHED"
+done
+ok "first push: the play succeeds" push_play "$OUT/push1.json"
+ok "  changed; all 4 destinations committed a full stream (parent null)" \
+	jq_true "$OUT/push1.json" "$push_task"' | .changed and (.destinations | length == 4) and all(.destinations[]; .result == "committed" and .parent == null) and (.committed | length == 4)'
+manifest "$BUILD" >"$OUT/build1"
+ok "  (the build host's tree is release 1)" grep -q "^VERSION regular file 644 0:0 size=2 " "$OUT/build1"
+for host in $HOSTS; do
+	ok "  $host holds the build host's tree" pushed_same "$OUT/build1" "$host"
+done
+ok "build host: release 2 applied" "$FLEET_BIN" apply -q --target "$BUILD" "$REL/r2.json"
+ok "second push: the play succeeds" push_play "$OUT/push2.json"
+ok "  changed; all 4 destinations committed an incremental stream (parent set)" \
+	jq_true "$OUT/push2.json" "$push_task"' | .changed and (.destinations | length == 4) and all(.destinations[]; .result == "committed" and .parent != null)'
+manifest "$BUILD" >"$OUT/build2"
+ok "  (the build host's tree is release 2 now)" sh -c 'grep -q "^conf.d/cache.conf " "$1" && ! cmp -s "$1" "$2"' sh "$OUT/build2" "$OUT/build1"
+for host in $HOSTS; do
+	ok "  $host holds the build host's new tree" pushed_same "$OUT/build2" "$host"
+done
+ok "third push, nothing new: the play succeeds" push_play "$OUT/push3.json"
+ok "  not changed: every destination is up to date" \
+	jq_true "$OUT/push3.json" "$push_task"' | (.changed | not) and all(.destinations[]; .result == "up-to-date")'
+expect_exit 2 "a push that includes h9, where nothing listens: the play fails" \
+	push_play "$OUT/push4.json" -i "$FLEET/inventory.ini" -i "$FLEET/lost.ini" -e fleet_hosts=h1,h9
+ok "  the message names h9's destination; h1 was up to date, nothing committed" \
+	jq_true "$OUT/push4.json" "$push_task"' | .failed and (.msg | test("ssh://root@127.0.0.10:[0-9]+/.*: ssh: .*refused$")) and (.committed | length == 0) and .failed_destinations == ["ssh://root@127.0.0.10:'"$FLEET_PORT$PUSHED"'"]'
 
 echo "# fleetcheck took $(($(date +%s) - started)) s"
 done_testing
