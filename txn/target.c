@@ -22,36 +22,6 @@
 #include <sys/vfs.h>
 #include <time.h>
 
-void uuid_format(const uint8_t uuid[16], char out[37])
-{
-	static const int dash_after[] = { 3, 5, 7, 9 };
-	char *w = out;
-	for (int i = 0, d = 0; i < 16; i++) {
-		w += sprintf(w, "%02x", uuid[i]);
-		if (d < 4 && i == dash_after[d]) {
-			*w++ = '-';
-			d++;
-		}
-	}
-	*w = '\0';
-}
-
-int subvolume_identity(int fd, char ret_uuid[37], uint64_t *ret_generation,
-		       char ret_parent_uuid[37])
-{
-	struct btrfs_util_subvolume_info info;
-	enum btrfs_util_error e = btrfs_util_subvolume_info_fd(fd, 0, &info);
-	if (e != BTRFS_UTIL_OK)
-		return errno ? -errno : -EIO;
-	if (ret_uuid)
-		uuid_format(info.uuid, ret_uuid);
-	if (ret_parent_uuid)
-		uuid_format(info.parent_uuid, ret_parent_uuid);
-	if (ret_generation)
-		*ret_generation = info.generation;
-	return 0;
-}
-
 /*
  * The state directory holds the journal that recovery acts on and the generations
  * rollback swaps in, so whoever can write it can make a root apply or recover do
@@ -379,14 +349,6 @@ void target_lock_holder(int state_fd, char *buf, size_t size)
 		n = 0;
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
-}
-
-void utc_now(char out[32])
-{
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int target_lock(struct target *t, const struct txn_options *options, struct txn_error *error)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* util.c: error filling, clocks, I/O helpers and the test-only fault points. */
 #include "internal.h"
+#include "state.h"
 #include "step.h"
 
 #include <stdatomic.h>
@@ -164,4 +165,13 @@ const char *txn_step_next(const char *command, const char *last)
 		if (!strcmp(order[i], last))
 			return order[i + 1] ? order[i + 1] : "done";
 	return NULL;
+}
+
+/* The time now as ISO 8601 UTC, for the journal and the history. */
+void utc_now(char out[32])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
