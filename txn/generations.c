@@ -26,6 +26,35 @@ unsigned generations_keep(const struct txn_options *options, const struct txn_ba
 	return TXN_DEFAULT_KEEP;
 }
 
+/* Deletes gen-@number unless pinned or mounted (then told to @skipped): 1 when kept
+ * back, 0 when deleted, -errno (told to @skipped too) when the delete failed. The
+ * one rule gc and retention share. */
+int generation_drop_one(int state_fd, uint64_t number, const struct txn_gc_notes *skipped)
+{
+	if (pin_exists(state_fd, number)) {
+		if (skipped)
+			skipped->fn(number, 0, "pinned: it holds writes of other processes "
+					       "('gc --release N' releases it)", skipped->ctx);
+		return 1;
+	}
+	char name[32];
+	snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)number);
+	char mount[PATH_MAX];
+	_cleanup_close_ int gen_fd =
+		openat(state_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (gen_fd >= 0 && mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0) {
+		char why[PATH_MAX + 64];
+		snprintf(why, sizeof(why), "mounted at '%s' (unmount it first)", mount);
+		if (skipped)
+			skipped->fn(number, 0, why, skipped->ctx);
+		return 1;
+	}
+	int d = delete_subvolume_at(state_fd, name);
+	if (d < 0 && skipped)
+		skipped->fn(number, -d, "cannot delete it", skipped->ctx);
+	return d;
+}
+
 /* Deletes gen-N beyond the newest @keep, going on past one it cannot delete, so
  * that a stuck generation never keeps all the others. Never deleted: a pinned one
  * (it holds concurrent writes), one mounted somewhere, and a pre snapshot whose
@@ -49,35 +78,11 @@ int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
 		if (keep > 0 && tag_pair_post(state_fd, number, &post) &&
 		    post >= list[n - keep].number)
 			continue;
-		if (pin_exists(state_fd, number)) {
-			if (skipped)
-				skipped->fn(number, 0, "pinned: it holds writes of other processes "
-						       "('gc --release N' releases it)", skipped->ctx);
-			continue;
-		}
-		char name[32];
-		snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)number);
-		char mount[PATH_MAX];
-		_cleanup_close_ int gen_fd =
-			openat(state_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (gen_fd >= 0 && mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0) {
-			char why[PATH_MAX + 64];
-			snprintf(why, sizeof(why), "mounted at '%s' (unmount it first)", mount);
-			if (skipped)
-				skipped->fn(number, 0, why, skipped->ctx);
-			continue;
-		}
-		if (gen_fd >= 0)
-			close(TAKE_FD(gen_fd));
-		int d = delete_subvolume_at(state_fd, name);
-		if (d == 0) {
+		int d = generation_drop_one(state_fd, number, skipped);
+		if (d == 0)
 			removed++;
-			continue;
-		}
-		if (!first_error)
+		else if (d < 0 && !first_error)
 			first_error = d;
-		if (skipped)
-			skipped->fn(number, -d, "cannot delete it", skipped->ctx);
 	}
 	free(list);
 	if (ret_removed)

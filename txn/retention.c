@@ -95,33 +95,6 @@ static size_t index_of(const struct txn_generation *list, size_t n, uint64_t num
 	return n;
 }
 
-/* Deletes gen-@number unless pinned or mounted (then told to @skipped). */
-static int drop_one(int state_fd, uint64_t number, const struct txn_gc_notes *skipped)
-{
-	if (pin_exists(state_fd, number)) {
-		if (skipped)
-			skipped->fn(number, 0, "pinned: it holds writes of other processes "
-					       "('gc --release N' releases it)", skipped->ctx);
-		return 1;
-	}
-	char name[32];
-	snprintf(name, sizeof(name), "gen-%llu", (unsigned long long)number);
-	char mount[PATH_MAX];
-	_cleanup_close_ int gen_fd =
-		openat(state_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (gen_fd >= 0 && mount_of_subvolume(gen_fd, mount, sizeof(mount)) > 0) {
-		char why[PATH_MAX + 64];
-		snprintf(why, sizeof(why), "mounted at '%s' (unmount it first)", mount);
-		if (skipped)
-			skipped->fn(number, 0, why, skipped->ctx);
-		return 1;
-	}
-	int d = delete_subvolume_at(state_fd, name);
-	if (d < 0 && skipped)
-		skipped->fn(number, -d, "cannot delete it", skipped->ctx);
-	return d;
-}
-
 /* Drops gen @i, and its pair's other half when it has one (both or neither stay
  * unless one is pinned or mounted). Returns how many went, or the first error. */
 static int drop_with_pair(int state_fd, const struct txn_generation *list, size_t n, size_t i,
@@ -133,13 +106,13 @@ static int drop_with_pair(int state_fd, const struct txn_generation *list, size_
 		j = index_of(list, n, post);
 	if (j < n && !gone[j] && (list[j].pinned || j == n - 1))
 		return 1; /* the post must stay, so the pre stays too */
-	int r = drop_one(state_fd, list[i].number, skipped);
+	int r = generation_drop_one(state_fd, list[i].number, skipped);
 	if (r != 0)
 		return r;
 	gone[i] = true;
 	(*removed)++;
 	if (j < n && !gone[j]) {
-		r = drop_one(state_fd, list[j].number, skipped);
+		r = generation_drop_one(state_fd, list[j].number, skipped);
 		if (r != 0)
 			return r;
 		gone[j] = true;

@@ -196,6 +196,7 @@ int undo_uncommitted(struct target *t, const struct journal *j, bool recovered,
 
 /* generations.c: the one keep rule (the batch's keep, else options->keep, else
  * TXN_DEFAULT_KEEP; either may be NULL). */
+int generation_drop_one(int state_fd, uint64_t number, const struct txn_gc_notes *skipped);
 unsigned generations_keep(const struct txn_options *options, const struct txn_batch *batch);
 /* Deletes gen-N beyond the newest @keep, never the pre of a pair whose post stays. */
 int drop_generations(int state_fd, unsigned keep, unsigned *ret_removed,
