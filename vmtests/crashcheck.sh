@@ -350,6 +350,6 @@ done
 seconds=$((SECONDS - start))
 echo "crashcheck: states $states violations $violations workloads $(wc -l < "$work/meta/workloads") seconds $seconds" \
 	"reordered $reordered reorder_violations $reorder_violations" \
-	"per_second $(awk -v n=$states -v s=$seconds 'BEGIN { printf "%.1f", (s > 0 ? n / s : n) }')" \
+	"per_second $(awk -v n=$states -v s=$seconds 'BEGIN { r = n; if (s > 0) r = n / s; printf "%.1f", r }')" \
 	"jobs $jobs"
 exit 0
