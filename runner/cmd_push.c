@@ -338,8 +338,9 @@ static bool holds(json_t *uuids, const char *uuid)
 	return false;
 }
 
-/* One destination, from start to end; runs in its own process (see cmd_push). */
-static void push_one(const struct push *p, json_t *sent, uint64_t current, struct dest *d)
+/* What one destination holds and which stream it needs: "up-to-date", "failed", or
+ * "pending" with @d->parent set (-1: a full stream). Runs in a process of its own. */
+static void plan_one(const struct push *p, json_t *sent, uint64_t current, struct dest *d)
 {
 	json_t *uuids = NULL;
 	int code = dest_holdings(p, d, &uuids);
@@ -372,13 +373,29 @@ static void push_one(const struct push *p, json_t *sent, uint64_t current, struc
 	if (p->no_parent)
 		parent = -1;
 	d->parent = parent;
+	d->result = "pending";
+}
 
+/* The argv of `btrfs-txn send` for a stream against @parent (-1: full). */
+static char **send_command(const struct push *p, long long parent)
+{
 	char parent_arg[32];
 	snprintf(parent_arg, sizeof(parent_arg), "%lld", parent);
 	char *send_args[] = { (char *)"send", (char *)"-q", (char *)p->target,
 			      parent >= 0 ? (char *)"--parent" : (char *)"--no-parent",
 			      parent >= 0 ? parent_arg : NULL, NULL };
-	char **send_argv = command_for(p, &(struct dest){ .ssh = false }, send_args);
+	return command_for(p, &(struct dest){ .ssh = false }, send_args);
+}
+
+/* Lands the stream @d needs there: read from @stream_file (a file that holds it,
+ * shared with other destinations; opened anew so that each reads from its start)
+ * or, when @stream_file is -1, from a sender of its own. Runs in a process of its
+ * own. */
+static void transfer_one(const struct push *p, int stream_file, struct dest *d)
+{
+	long long parent = d->parent;
+
+	char **send_argv = stream_file < 0 ? send_command(p, parent) : NULL;
 	char *receive_args[64] = { (char *)"receive", (char *)"--json", d->path };
 	size_t n = 3;
 	if (p->force)
@@ -391,9 +408,16 @@ static void push_one(const struct push *p, json_t *sent, uint64_t current, struc
 	}
 	receive_args[n] = NULL;
 	char **receive_argv = command_for(p, d, receive_args);
-	int stream[2], out[2], send_err[2];
-	if (!send_argv || !receive_argv || pipe2(stream, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-	    pipe2(send_err, O_CLOEXEC) < 0) {
+	int stream[2] = { -1, -1 }, out[2], send_err[2] = { -1, -1 };
+	if (stream_file >= 0) {
+		char self_fd[64];
+		snprintf(self_fd, sizeof(self_fd), "/proc/self/fd/%d", stream_file);
+		stream[0] = open(self_fd, O_RDONLY | O_CLOEXEC);
+	}
+	if ((stream_file < 0 && !send_argv) || !receive_argv ||
+	    (stream_file >= 0 ? stream[0] < 0
+			      : pipe2(stream, O_CLOEXEC) < 0 || pipe2(send_err, O_CLOEXEC) < 0) ||
+	    pipe2(out, O_CLOEXEC) < 0) {
 		snprintf(d->error, sizeof(d->error), "cannot start the transfer: %s", strerror(errno));
 		d->result = "failed";
 		d->exit_code = EXIT_ABORTED;
@@ -402,18 +426,21 @@ static void push_one(const struct push *p, json_t *sent, uint64_t current, struc
 		return;
 	}
 	pid_t receiver = start(receive_argv, stream[0], out[1], out[1]);
-	pid_t sender = start(send_argv, -1, stream[1], send_err[1]);
+	pid_t sender = stream_file < 0 ? start(send_argv, -1, stream[1], send_err[1]) : 0;
 	close(stream[0]);
-	close(stream[1]);
+	if (stream_file < 0) {
+		close(stream[1]);
+		close(send_err[1]);
+	}
 	close(out[1]);
-	close(send_err[1]);
 	free_argv(send_argv);
 	free_argv(receive_argv);
 	char *received = slurp(out[0]);
-	char *send_text = slurp(send_err[0]);
+	char *send_text = stream_file < 0 ? slurp(send_err[0]) : NULL;
 	close(out[0]);
-	close(send_err[0]);
-	int send_code = sender > 0 ? wait_exit(sender) : 127;
+	if (stream_file < 0)
+		close(send_err[0]);
+	int send_code = stream_file >= 0 ? 0 : sender > 0 ? wait_exit(sender) : 127;
 	int receive_code = receiver > 0 ? wait_exit(receiver) : 127;
 	/* receive --json prints one document, but stderr shares the pipe: the JSON
 	 * starts at the first '{' of a line. */
@@ -472,7 +499,8 @@ static void read_outcome(int fd, struct dest *d)
 		snprintf(d->error, sizeof(d->error), "the transfer process died");
 	} else {
 		d->result = !strcmp(result, "committed") ? "committed"
-			    : !strcmp(result, "up-to-date") ? "up-to-date" : "failed";
+			    : !strcmp(result, "up-to-date") ? "up-to-date"
+			    : !strcmp(result, "pending") ? "pending" : "failed";
 		d->exit_code = (int)json_integer_value(json_object_get(o, "exit"));
 		d->parent = (long long)json_integer_value(json_object_get(o, "parent"));
 		d->generation = (long long)json_integer_value(json_object_get(o, "generation"));
@@ -481,6 +509,109 @@ static void read_outcome(int fd, struct dest *d)
 	}
 	json_decref(o);
 	free(text);
+}
+
+/* A file holding the stream against @parent, made once for the destinations that all
+ * need it: an unlinked file in $TMPDIR (default /var/tmp). -1 when it cannot be
+ * made (no O_TMPFILE there, no room, the send failed): each destination then runs
+ * a send of its own, which reports its own error. */
+static int shared_stream(const struct push *p, long long parent)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/var/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	char **argv = send_command(p, parent);
+	pid_t pid = argv ? start(argv, -1, fd, -1) : -1;
+	free_argv(argv);
+	if (pid <= 0 || wait_exit(pid) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Runs one stage for each destination whose result is @only (NULL: not set yet),
+ * each in a process of its own, at most @parallel at a time: plan_one() when
+ * @stream_files is NULL, else transfer_one() with the destination's stream file (a
+ * negative one: a sender of its own). */
+static void run_stage(const struct push *p, struct dest *dests, size_t n_dests, unsigned parallel,
+		      const char *only, json_t *sent, uint64_t current, const int *stream_files)
+{
+	pid_t *pids = calloc(n_dests, sizeof(pid_t));
+	int *fds = calloc(n_dests, sizeof(int));
+	if (!pids || !fds) {
+		free(pids);
+		free(fds);
+		for (size_t i = 0; i < n_dests; i++)
+			if (only ? dests[i].result && !strcmp(dests[i].result, only) : !dests[i].result) {
+				dests[i].result = "failed";
+				dests[i].exit_code = EXIT_ABORTED;
+				snprintf(dests[i].error, sizeof(dests[i].error), "out of memory");
+			}
+		return;
+	}
+	size_t next = 0, running = 0;
+	for (;;) {
+		while (next < n_dests && running < parallel) {
+			struct dest *d = &dests[next];
+			if (only ? !d->result || strcmp(d->result, only) != 0 : d->result != NULL) {
+				next++;
+				continue;
+			}
+			int pipefd[2];
+			if (pipe2(pipefd, O_CLOEXEC) < 0) {
+				d->result = "failed";
+				d->exit_code = EXIT_ABORTED;
+				snprintf(d->error, sizeof(d->error), "cannot start: %s", strerror(errno));
+				next++;
+				continue;
+			}
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(pipefd[0]);
+				if (stream_files)
+					transfer_one(p, stream_files[next], d);
+				else
+					plan_one(p, sent, current, d);
+				write_outcome(pipefd[1], d);
+				_exit(0);
+			}
+			close(pipefd[1]);
+			if (pid < 0) {
+				close(pipefd[0]);
+				d->result = "failed";
+				d->exit_code = EXIT_ABORTED;
+				snprintf(d->error, sizeof(d->error), "cannot start: %s", strerror(errno));
+				next++;
+				continue;
+			}
+			pids[next] = pid;
+			fds[next] = pipefd[0];
+			next++;
+			running++;
+		}
+		if (running == 0)
+			break;
+		int status;
+		pid_t finished = wait(&status);
+		if (finished < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (size_t i = 0; i < next; i++)
+			if (pids[i] == finished) {
+				read_outcome(fds[i], &dests[i]);
+				close(fds[i]);
+				pids[i] = 0;
+				running--;
+			}
+	}
+	free(pids);
+	free(fds);
 }
 
 int cmd_push(int argc, char **argv)
@@ -626,53 +757,40 @@ int cmd_push(int argc, char **argv)
 	json_t *sent = json_object_get(transfers_doc, "sent");
 
 	signal(SIGPIPE, SIG_IGN);
-	/* Each destination in a process of its own, at most @parallel at a time. */
-	pid_t *pids = calloc(n_dests, sizeof(pid_t));
-	int *fds = calloc(n_dests, sizeof(int));
-	size_t next = 0, running = 0, done = 0;
-	while (done < n_dests) {
-		while (next < n_dests && running < parallel) {
-			int pipefd[2];
-			if (pipe2(pipefd, O_CLOEXEC) < 0) {
-				pids[next] = -1;
-				fds[next] = -1;
-				dests[next].result = "failed";
-				dests[next].exit_code = EXIT_ABORTED;
-				snprintf(dests[next].error, sizeof(dests[next].error), "cannot start: %s",
-					 strerror(errno));
-				next++;
-				done++;
-				continue;
-			}
-			pid_t pid = fork();
-			if (pid == 0) {
-				close(pipefd[0]);
-				push_one(&p, sent, current, &dests[next]);
-				write_outcome(pipefd[1], &dests[next]);
-				_exit(0);
-			}
-			close(pipefd[1]);
-			pids[next] = pid;
-			fds[next] = pipefd[0];
-			next++;
-			running++;
-		}
-		int status;
-		pid_t finished = wait(&status);
-		if (finished < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (size_t i = 0; i < next; i++)
-			if (pids[i] == finished) {
-				read_outcome(fds[i], &dests[i]);
-				close(fds[i]);
-				pids[i] = 0;
-				running--;
-				done++;
-			}
+	/* First what each destination holds, then the transfers: destinations that
+	 * need the same stream share one send. */
+	int *stream_files = malloc(n_dests * sizeof(int));
+	if (!stream_files) {
+		json_decref(transfers_doc);
+		free(dests);
+		return EXIT_ABORTED;
 	}
+	run_stage(&p, dests, n_dests, parallel, NULL, sent, current, NULL);
+	for (size_t i = 0; i < n_dests; i++)
+		stream_files[i] = -1;
+	for (size_t i = 0; i < n_dests; i++) {
+		if (!dests[i].result || strcmp(dests[i].result, "pending") != 0 || stream_files[i] != -1)
+			continue;
+		size_t sharing = 0;
+		for (size_t k = i; k < n_dests; k++)
+			sharing += dests[k].result && !strcmp(dests[k].result, "pending") &&
+				   dests[k].parent == dests[i].parent;
+		int fd = sharing > 1 ? shared_stream(&p, dests[i].parent) : -1;
+		for (size_t k = i; k < n_dests; k++)
+			if (dests[k].result && !strcmp(dests[k].result, "pending") &&
+			    dests[k].parent == dests[i].parent)
+				stream_files[k] = fd >= 0 ? fd : -2;
+	}
+	run_stage(&p, dests, n_dests, parallel, "pending", sent, current, stream_files);
+	for (size_t i = 0; i < n_dests; i++)
+		if (stream_files[i] >= 0) {
+			int fd = stream_files[i];
+			for (size_t k = i; k < n_dests; k++)
+				if (stream_files[k] == fd)
+					stream_files[k] = -1;
+			close(fd);
+		}
+	free(stream_files);
 	json_decref(transfers_doc);
 
 	/* Each destination that committed (or holds the tree) now holds the current
@@ -694,7 +812,7 @@ int cmd_push(int argc, char **argv)
 	json_t *list = cli.json ? json_array() : NULL;
 	for (size_t i = 0; i < n_dests; i++) {
 		struct dest *d = &dests[i];
-		if (!d->result) {
+		if (!d->result || !strcmp(d->result, "pending")) {
 			d->result = "failed";
 			d->exit_code = EXIT_ABORTED;
 		}
@@ -729,8 +847,6 @@ int cmd_push(int argc, char **argv)
 					exit_code);
 		json_print(doc);
 	}
-	free(pids);
-	free(fds);
 	free(dests);
 	return exit_code;
 }

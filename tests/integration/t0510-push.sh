@@ -133,5 +133,35 @@ ok "the lagging destination still gets an incremental stream against what it hol
 	jq -e '.exit == 0 and .destinations[0].parent == 6' "$TEST_TMP/p-lag.json"
 ok "push --forget drops the record" "$X" push --forget "$S" "$A/d2"
 ok "  status no longer lists it" sh -c "'$X' status --json '$S' | jq -e --arg d '$A/d2' '.transfers.destinations | has(\$d) | not'"
+# destinations that need the same stream share one send (the test build's step
+# hook counts the sender's "sent" steps); without a usable $TMPDIR each gets its own
+SENT_HOOK="[ \"\$1\" = sent ] && echo sent >>'$TEST_TMP/sent' || :"
+SHARE=("$B/f1" "$A/f2" "ssh://root@127.0.0.2:$PORT$B/f3")
+: >"$TEST_TMP/sent"
+BTRFS_TXN_STEP_HOOK=$SENT_HOOK "$X" push --json --parallel 3 "$S" "${SHARE[@]}" "${SSH_OPTS[@]}" \
+	>"$TEST_TMP/p-share0.json" 2>&1
+ok "three new destinations: all committed with a full stream" \
+	jq -e '.exit == 0 and ([.destinations[] | select(.result == "committed" and .parent == null)] | length) == 3' "$TEST_TMP/p-share0.json"
+ok "  from one send" test "$(wc -l <"$TEST_TMP/sent")" -eq 1
+g=$("$X" status --json "$S" | jq .generation)
+apply_ops "$S" '[{"op": "write", "path": "etc/conf", "content": "shared\n"}]' >/dev/null
+: >"$TEST_TMP/sent"
+BTRFS_TXN_STEP_HOOK=$SENT_HOOK "$X" push --json --parallel 3 "$S" "${SHARE[@]}" "${SSH_OPTS[@]}" \
+	>"$TEST_TMP/p-share1.json" 2>&1
+ok "the same three: all committed incrementally" \
+	jq -e ".exit == 0 and ([.destinations[] | select(.result == \"committed\" and .parent == $g)] | length) == 3" "$TEST_TMP/p-share1.json"
+ok "  from one send" test "$(wc -l <"$TEST_TMP/sent")" -eq 1
+apply_ops "$S" '[{"op": "write", "path": "etc/conf", "content": "own\n"}]' >/dev/null
+: >"$TEST_TMP/sent"
+TMPDIR=$TEST_TMP/no-such-dir BTRFS_TXN_STEP_HOOK=$SENT_HOOK "$X" push --json --parallel 3 "$S" "${SHARE[@]}" \
+	"${SSH_OPTS[@]}" >"$TEST_TMP/p-share2.json" 2>&1
+ok "no usable TMPDIR: all committed all the same" \
+	jq -e ".exit == 0 and ([.destinations[] | select(.result == \"committed\" and .parent == $((g + 1)))] | length) == 3" "$TEST_TMP/p-share2.json"
+ok "  each from a send of its own" test "$(wc -l <"$TEST_TMP/sent")" -eq 3
+manifest "$S" >"$TEST_TMP/m-share"
+for d in "$B/f1" "$A/f2" "$B/f3"; do
+	ok "  $d holds the tree" same_manifest "$TEST_TMP/m-share" "$d"
+done
+
 ok "sshd's log shows only loopback connections" sh -c "! grep -E 'from [0-9]+' '$SSH_DIR/sshd.log' | grep -v 'from 127\.'"
 done_testing
