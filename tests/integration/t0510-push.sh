@@ -11,17 +11,8 @@ require_btrfs
 	skip_all "needs OpenSSH (openssh-server, openssh-client)"
 btrfs_fixture 1G
 A=$MNT
-second_fixture() {
-	local image="$TEST_TMP/btrfs-b.img" dev
-	B="$TEST_TMP/mnt-b"
-	mkdir -p "$B" && truncate -s 1G "$image" && at_cleanup "rm -f '$image'" &&
-		dev=$(losetup --find --show "$image") || skip_all "cannot attach a second loop device"
-	at_cleanup "losetup -d '$dev'"
-	mkfs.btrfs -q -f "$dev" >/dev/null 2>&1 || { echo "Bail out! mkfs.btrfs failed on $dev"; exit 1; }
-	mount -t btrfs "$dev" "$B" || skip_all "cannot mount the second Btrfs"
-	at_cleanup "umount '$B' || umount -l '$B'"
-}
-second_fixture
+btrfs_fixture2 1G
+B=$MNT2
 X=$BTRFS_TXN
 S=$A/s
 
