@@ -5,6 +5,7 @@
 #   require_btrfs            skip (exit 77) unless root with loop devices and Btrfs
 #   btrfs_fixture [SIZE]     sparse image -> losetup -> mkfs.btrfs -> mount at $MNT
 #   btrfs_fixture2 [SIZE]    a second, separate Btrfs the same way, at $MNT2
+#   receive_no_leftovers DIR, receive_record_matches DIR   a receive's state directory
 #   at_cleanup CMD           run CMD on exit (last registered runs first)
 #   ok DESC CMD...           one TAP test point: CMD must succeed
 #   expect_exit N DESC CMD...  one TAP test point: CMD must exit with status N
@@ -187,6 +188,18 @@ json_get() {
 }
 
 # output_has DESC REGEX: a test point: the last ok/expect_exit output matches REGEX.
+# receive_no_leftovers STATE_DIR: no staging, nothing half-received, no journal there.
+receive_no_leftovers() {
+	! ls -d "$1"/staging-* "$1"/receiving-* 2>/dev/null | grep . && [ ! -e "$1/journal" ]
+}
+
+# receive_record_matches STATE_DIR: every recv-TXID directory there is one that
+# received.json names as received, and the reverse.
+receive_record_matches() {
+	diff <(ls -d "$1"/recv-* 2>/dev/null | xargs -n1 basename | sort) \
+		<(jq -r '.received[].subvolume | split("/")[0]' "$1/received.json" | sort)
+}
+
 # That output is kept, so several output_has may follow one command.
 output_has() {
 	cp "$TEST_TMP/out" "$TEST_TMP/out.prev"

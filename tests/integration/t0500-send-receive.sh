@@ -21,9 +21,7 @@ DD="$B/.btrfs-txn/t"
 # everything the trees must agree on: manifest plus extended attributes
 tree_print() { manifest "$1" && (cd "$1" && getfattr -R -h -d -m - . 2>/dev/null | grep -v '^$' | sort); }
 same_trees() { diff <(tree_print "$1") <(tree_print "$2"); }
-no_leftovers() {
-	! ls -d "$DD"/staging-* "$DD"/receiving-* 2>/dev/null | grep . && [ ! -e "$DD/journal" ]
-}
+no_leftovers() { receive_no_leftovers "$DD"; }
 
 "$X" init "$S" >/dev/null
 mkdir -p "$S/etc/conf.d" && printf 'v1\n' >"$S/etc/app.conf" && printf secret >"$S/etc/key" &&

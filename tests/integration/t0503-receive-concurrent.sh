@@ -11,13 +11,8 @@ S=$MNT/s
 D=$MNT/d
 DD="$MNT/.btrfs-txn/d"
 
-no_leftovers() {
-	! ls -d "$DD"/staging-* "$DD"/receiving-* 2>/dev/null | grep . && [ ! -e "$DD/journal" ]
-}
-record_matches() {
-	diff <(ls -d "$DD"/recv-* 2>/dev/null | xargs -n1 basename | sort) \
-		<(jq -r '.received[].subvolume | split("/")[0]' "$DD/received.json" | sort)
-}
+no_leftovers() { receive_no_leftovers "$DD"; }
+record_matches() { receive_record_matches "$DD"; }
 # next_stream N: a change on the sender and its incremental stream in $TEST_TMP/sN
 next_stream() {
 	apply_ops "$S" "[{\"op\": \"write\", \"path\": \"etc/conf\", \"content\": \"v$1\\n\"}]" >/dev/null &&
