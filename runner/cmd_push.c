@@ -231,11 +231,27 @@ static char *slurp(int fd)
 	return buf;
 }
 
-/* The last non-empty line of @text, without a "btrfs-txn: " prefix. */
+/* What ends a remote's line as noise: white space and control characters (ssh
+ * ends its own messages with "\r\n"; a remote shell may add more). */
+static bool line_noise(unsigned char c)
+{
+	return c <= ' ' || c == 0x7f;
+}
+
+/* @line without its trailing white space and control characters, in place. */
+static void line_trim(char *line)
+{
+	size_t n = strlen(line);
+	while (n > 0 && line_noise((unsigned char)line[n - 1]))
+		line[--n] = '\0';
+}
+
+/* The last non-empty line of @text, without a "btrfs-txn: " prefix and without
+ * trailing white space and control characters. */
 static void last_line_of(const char *text, char *buf, size_t size)
 {
 	const char *end = text + strlen(text);
-	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+	while (end > text && line_noise((unsigned char)end[-1]))
 		end--;
 	const char *start = end;
 	while (start > text && start[-1] != '\n')
@@ -817,6 +833,8 @@ int cmd_push(int argc, char **argv)
 			d->exit_code = EXIT_ABORTED;
 		}
 		bool failed = !strcmp(d->result, "failed");
+		/* One line, whichever end it came from (a remote's JSON error too). */
+		line_trim(d->error);
 		if (failed && exit_code == EXIT_DONE)
 			exit_code = d->exit_code ? d->exit_code : EXIT_ABORTED;
 		if (list) {

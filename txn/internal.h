@@ -271,10 +271,11 @@ void holders_describe(const struct holder *h, size_t n, char *buf, size_t size);
  * snapshot.c: one transaction of the snapshot method in phases, so that another
  * method that makes its staging tree differently (receive) runs the same protocol
  * (docs/protocol.md): staged_init(), then staged_create() (journal, snapshot,
- * staged record) or staged_begin(s, true, ...), the method's own subvolume at
- * journal.staging (then @staging_made) and staged_record(); the method fills the
- * staging; staged_commit() (steps 7 to 9); staged_finish() after it succeeded,
+ * staged record) or staged_begin(s, true, ...) and staged_snapshot() of the method's
+ * own source (receive: the received subvolume); the method fills the staging;
+ * staged_commit() (steps 7 to 9); staged_finish() after it succeeded,
  * staged_abort() after any failure unless @exchanged is set; staged_close() always.
+ * A method with a record of its own sets @method_record (receive.c).
  */
 #include "state.h"
 struct staged_txn {
@@ -292,6 +293,17 @@ struct staged_txn {
 	struct txn_concurrent *report; /* the checks after the exchange */
 	const struct txn_options *options; /* the caller's (may be NULL) */
 	bool live;                   /* a mounted target's running tree: its own writes expected */
+	/* The journal fsynced at once: the method makes, before the step-7 commit,
+	 * what only the journal names (receive: receiving-TXID, recv-TXID). */
+	bool journal_synced;
+	/* The method's own record of the transaction, or NULL (receive: the "pending"
+	 * record of received.json). Called by staged_commit() with @committed false
+	 * after the check and before the exchange (durable when it returns), and by
+	 * staged_finish() with @committed true once the exchange is durable, before
+	 * the history line and the journal go (recovery redoes it while the journal
+	 * exists). Return: 0 or -errno with @error filled. */
+	int (*method_record)(struct staged_txn *s, bool committed, struct txn_error *error);
+	void *method_ctx;            /* the method's, for method_record */
 };
 void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 		 struct txn_result *result);
@@ -302,6 +314,10 @@ int staged_create(struct staged_txn *s, const char *source_name, struct txn_erro
  * (a staging that is not a snapshot of T: T's writes from now on count), the
  * journal (not synced: the step-7 commit makes it durable). */
 int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error);
+/* Snapshot of the subvolume @source_fd (named @source_path in an error) at
+ * journal.staging, then staged_record(). Return: 0 or -errno with @error filled. */
+int staged_snapshot(struct staged_txn *s, int source_fd, const char *source_path,
+		    struct txn_error *error);
 /* Opens the staging subvolume, records its UUID and the mark (staged record). */
 int staged_record(struct staged_txn *s, struct txn_error *error);
 /* Flush, the check before the exchange, the exchange (the commit point). */
@@ -309,6 +325,12 @@ int staged_commit(struct staged_txn *s, struct txn_error *error);
 /* After the commit point: gen-N, the checks after it, sync, history, gc. */
 int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result,
 		  struct txn_error *error);
+/* Marks the end of @step (txn_step; none when NULL) and adds the time since the
+ * previous step to @slot (none when NULL): for a method's own steps. */
+void staged_step(struct staged_txn *s, const char *step, double *slot);
+/* TXN_ABORTED naming the signal when one asked to stop (txn_interrupted); else 0.
+ * Only before the commit point. */
+int staged_interrupted(struct txn_error *error);
 /* Undoes what exists of an uncommitted transaction; returns @r, @error kept. */
 int staged_abort(struct staged_txn *s, int r, struct txn_error *error);
 void staged_close(struct staged_txn *s);

@@ -7,8 +7,15 @@
  *   --chroot into receiving-TXID -> its read-only subvolume renamed recv-TXID ->
  *   writable snapshot of it as staging-TXID -> verify hook -> BTRFS_IOC_SYNC ->
  *   T unchanged? -> pending record in received.json -> RENAME_EXCHANGE (the commit
- *   point) -> old tree kept as read-only gen-N -> sync -> history -> pending record
- *   becomes the newest received one -> journal removed -> gc.
+ *   point) -> old tree kept as read-only gen-N -> sync -> pending record becomes
+ *   the newest received one -> history -> journal removed -> gc.
+ *
+ * From the journal on, these are the phases of snapshot.c (internal.h: staged_begin
+ * with the mark taken at once, staged_record, staged_commit, staged_finish, or
+ * staged_abort), as for apply; receive brings the staging (btrfs receive, then a
+ * snapshot of the received subvolume) and its own record, through the phases'
+ * method_record hook: the pending record before the exchange, made the newest
+ * received one after it while the journal still names the receive.
  *
  * The stream is read by btrfs-progs only (its reader and --dump): no parser of our
  * own. The received subvolume is never made writable, so its received UUID stays
@@ -351,16 +358,6 @@ static void receive_cleanup(struct target *t, const char *txid)
 	received_recover(t->state_fd, txid, false);
 }
 
-#define CHECK_INTERRUPT(t_label)                                                          \
-	do {                                                                              \
-		if (txn_interrupted) {                                                     \
-			r = txn_fail(error, TXN_ABORTED, EINTR,                           \
-				     "interrupted by signal %d before the commit point",  \
-				     (int)txn_interrupted);                               \
-			goto t_label;                                                     \
-		}                                                                         \
-	} while (0)
-
 /* Drops recv-* subvolumes that no longer are among the newest @keep received. */
 static void drop_received(int state_fd, json_t *doc, unsigned keep)
 {
@@ -414,26 +411,214 @@ static int stream_start_read(int in_fd, struct stream_start *ret, struct txn_err
 	return stream_head_read(ret->btrfs, ret->bytes, ret->len, &ret->h, error);
 }
 
+/* What one receive lands: its names, and what its record holds (receive_record()). */
+struct landing {
+	const struct stream_start *head;
+	const struct txn_receive_options *ro;
+	json_t *doc;                       /* received.json, as read for the refusals */
+	char receiving[64];                /* receiving-TXID: what btrfs receive writes in */
+	char received[64];                 /* recv-TXID: the same directory once complete */
+	char subvolume[64 + NAME_MAX + 2]; /* recv-TXID/NAME: the received subvolume */
+	struct tree_mark landed;           /* a change of the landed tree after it is drift */
+};
+
+/* R4 and R5: btrfs receive --chroot into receiving-TXID, what it left checked, the
+ * directory renamed recv-TXID. */
+static int receive_stream(struct staged_txn *s, struct landing *l, struct txn_error *error)
+{
+	struct target *t = s->target;
+	const struct stream_start *head = l->head;
+	const struct stream_head *h = &head->h;
+	const char *btrfs = head->btrfs;
+	if (mkdirat(t->state_fd, l->receiving, 0700) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot make '%s/%s'", t->state_path,
+				l->receiving);
+	staged_step(s, "receiving", &s->timing->ops);
+	_cleanup_close_ int err_fd = memfd_create("btrfs-receive-stderr", MFD_CLOEXEC);
+	char receiving_path[PATH_MAX + 80];
+	snprintf(receiving_path, sizeof(receiving_path), "%s/%s", t->state_path, l->receiving);
+	/* --chroot: the stream's paths cannot leave the directory; -e: one subvolume,
+	 * ended by the stream's end command (a truncated stream fails). */
+	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--chroot", (char *)"-e",
+			 receiving_path, NULL };
+	int in = -1;
+	pid_t pid = spawn(argv, &in, NULL, err_fd);
+	if (pid < 0)
+		return txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive'", btrfs);
+	bool read_error = false;
+	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+	int pumped = pump(l->ro->in_fd, head->bytes, head->len, in, &read_error);
+	signal(SIGPIPE, old_pipe);
+	close(in);
+	if (pumped == -EINTR)
+		kill(pid, SIGKILL);
+	int status = wait_child(pid);
+	int r = pumped == -EINTR ? staged_interrupted(error) : 0;
+	if (r < 0)
+		return r;
+	char why[512];
+	last_line(err_fd, why, sizeof(why));
+	if (read_error)
+		return txn_fail(error, TXN_ABORTED, pumped, "cannot read the stream");
+	if (status != 0) {
+		char line[320];
+		if (why[0])
+			snprintf(line, sizeof(line), "%.300s", why);
+		else if (status > 128)
+			snprintf(line, sizeof(line), "killed by signal %d", status - 128);
+		else
+			snprintf(line, sizeof(line), "exit status %d", status);
+		return txn_fail(error, TXN_ABORTED, 0,
+				"btrfs receive failed: %s; the stream is incomplete or damaged, "
+				"nothing was changed", line);
+	}
+	if (pumped < 0)
+		return txn_fail(error, TXN_ABORTED, pumped, "cannot pass the stream to btrfs receive");
+	/* What btrfs receive made: exactly the stream's subvolume, read-only, with the
+	 * stream's UUID as its received UUID (set only once the stream ended well). */
+	_cleanup_close_ int dir_fd = openat(t->state_fd, l->receiving,
+					    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int sub = dir_fd >= 0 ? openat(dir_fd, h->name, O_RDONLY | O_DIRECTORY |
+							       O_NOFOLLOW | O_CLOEXEC) : -EBADF;
+	struct btrfs_util_subvolume_info info;
+	bool read_only = false;
+	char got_uuid[37] = "";
+	if (sub >= 0 && btrfs_util_subvolume_info_fd(sub, 0, &info) == BTRFS_UTIL_OK &&
+	    btrfs_util_get_subvolume_read_only_fd(sub, &read_only) == BTRFS_UTIL_OK)
+		uuid_format(info.received_uuid, got_uuid);
+	/* Only that subvolume: a stream whose paths climbed out of it (btrfs receive
+	 * resolves them inside the chroot) left something beside it. */
+	size_t entries = 0;
+	int list_fd = dir_fd >= 0 ? openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	DIR *list = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+	for (struct dirent *e; list && (e = readdir(list));)
+		entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	if (list)
+		closedir(list);
+	else if (list_fd >= 0)
+		close(list_fd);
+	if (entries != 1)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"btrfs receive wrote outside the stream's subvolume '%s' (in '%s'): "
+				"the stream is malformed or hostile; nothing was changed",
+				h->name, receiving_path);
+	if (!read_only || strcmp(got_uuid, h->uuid) != 0)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"btrfs receive did not leave a complete read-only subvolume '%s' "
+				"in '%s'; nothing was changed", h->name, receiving_path);
+	/* Complete: the directory it is in becomes recv-TXID (the read-only subvolume
+	 * itself cannot move to another directory). */
+	if (renameat(t->state_fd, l->receiving, t->state_fd, l->received) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot rename '%s' to '%s/%s'",
+				receiving_path, t->state_path, l->received);
+	staged_step(s, "received", &s->timing->ops);
+	return 0;
+}
+
+/* R6: a writable snapshot of the received subvolume at journal.staging, recorded
+ * (staged_record()), and the mark the next receive judges drift by. */
+static int receive_stage(struct staged_txn *s, struct landing *l, struct txn_error *error)
+{
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
+	struct tree_mark *landed = &l->landed;
+	/* The moment after which a change of the landed tree is drift: the next tick of
+	 * the coarse clock ctime is stamped from, so that what btrfs receive wrote in
+	 * this tick (an inode rewritten later only for its atime keeps that ctime) is
+	 * never taken for a change. Nothing but us writes the staging before the
+	 * exchange. */
+	struct timespec first;
+	clock_gettime(CLOCK_REALTIME_COARSE, &first);
+	do {
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		clock_gettime(CLOCK_REALTIME_COARSE, &landed->since);
+	} while (landed->since.tv_sec == first.tv_sec && landed->since.tv_nsec == first.tv_nsec);
+	char received_path[sizeof(t->state_path) + sizeof(l->subvolume) + 1];
+	snprintf(received_path, sizeof(received_path), "%s/%s", t->state_path, l->subvolume);
+	_cleanup_close_ int received_fd = openat(t->state_fd, l->subvolume,
+						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (received_fd < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot open '%s'", received_path);
+	int r = staged_snapshot(s, received_fd, received_path, error);
+	if (r < 0)
+		return r;
+	/* Any inode of the landed tree written after the staging's own transaction
+	 * is a change. */
+	struct btrfs_util_subvolume_info staging_info;
+	struct stat staging_root;
+	errno = 0;
+	r = btrfs_error(btrfs_util_subvolume_info_fd(s->staging_fd, 0, &staging_info));
+	if (r == 0 && fstat(s->staging_fd, &staging_root) < 0)
+		r = -errno;
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s/%s'",
+				t->state_path, j->staging);
+	landed->generation = staging_info.otransid;
+	landed->after_transid = staging_info.otransid;
+	landed->root_mode = staging_root.st_mode;
+	landed->root_uid = staging_root.st_uid;
+	landed->root_gid = staging_root.st_gid;
+	r = root_print_take(s->staging_fd, &landed->root_print);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot read the root of '%s/%s'", t->state_path,
+				j->staging);
+	landed->has_root_print = true;
+	return 0;
+}
+
+/* The method_record of the phases (internal.h). Before the exchange (R8): the
+ * pending record in received.json, durable, which recovery that finishes the
+ * commit makes the newest received one. After the commit: that, done here. */
+static int receive_record(struct staged_txn *s, bool committed, struct txn_error *error)
+{
+	struct landing *l = s->method_ctx;
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
+	const struct stream_head *h = &l->head->h;
+	int r;
+	if (committed) {
+		r = received_recover(t->state_fd, j->txid, true);
+		return r < 0 ? txn_fail(error, TXN_NEEDS_PERSON, r, "cannot update '%s/received.json'",
+					t->state_path)
+			     : 0;
+	}
+	json_t *pending = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:o}",
+				    "txid", j->txid, "subvolume", l->subvolume, "received_uuid",
+				    h->uuid, "tree_uuid", j->staging_uuid, "received_at", j->started,
+				    "stream", h->parent_uuid[0] ? "incremental" : "full", "generation",
+				    (json_int_t)j->to_generation, "origin_lineage",
+				    h->has_origin ? h->origin.lineage : NULL, "origin_txid",
+				    h->has_origin && h->origin.txid[0] ? h->origin.txid : NULL,
+				    "parent_uuid", h->parent_uuid[0] ? h->parent_uuid : NULL, "mark",
+				    mark_json(&l->landed));
+	if (pending && h->has_origin)
+		json_object_set_new(pending, "origin_generation",
+				    json_integer((json_int_t)h->origin.generation));
+	json_object_set_new(l->doc, "pending", pending);
+	if (h->has_origin)
+		json_object_set_new(l->doc, "lineage", json_string(h->origin.lineage));
+	else
+		json_object_del(l->doc, "lineage");
+	r = pending ? received_write(t->state_fd, l->doc) : -ENOMEM;
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot write '%s/received.json'", t->state_path);
+	staged_step(s, "receive-recorded", &s->timing->swap);
+	return 0;
+}
+
 static int receive_locked(struct target *t, const struct txn_receive_options *ro,
 			  const struct stream_start *head, const struct txn_options *options,
 			  struct txn_receive_result *result, struct txn_error *error)
 {
 	struct txn_timing *tm = &result->txn.timing;
 	double mark_time = txn_now();
-	bool staging_made = false;
-	_cleanup_free_ struct txn_concurrent *report = NULL;
-	_cleanup_close_ int staging_fd = -EBADF;
-	_cleanup_close_ int err_fd = -EBADF;
-	struct journal j = { 0 };
-	const char *btrfs = head->btrfs;
-	const struct stream_head h = head->h;
-	const size_t head_len = head->len;
+	const struct stream_head *h = &head->h;
 	int r;
-	result->incremental = h.parent_uuid[0] != '\0';
-	if (h.has_origin) {
-		result->origin_generation = h.origin.generation;
-		snprintf(result->origin_lineage, sizeof(result->origin_lineage), "%s", h.origin.lineage);
-		snprintf(result->origin_txid, sizeof(result->origin_txid), "%s", h.origin.txid);
+	result->incremental = h->parent_uuid[0] != '\0';
+	if (h->has_origin) {
+		result->origin_generation = h->origin.generation;
+		snprintf(result->origin_lineage, sizeof(result->origin_lineage), "%s", h->origin.lineage);
+		snprintf(result->origin_txid, sizeof(result->origin_txid), "%s", h->origin.txid);
 	}
 
 	/* Refusals, before anything is written. */
@@ -449,21 +634,21 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 		snprintf(last_note, sizeof(last_note), "send with --no-parent");
 	char parent_name[NAME_MAX + 72] = "";
 	if (result->incremental) {
-		find_received(t->state_fd, h.parent_uuid, parent_name, sizeof(parent_name));
+		find_received(t->state_fd, h->parent_uuid, parent_name, sizeof(parent_name));
 		if (!parent_name[0]) {
 			r = txn_fail(error, TXN_ABORTED, 0,
 				     "the stream is incremental against a subvolume (uuid %s) that '%s' "
 				     "does not hold; %s; nothing was changed",
-				     h.parent_uuid, t->path, last_note);
+				     h->parent_uuid, t->path, last_note);
 			goto refuse;
 		}
 	}
-	bool other_lineage = lineage && (!h.has_origin || strcmp(lineage, h.origin.lineage) != 0);
+	bool other_lineage = lineage && (!h->has_origin || strcmp(lineage, h->origin.lineage) != 0);
 	if (other_lineage && !ro->force) {
 		r = txn_fail(error, TXN_ABORTED, 0,
 			     "the stream is of another lineage (%s) than '%s' follows (%s); nothing "
 			     "was changed: use --force to replace its tree",
-			     h.has_origin ? h.origin.lineage : "unknown: not sent by btrfs-txn",
+			     h->has_origin ? h->origin.lineage : "unknown: not sent by btrfs-txn",
 			     t->path, lineage);
 		goto refuse;
 	}
@@ -494,404 +679,68 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 		}
 	}
 	tm->preconditions = txn_now() - mark_time;
-	mark_time = txn_now();
 
-	/* The transaction. */
-	make_txid(j.txid);
-	snprintf(j.kind, sizeof(j.kind), "receive");
-	snprintf(j.staging, sizeof(j.staging), "staging-%s", j.txid);
-	if (h.has_origin)
-		snprintf(j.description, sizeof(j.description),
+	/* The transaction, on the phases of snapshot.c: the staging is a snapshot of
+	 * the received subvolume, not of T. */
+	struct staged_txn s;
+	staged_init(&s, t, "receive", &result->txn);
+	s.options = options;
+	/* receiving-TXID and recv-TXID are made before the step-7 commit and only
+	 * the journal names them. */
+	s.journal_synced = true;
+	struct landing l = { .head = head, .ro = ro, .doc = doc };
+	s.method_record = receive_record;
+	s.method_ctx = &l;
+	struct journal *j = &s.journal;
+	if (h->has_origin)
+		snprintf(j->description, sizeof(j->description),
 			 "receive generation %llu of lineage %s (transaction %s)",
-			 (unsigned long long)h.origin.generation, h.origin.lineage,
-			 h.origin.txid[0] ? h.origin.txid : "none");
+			 (unsigned long long)h->origin.generation, h->origin.lineage,
+			 h->origin.txid[0] ? h->origin.txid : "none");
 	else
-		snprintf(j.description, sizeof(j.description), "receive subvolume %s (uuid %s)", h.name,
-			 h.uuid);
+		snprintf(j->description, sizeof(j->description), "receive subvolume %s (uuid %s)",
+			 h->name, h->uuid);
 	if (options && options->description)
-		snprintf(j.description, sizeof(j.description), "%s", options->description);
-	utc_now(j.started);
-	j.from_generation = current;
-	j.to_generation = current + 1;
-	snprintf(result->txn.txid, sizeof(result->txn.txid), "%s", j.txid);
-	r = subvolume_identity(t->fd, j.target_uuid, NULL, NULL);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read the UUID of '%s'", t->path);
-		goto refuse;
-	}
-	r = refuse_nested(t, TXN_UNSUPPORTED, error);
-	if (r < 0)
-		goto refuse;
-	/* The target is replaced by another tree: writes to it count as concurrent from
-	 * the moment we hold the lock, as for a rollback (snapshot.c). */
-	struct tree_mark before;
-	r = tree_mark_take(t->fd, &before);
+		snprintf(j->description, sizeof(j->description), "%s", options->description);
+	snprintf(l.receiving, sizeof(l.receiving), RECEIVING_PREFIX "%s", j->txid);
+	snprintf(l.received, sizeof(l.received), RECV_PREFIX "%s", j->txid);
+	snprintf(l.subvolume, sizeof(l.subvolume), "%s/%s", l.received, h->name);
+	snprintf(result->received, sizeof(result->received), "%s", l.received);
+
+	/* T is replaced by another tree: writes to it count as concurrent from the
+	 * moment we hold the lock, as for a rollback: the mark is taken now. */
+	r = staged_begin(&s, true, error);
 	if (r == 0)
-		r = root_print_take(t->fd, &before.root_print);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
-		goto refuse;
-	}
-	before.has_root_print = true;
-	r = journal_write(t->state_fd, &j);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path, JOURNAL_NAME);
-		goto refuse;
-	}
-	txn_step("journaled");
-	tm->journal = txn_now() - mark_time;
-	mark_time = txn_now();
-
-	char receiving[64], received[64];
-	snprintf(receiving, sizeof(receiving), RECEIVING_PREFIX "%s", j.txid);
-	snprintf(received, sizeof(received), RECV_PREFIX "%s", j.txid);
-	char received_subvolume[sizeof(received) + NAME_MAX + 2];
-	snprintf(received_subvolume, sizeof(received_subvolume), "%s/%s", received, h.name);
-	snprintf(result->received, sizeof(result->received), "%s", received);
-	if (mkdirat(t->state_fd, receiving, 0700) < 0) {
-		r = txn_fail(error, TXN_ABORTED, errno, "cannot make '%s/%s'", t->state_path, receiving);
-		goto abort;
-	}
-	txn_step("receiving");
-	err_fd = memfd_create("btrfs-receive-stderr", MFD_CLOEXEC);
-	char receiving_path[PATH_MAX + 80];
-	snprintf(receiving_path, sizeof(receiving_path), "%s/%s", t->state_path, receiving);
-	/* --chroot: the stream's paths cannot leave the directory; -e: one subvolume,
-	 * ended by the stream's end command (a truncated stream fails). */
-	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--chroot", (char *)"-e",
-			 receiving_path, NULL };
-	int in = -1;
-	pid_t pid = spawn(argv, &in, NULL, err_fd);
-	if (pid < 0) {
-		r = txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive'", btrfs);
-		goto abort;
-	}
-	bool read_error = false;
-	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
-	int pumped = pump(ro->in_fd, head->bytes, head_len, in, &read_error);
-	signal(SIGPIPE, old_pipe);
-	close(in);
-	if (pumped == -EINTR)
-		kill(pid, SIGKILL);
-	int status = wait_child(pid);
-	if (pumped == -EINTR) {
-		CHECK_INTERRUPT(abort);
-	}
-	char why[512];
-	last_line(err_fd, why, sizeof(why));
-	if (read_error) {
-		r = txn_fail(error, TXN_ABORTED, pumped, "cannot read the stream");
-		goto abort;
-	}
-	if (status != 0) {
-		char line[320];
-		if (why[0])
-			snprintf(line, sizeof(line), "%.300s", why);
-		else if (status > 128)
-			snprintf(line, sizeof(line), "killed by signal %d", status - 128);
-		else
-			snprintf(line, sizeof(line), "exit status %d", status);
-		r = txn_fail(error, TXN_ABORTED, 0,
-			     "btrfs receive failed: %s; the stream is incomplete or damaged, "
-			     "nothing was changed", line);
-		goto abort;
-	}
-	if (pumped < 0) {
-		r = txn_fail(error, TXN_ABORTED, pumped, "cannot pass the stream to btrfs receive");
-		goto abort;
-	}
-	/* What btrfs receive made: exactly the stream's subvolume, read-only, with the
-	 * stream's UUID as its received UUID (set only once the stream ended well). */
-	{
-		_cleanup_close_ int dir_fd = openat(t->state_fd, receiving,
-						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		_cleanup_close_ int sub = dir_fd >= 0 ? openat(dir_fd, h.name, O_RDONLY | O_DIRECTORY |
-								       O_NOFOLLOW | O_CLOEXEC) : -EBADF;
-		struct btrfs_util_subvolume_info info;
-		bool read_only = false;
-		char got_uuid[37] = "";
-		if (sub >= 0 && btrfs_util_subvolume_info_fd(sub, 0, &info) == BTRFS_UTIL_OK &&
-		    btrfs_util_get_subvolume_read_only_fd(sub, &read_only) == BTRFS_UTIL_OK)
-			uuid_format(info.received_uuid, got_uuid);
-		/* Only that subvolume: a stream whose paths climbed out of it (btrfs
-		 * receive resolves them inside the chroot) left something beside it. */
-		size_t entries = 0;
-		int list_fd = dir_fd >= 0 ? openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-		DIR *list = list_fd >= 0 ? fdopendir(list_fd) : NULL;
-		for (struct dirent *e; list && (e = readdir(list));)
-			entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-		if (list)
-			closedir(list);
-		else if (list_fd >= 0)
-			close(list_fd);
-		if (entries != 1) {
-			r = txn_fail(error, TXN_ABORTED, 0,
-				     "btrfs receive wrote outside the stream's subvolume '%s' (in '%s'): "
-				     "the stream is malformed or hostile; nothing was changed",
-				     h.name, receiving_path);
-			goto abort;
-		}
-		if (!read_only || strcmp(got_uuid, h.uuid) != 0) {
-			r = txn_fail(error, TXN_ABORTED, 0,
-				     "btrfs receive did not leave a complete read-only subvolume '%s' "
-				     "in '%s'; nothing was changed", h.name, receiving_path);
-			goto abort;
-		}
-	}
-	/* Complete: the directory it is in becomes recv-TXID (the read-only subvolume
-	 * itself cannot move to another directory). */
-	if (renameat(t->state_fd, receiving, t->state_fd, received) < 0) {
-		r = txn_fail(error, TXN_ABORTED, errno, "cannot rename '%s' to '%s/%s'", receiving_path,
-			     t->state_path, received);
-		goto abort;
-	}
-	txn_step("received");
-	tm->ops = txn_now() - mark_time;
-	mark_time = txn_now();
-	CHECK_INTERRUPT(abort);
-
-	/* shares the staging, flush, checks and exchange with transact() in snapshot.c;
-	 * merge once phases land */
-	/* The moment after which a change of the landed tree is drift: the next tick of
-	 * the coarse clock ctime is stamped from, so that what btrfs receive wrote in
-	 * this tick (an inode rewritten later only for its atime keeps that ctime) is
-	 * never taken for a change. Nothing but us writes the staging before the
-	 * exchange. */
-	struct tree_mark landed;
-	struct timespec first;
-	clock_gettime(CLOCK_REALTIME_COARSE, &first);
-	do {
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		clock_gettime(CLOCK_REALTIME_COARSE, &landed.since);
-	} while (landed.since.tv_sec == first.tv_sec && landed.since.tv_nsec == first.tv_nsec);
-	{
-		_cleanup_close_ int received_fd = openat(t->state_fd, received_subvolume,
-							 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		errno = 0;
-		r = received_fd < 0 ? -errno
-				    : btrfs_error(btrfs_util_create_snapshot_fd2(received_fd, t->state_fd,
-										j.staging, 0, NULL, NULL));
-	}
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s/%s' to '%s'", t->state_path,
-			     received_subvolume, j.staging);
-		goto abort;
-	}
-	staging_made = true;
-	txn_step("snapshotted");
-	staging_fd = openat(t->state_fd, j.staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (staging_fd < 0) {
-		r = txn_fail(error, TXN_ABORTED, errno, "cannot open staging '%s/%s'", t->state_path,
-			     j.staging);
-		goto abort;
-	}
-	struct btrfs_util_subvolume_info staging_info;
-	struct stat staging_root;
-	r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL);
-	errno = 0;
+		r = receive_stream(&s, &l, error);
 	if (r == 0)
-		r = btrfs_error(btrfs_util_subvolume_info_fd(staging_fd, 0, &staging_info));
-	if (r == 0 && fstat(staging_fd, &staging_root) < 0)
-		r = -errno;
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s/%s'", t->state_path,
-			     j.staging);
-		goto abort;
-	}
-	/* The mark the next receive judges drift by: any inode of the landed tree
-	 * written after the staging's own transaction. */
-	landed.generation = staging_info.otransid;
-	landed.after_transid = staging_info.otransid;
-	landed.root_mode = staging_root.st_mode;
-	landed.root_uid = staging_root.st_uid;
-	landed.root_gid = staging_root.st_gid;
-	r = root_print_take(staging_fd, &landed.root_print);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot read the root of '%s/%s'", t->state_path,
-			     j.staging);
-		goto abort;
-	}
-	landed.has_root_print = true;
-	j.has_mark = true;
-	j.mark_generation = before.generation;
-	j.mark_sec = before.since.tv_sec;
-	j.mark_nsec = before.since.tv_nsec;
-	j.mark_mode = before.root_mode;
-	j.mark_uid = before.root_uid;
-	j.mark_gid = before.root_gid;
-	j.mark_transid = 0;
-	r = journal_write_staged(t->state_fd, &j);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/%s'", t->state_path, STAGED_NAME);
-		goto abort;
-	}
-	txn_step("staged");
-	tm->snapshot = txn_now() - mark_time;
-	mark_time = txn_now();
-
-	char staging_path[PATH_MAX + 80];
-	snprintf(staging_path, sizeof(staging_path), "%s/%s", t->state_path, j.staging);
-	CHECK_INTERRUPT(abort);
-	r = txn_verify_run(&ro->verify, staging_path, error);
-	if (r < 0)
-		goto abort;
-	txn_step("verified");
-	tm->verify = txn_now() - mark_time;
-	mark_time = txn_now();
-	CHECK_INTERRUPT(abort);
-
-	r = sync_fs(staging_fd);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
-		goto abort;
-	}
-	txn_step("flushed");
-	tm->flush = txn_now() - mark_time;
-	mark_time = txn_now();
-	r = concurrent_check_before(t, &before, error);
-	if (r < 0)
-		goto abort;
-	txn_step("checked");
-	tm->check = txn_now() - mark_time;
-	CHECK_INTERRUPT(abort);
-	mark_time = txn_now();
-
-	/* The record of this receive, durable before the exchange: recovery that
-	 * finishes the commit makes it the newest received one. */
-	json_t *pending = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:o}",
-				    "txid", j.txid, "subvolume", received_subvolume, "received_uuid", h.uuid,
-				    "tree_uuid", j.staging_uuid, "received_at", j.started, "stream",
-				    h.parent_uuid[0] ? "incremental" : "full", "generation",
-				    (json_int_t)j.to_generation, "origin_lineage",
-				    h.has_origin ? h.origin.lineage : NULL, "origin_txid",
-				    h.has_origin && h.origin.txid[0] ? h.origin.txid : NULL,
-				    "parent_uuid", h.parent_uuid[0] ? h.parent_uuid : NULL, "mark",
-				    mark_json(&landed));
-	if (pending && h.has_origin)
-		json_object_set_new(pending, "origin_generation",
-				    json_integer((json_int_t)h.origin.generation));
-	json_object_set_new(doc, "pending", pending);
-	if (h.has_origin)
-		json_object_set_new(doc, "lineage", json_string(h.origin.lineage));
-	else
-		json_object_del(doc, "lineage");
-	r = pending ? received_write(t->state_fd, doc) : -ENOMEM;
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r, "cannot write '%s/received.json'", t->state_path);
-		goto abort;
-	}
-	txn_step("receive-recorded");
-
-	/* The commit point. */
-	r = same_inode_at(t->parent_fd, t->name, t->fd);
-	if (r < 0) {
-		r = txn_fail(error, TXN_ABORTED, r == -ESTALE ? 0 : r,
-			     "'%s' is no longer the subvolume this transaction started on "
-			     "(renamed or replaced meanwhile); nothing was changed", t->path);
-		goto abort;
-	}
-	if (renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE) < 0) {
-		r = txn_fail(error, TXN_ABORTED, errno, "cannot exchange '%s' with '%s'", t->path,
-			     staging_path);
-		goto abort;
-	}
-	if (same_inode_at(t->state_fd, j.staging, t->fd) < 0) {
-		int back = renameat2(t->parent_fd, t->name, t->state_fd, j.staging, RENAME_EXCHANGE);
-		r = txn_fail(error, back < 0 ? TXN_NEEDS_PERSON : TXN_ABORTED, 0,
-			     "'%s' was replaced by something else at the moment of the exchange; %s",
-			     t->path,
-			     back < 0 ? "exchanging back failed: inspect it and the state directory"
-				      : "exchanged back, nothing was changed");
-		if (back < 0) {
-			json_decref(doc);
-			return r;
-		}
-		goto abort;
-	}
-	txn_step("exchanged");
-	tm->swap = txn_now() - mark_time;
-	mark_time = txn_now();
-
-	close(TAKE_FD(staging_fd));
-	struct txn_error archive_error = { 0 };
-	int archive_r = archive_old_tree(t, &j, false, &archive_error);
-	tm->archive = txn_now() - mark_time;
-	mark_time = txn_now();
-	report = calloc(1, sizeof(*report));
-	if (report)
-		concurrent_holders(t->fd, report);
-	r = sync_fs(t->parent_fd);
-	if (r < 0) {
-		json_decref(doc);
-		return txn_fail(error, TXN_NEEDS_PERSON, r,
-				"'%s' may have been switched to the received tree, but the sync that "
-				"makes the switch durable failed; run 'btrfs-txn recover %s' once the "
-				"filesystem is healthy", t->path, t->path);
-	}
-	txn_step("synced");
-	tm->sync = txn_now() - mark_time;
-	mark_time = txn_now();
-	/* The replaced tree is gen-N: writes of others to it since the lock are
-	 * reported and pinned, as for apply. */
-	{
-		char gen_name[32];
-		snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)j.from_generation);
-		_cleanup_close_ int gen_fd = openat(t->state_fd, gen_name,
-						    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		r = report && gen_fd >= 0 ? concurrent_changes(gen_fd, &before, report) : -ENOMEM;
-	}
-	tm->check_after = txn_now() - mark_time;
-	bool concurrent = r == 0 && report && (report->count > 0 || report->n_holders > 0);
-	if (concurrent) {
-		report->pinned = j.from_generation;
-		pin_write(t->state_fd, j.from_generation, j.txid, report);
-	}
-	if (archive_r < 0) {
-		json_decref(doc);
-		*error = archive_error;
-		return archive_r;
-	}
-	r = record_committed(t, &j, false, concurrent ? report : NULL, error);
+		r = staged_interrupted(error);
 	if (r == 0)
-		r = received_recover(t->state_fd, j.txid, true);
-	if (r < 0) {
-		json_decref(doc);
-		return error->message[0] ? r
-					 : txn_fail(error, TXN_NEEDS_PERSON, r,
-						    "cannot update '%s/received.json'", t->state_path);
+		r = receive_stage(&s, &l, error);
+	if (r == 0)
+		r = staged_interrupted(error);
+	if (r == 0)
+		r = txn_verify_run(&ro->verify, s.staging_path, error);
+	if (r == 0) {
+		staged_step(&s, "verified", &tm->verify);
+		r = staged_commit(&s, error);
 	}
 	unsigned keep = generations_keep(options, NULL);
-	drop_generations(t->state_fd, keep, &result->txn.dropped, NULL);
-	json_decref(doc);
-	doc = received_read(t->state_fd);
-	drop_received(t->state_fd, doc, keep);
-	json_decref(doc);
-	txn_step("done");
-	result->txn.generation = j.to_generation;
-	result->txn.previous = j.from_generation;
-	if (concurrent)
-		result->txn.concurrent = TAKE_PTR(report);
-	result->txn.concurrent_since = before.since;
-	return 0;
-
-abort:;
-	struct txn_error undo_error;
-	if (staging_fd >= 0)
-		close(TAKE_FD(staging_fd));
-	if (!staging_made)
-		j.staging_uuid[0] = '\0';
-	receive_cleanup(t, j.txid);
-	char reason[sizeof(error->message) + 128];
-	txn_error_string(error, reason, sizeof(reason));
-	if (undo_uncommitted(t, &j, false, reason, &undo_error) < 0) {
-		char undo_why[sizeof(undo_error.message) + 128];
-		txn_error_string(&undo_error, undo_why, sizeof(undo_why));
-		error->errnum = 0;
-		if (snprintf(error->message, sizeof(error->message),
-			     "%s (cleanup failed: %s; 'btrfs-txn recover' will retry)", reason,
-			     undo_why) >= (int)sizeof(error->message))
-			error->message[sizeof(error->message) - 1] = '\0';
+	if (r < 0 && !s.exchanged) {
+		if (s.journaled)
+			receive_cleanup(t, j->txid);
+		r = staged_abort(&s, r, error);
+	} else if (r == 0) {
+		r = staged_finish(&s, keep, &result->txn, error);
 	}
+	staged_close(&s);
+	json_decref(doc);
+	if (r == 0) {
+		doc = received_read(t->state_fd);
+		drop_received(t->state_fd, doc, keep);
+		json_decref(doc);
+	}
+	return r;
+
 refuse:
 	json_decref(doc);
 	return r;

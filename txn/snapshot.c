@@ -36,9 +36,8 @@ struct source {
 	void *stage_ctx;
 };
 
-/* The one step clock of the phases: marks the end of @step (txn_step) and adds
- * the time since the previous step to @slot (none when NULL). */
-static void staged_step(struct staged_txn *s, const char *step, double *slot)
+/* The one step clock of the phases (and of a method's own steps, internal.h). */
+void staged_step(struct staged_txn *s, const char *step, double *slot)
 {
 	double now = txn_now();
 	if (step)
@@ -50,7 +49,7 @@ static void staged_step(struct staged_txn *s, const char *step, double *slot)
 
 /* TXN_ABORTED when a signal asked to stop; 0 otherwise. Only before the commit
  * point: after it, signals no longer abort. */
-static int staged_interrupted(struct txn_error *error)
+int staged_interrupted(struct txn_error *error)
 {
 	if (!txn_interrupted)
 		return 0;
@@ -127,7 +126,8 @@ int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 		s->before.has_root_print = true;
 		s->marked = true;
 	}
-	r = journal_write_intent(t->state_fd, &s->journal);
+	r = s->journal_synced ? journal_write(t->state_fd, &s->journal)
+			      : journal_write_intent(t->state_fd, &s->journal);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path,
 				JOURNAL_NAME);
@@ -180,7 +180,6 @@ int staged_record(struct staged_txn *s, struct txn_error *error)
 int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error)
 {
 	struct target *t = s->target;
-	struct journal *j = &s->journal;
 	int r = staged_begin(s, source_name != NULL, error);
 	if (r < 0)
 		return r;
@@ -196,11 +195,19 @@ int staged_create(struct staged_txn *s, const char *source_name, struct txn_erro
 			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
 					t->path);
 	}
+	return staged_snapshot(s, source_name ? source_fd : t->fd, t->path, error);
+}
+
+int staged_snapshot(struct staged_txn *s, int source_fd, const char *source_path,
+		    struct txn_error *error)
+{
+	struct target *t = s->target;
+	struct journal *j = &s->journal;
 	errno = 0;
-	r = btrfs_error(btrfs_util_create_snapshot_fd2(source_name ? source_fd : t->fd, t->state_fd,
-						       j->staging, 0, NULL, NULL));
+	int r = btrfs_error(btrfs_util_create_snapshot_fd2(source_fd, t->state_fd, j->staging, 0,
+							   NULL, NULL));
 	if (r < 0)
-		return txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s' to '%s/%s'", t->path,
+		return txn_fail(error, TXN_ABORTED, r, "cannot snapshot '%s' to '%s/%s'", source_path,
 				t->state_path, j->staging);
 	s->staging_made = true;
 	staged_step(s, "snapshotted", &s->timing->snapshot);
@@ -286,6 +293,9 @@ int staged_commit(struct staged_txn *s, struct txn_error *error)
 		return r;
 	staged_step(s, "checked", &s->timing->check);
 	r = staged_interrupted(error);
+	if (r < 0)
+		return r;
+	r = s->method_record ? s->method_record(s, false, error) : 0;
 	if (r < 0)
 		return r;
 
@@ -385,6 +395,11 @@ int staged_finish(struct staged_txn *s, unsigned keep, struct txn_result *result
 		return mounted_default_failed(t, moved, error);
 	if (t->mounted) /* --remount, before the history says whether it is pending */
 		mounted_finish(t, j, s->options, moved > 0, result);
+	/* The method's record of the commit, while the journal still tells recovery
+	 * to redo it. */
+	r = s->method_record ? s->method_record(s, true, error) : 0;
+	if (r < 0)
+		return r;
 
 	r = record_committed(t, j, false, concurrent ? s->report : NULL, error);
 	if (r < 0)

@@ -4,6 +4,8 @@
 # Source it from a tNNNN-*.sh test. It gives:
 #   require_btrfs            skip (exit 77) unless root with loop devices and Btrfs
 #   btrfs_fixture [SIZE]     sparse image -> losetup -> mkfs.btrfs -> mount at $MNT
+#   btrfs_fixture2 [SIZE]    a second, separate Btrfs the same way, at $MNT2
+#   receive_no_leftovers DIR, receive_record_matches DIR   a receive's state directory
 #   at_cleanup CMD           run CMD on exit (last registered runs first)
 #   ok DESC CMD...           one TAP test point: CMD must succeed
 #   expect_exit N DESC CMD...  one TAP test point: CMD must exit with status N
@@ -55,19 +57,35 @@ require_btrfs() {
 	[ -x "$BTRFS_TXN" ] || { echo "Bail out! $BTRFS_TXN is not built"; exit 1; }
 }
 
-# btrfs_fixture [SIZE]: a fresh Btrfs of SIZE (default 1G) mounted at $MNT.
-btrfs_fixture() {
-	local size=${1:-1G} image="$TEST_TMP/btrfs.img" dev
-	MNT="$TEST_TMP/mnt"
-	mkdir -p "$MNT"
+# _btrfs_loop_mount NAME SIZE DIR WHAT: a fresh Btrfs of SIZE on a loop device of
+# its own image $TEST_TMP/NAME.img, mounted at DIR; the device in $_btrfs_dev.
+# WHAT ("a loop device") names it in a skip.
+_btrfs_loop_mount() {
+	local name=$1 size=$2 dir=$3 what=$4 image="$TEST_TMP/$1.img"
+	mkdir -p "$dir"
 	truncate -s "$size" "$image"
 	at_cleanup "rm -f '$image'"
-	dev=$(losetup --find --show "$image") || skip_all "cannot attach a loop device"
-	at_cleanup "losetup -d '$dev'"
-	LOOP_DEV=$dev
-	mkfs.btrfs -q -f "$dev" >/dev/null 2>&1 || { echo "Bail out! mkfs.btrfs failed on $dev"; exit 1; }
-	mount -t btrfs "$dev" "$MNT" || skip_all "cannot mount Btrfs from a loop device"
-	at_cleanup "umount '$MNT' || umount -l '$MNT'"
+	_btrfs_dev=$(losetup --find --show "$image") || skip_all "cannot attach $what"
+	at_cleanup "losetup -d '$_btrfs_dev'"
+	mkfs.btrfs -q -f "$_btrfs_dev" >/dev/null 2>&1 ||
+		{ echo "Bail out! mkfs.btrfs failed on $_btrfs_dev"; exit 1; }
+	mount -t btrfs "$_btrfs_dev" "$dir" || skip_all "cannot mount Btrfs from $what"
+	at_cleanup "umount '$dir' || umount -l '$dir'"
+}
+
+# btrfs_fixture [SIZE]: a fresh Btrfs of SIZE (default 1G) mounted at $MNT.
+btrfs_fixture() {
+	MNT="$TEST_TMP/mnt"
+	_btrfs_loop_mount btrfs "${1:-1G}" "$MNT" "a loop device"
+	LOOP_DEV=$_btrfs_dev
+}
+
+# btrfs_fixture2 [SIZE]: a second Btrfs (another filesystem, for send, receive and
+# push between two) of SIZE (default 1G) mounted at $MNT2, its device $LOOP_DEV2.
+btrfs_fixture2() {
+	MNT2="$TEST_TMP/mnt-b"
+	_btrfs_loop_mount btrfs-b "${1:-1G}" "$MNT2" "a second loop device"
+	LOOP_DEV2=$_btrfs_dev
 }
 
 ok() {
@@ -170,6 +188,18 @@ json_get() {
 }
 
 # output_has DESC REGEX: a test point: the last ok/expect_exit output matches REGEX.
+# receive_no_leftovers STATE_DIR: no staging, nothing half-received, no journal there.
+receive_no_leftovers() {
+	! ls -d "$1"/staging-* "$1"/receiving-* 2>/dev/null | grep . && [ ! -e "$1/journal" ]
+}
+
+# receive_record_matches STATE_DIR: every recv-TXID directory there is one that
+# received.json names as received, and the reverse.
+receive_record_matches() {
+	diff <(ls -d "$1"/recv-* 2>/dev/null | xargs -n1 basename | sort) \
+		<(jq -r '.received[].subvolume | split("/")[0]' "$1/received.json" | sort)
+}
+
 # That output is kept, so several output_has may follow one command.
 output_has() {
 	cp "$TEST_TMP/out" "$TEST_TMP/out.prev"

@@ -10,18 +10,8 @@ require_btrfs
 command -v getfattr >/dev/null || skip_all "needs getfattr (attr)"
 btrfs_fixture 1G
 A=$MNT
-# The second filesystem, registered for cleanup like the first.
-second_fixture() {
-	local image="$TEST_TMP/btrfs-b.img" dev
-	B="$TEST_TMP/mnt-b"
-	mkdir -p "$B" && truncate -s 1G "$image" && at_cleanup "rm -f '$image'" &&
-		dev=$(losetup --find --show "$image") || skip_all "cannot attach a second loop device"
-	at_cleanup "losetup -d '$dev'"
-	mkfs.btrfs -q -f "$dev" >/dev/null 2>&1 || { echo "Bail out! mkfs.btrfs failed on $dev"; exit 1; }
-	mount -t btrfs "$dev" "$B" || skip_all "cannot mount the second Btrfs"
-	at_cleanup "umount '$B' || umount -l '$B'"
-}
-second_fixture
+btrfs_fixture2 1G
+B=$MNT2
 X=$BTRFS_TXN
 S=$A/t
 D=$B/t
@@ -31,9 +21,7 @@ DD="$B/.btrfs-txn/t"
 # everything the trees must agree on: manifest plus extended attributes
 tree_print() { manifest "$1" && (cd "$1" && getfattr -R -h -d -m - . 2>/dev/null | grep -v '^$' | sort); }
 same_trees() { diff <(tree_print "$1") <(tree_print "$2"); }
-no_leftovers() {
-	! ls -d "$DD"/staging-* "$DD"/receiving-* 2>/dev/null | grep . && [ ! -e "$DD/journal" ]
-}
+no_leftovers() { receive_no_leftovers "$DD"; }
 
 "$X" init "$S" >/dev/null
 mkdir -p "$S/etc/conf.d" && printf 'v1\n' >"$S/etc/app.conf" && printf secret >"$S/etc/key" &&

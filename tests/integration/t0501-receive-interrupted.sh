@@ -13,14 +13,8 @@ S=$MNT/s
 D=$MNT/d
 DD="$MNT/.btrfs-txn/d"
 
-no_leftovers() {
-	! ls -d "$DD"/staging-* "$DD"/receiving-* 2>/dev/null | grep . && [ ! -e "$DD/journal" ]
-}
-# every recv-TXID directory is one the record names, and the reverse
-record_matches() {
-	diff <(ls -d "$DD"/recv-* 2>/dev/null | xargs -n1 basename | sort) \
-		<(jq -r '.received[].subvolume | split("/")[0]' "$DD/received.json" | sort)
-}
+no_leftovers() { receive_no_leftovers "$DD"; }
+record_matches() { receive_record_matches "$DD"; }
 
 "$X" init "$S" >/dev/null && mkdir "$S/etc" && printf 'v0\n' >"$S/etc/conf" &&
 	head -c 2000000 /dev/urandom >"$S/data"

@@ -11,17 +11,8 @@ require_btrfs
 	skip_all "needs OpenSSH (openssh-server, openssh-client)"
 btrfs_fixture 1G
 A=$MNT
-second_fixture() {
-	local image="$TEST_TMP/btrfs-b.img" dev
-	B="$TEST_TMP/mnt-b"
-	mkdir -p "$B" && truncate -s 1G "$image" && at_cleanup "rm -f '$image'" &&
-		dev=$(losetup --find --show "$image") || skip_all "cannot attach a second loop device"
-	at_cleanup "losetup -d '$dev'"
-	mkfs.btrfs -q -f "$dev" >/dev/null 2>&1 || { echo "Bail out! mkfs.btrfs failed on $dev"; exit 1; }
-	mount -t btrfs "$dev" "$B" || skip_all "cannot mount the second Btrfs"
-	at_cleanup "umount '$B' || umount -l '$B'"
-}
-second_fixture
+btrfs_fixture2 1G
+B=$MNT2
 X=$BTRFS_TXN
 S=$A/s
 
@@ -113,6 +104,13 @@ ok "  $A/d2" same_manifest "$TEST_TMP/m6" "$A/d2"
 ok "  remote" same_manifest "$TEST_TMP/m6" "$B/remote"
 expect_exit 1 "an unreachable ssh destination fails" "$X" push "$S" "ssh://root@127.0.0.2:1$B/x" "${SSH_OPTS[@]}"
 output_has "  naming it" "push: ssh://root@127.0.0.2:1$B/x: "
+# ssh ends its own messages with "\r\n": the line reported ends with ssh's last word,
+# not with the carriage return (raw, or escaped as \x0d for the terminal)
+output_has "  on one line, without ssh's carriage return" \
+	"^btrfs-txn: push: ssh://root@127\.0\.0\.2:1$B/x: .*Connection refused$"
+"$X" push --json "$S" "ssh://root@127.0.0.2:1$B/x" "${SSH_OPTS[@]}" >"$TEST_TMP/unreachable.json" 2>/dev/null
+ok "  and so in --json" jq -e '.exit == 1 and (.destinations[0].error |
+	test("Connection refused") and (test("[[:space:][:cntrl:]]$") | not))' "$TEST_TMP/unreachable.json"
 expect_exit 2 "a malformed destination is a usage error" "$X" push "$S" "ssh://host"
 "$X" init "$B/empty" >/dev/null
 ok "push to a managed target that never sent or received (generation 0)" "$X" push "$S" "$B/empty"
