@@ -250,6 +250,22 @@ static int remove_stray_staging(struct target *t, const char *keep_name, unsigne
 	closedir(dir);
 	return r;
 }
+/* A receive's record follows the commit decision (received.c), made while the
+ * journal still names the receive: a crash right after leaves the journal, and
+ * the next recover decides the same again (received_recover() is idempotent). */
+static int receive_record_follows(struct target *t, const struct journal *j, bool committed,
+				  struct txn_error *error)
+{
+	if (strcmp(j->kind, "receive") != 0)
+		return 0;
+	int r = received_recover(t->state_fd, j->txid, committed);
+	if (r < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, r,
+				"cannot finish the record of receive %s in '%s'", j->txid,
+				t->state_path);
+	return 0;
+}
+
 
 /* Recovery with the lock held. */
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
@@ -293,11 +309,17 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 			r = sync_fs(t->fd);
 			if (r < 0)
 				return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot sync '%s'", t->path);
+			r = receive_record_follows(t, &j, true, error);
+			if (r < 0)
+				return r;
 			r = finish_committed_checked(t, &j, &result, error);
 			if (r < 0)
 				return r;
 			result.action = TXN_RECOVERY_ROLLED_FORWARD;
 		} else if (strcmp(uuid, j.target_uuid) == 0) {
+			r = receive_record_follows(t, &j, false, error);
+			if (r < 0)
+				return r;
 			r = undo_uncommitted(t, &j, true, "interrupted before the commit point", error);
 			if (r < 0)
 				return r;
@@ -313,16 +335,8 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 	int r = remove_stray_staging(t, NULL, &result.removed, error);
 	if (r < 0)
 		return r;
-	/* A receive: its record follows the commit decision; what btrfs receive left
-	 * half-written (receiving-*) goes in any case (received.c). */
-	if (found && strcmp(j.kind, "receive") == 0) {
-		r = received_recover(t->state_fd, j.txid,
-				     result.action == TXN_RECOVERY_ROLLED_FORWARD);
-		if (r < 0)
-			return txn_fail(error, TXN_NEEDS_PERSON, r,
-					"cannot finish the record of receive %s in '%s'", j.txid,
-					t->state_path);
-	}
+	/* What btrfs receive left half-written (receiving-*) goes in any case
+	 * (received.c). */
 	char partial[NAME_MAX + 1] = "";
 	r = received_discard_partial(t->state_fd, &result.removed, partial, sizeof(partial));
 	if (r < 0)
