@@ -56,7 +56,7 @@ expect() {
 # running: the listing of the tree / shows; named: of the tree the name @ holds.
 running() {
 	mkdir -p /run/rootview
-	mountpoint -q /run/rootview || mount -o bind / /run/rootview
+	grep -q " /run/rootview " /proc/mounts || mount -o bind / /run/rootview
 	listing /run/rootview
 }
 named() { listing $MNT/@; }
