@@ -252,6 +252,8 @@ boot_9() { cut_boot 5; }
 boot_10() { cut_boot 6; }
 boot_11() { vm_top; cut_check; }
 boot_12() {
+	btrfs-txn recover --no-wait / | grep -q 'nothing to recover' ||
+		vm_fail "recover / found something to do after a clean boot"
 	vm_top
 	running > /tmp/running.tree
 	named > /tmp/named.tree
