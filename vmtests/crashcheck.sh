@@ -26,7 +26,9 @@
 #   btrfs check --readonly is clean; the image mounts; 'btrfs-txn recover' exits 0;
 #   the target's manifest is exactly the old or exactly the new tree (only the new
 #   one from the workload's "returned" mark on); no staging-* or receiving-* is left; and a fresh
-#   apply succeeds and shows its change.
+#   apply succeeds and shows its change. A workload of kind "mounted" (a switch of /
+#   or of a subvol= mount) is recovered through a mount of its subvolume by name, as
+#   the next boot would, and the tree the name holds is the one checked.
 # Reordered states (CRASH_REORDER): for each flush epoch, subsets of its writes that a
 # volatile write cache could have made durable (logreplay reorder): the image at the
 # FLUSH opening the epoch plus the kept writes; the expectation is that of the marks
@@ -90,7 +92,12 @@ cleanup_all() {
 	scratch=
 }
 # cleanup: one job's mount, loop device and state image.
+mounted_root=
 cleanup() {
+	if [ -n "$mounted_root" ]; then
+		umount "$mounted_root" 2>/dev/null || umount -l "$mounted_root"
+		mounted_root=
+	fi
 	if mountpoint -q "$mnt" 2>/dev/null; then
 		umount "$mnt" 2>/dev/null || umount -l "$mnt"
 	fi
@@ -239,6 +246,19 @@ check_state() {
 		timeout 60 "$txn" recover "$target" > "$jobdir/recover.log" 2>&1 || rc=$?
 		[ $rc -eq 0 ] || [ $rc -eq 4 ] ||
 			violation "recover on the plain directory exited $rc: $(tail -n 2 "$jobdir/recover.log" | tr '\n' ' ')"
+	elif [ "$kind" = mounted ]; then
+		# A mounted target (/ or a subvol= mount): recover through a mount of the
+		# subvolume by name, as the next boot would; the name is then checked.
+		rc=0
+		mkdir -p "$jobdir/root"
+		if ! timeout 60 mount -t btrfs -o subvol="$target_rel" "$loop" "$jobdir/root" 2> "$jobdir/mount.log"; then
+			violation "mount by name (subvol=$target_rel) failed: $(cat "$jobdir/mount.log")"
+		else
+			mounted_root=$jobdir/root
+			timeout 60 "$txn" recover "$jobdir/root" > "$jobdir/recover.log" 2>&1 || rc=$?
+			[ $rc -eq 0 ] || violation "recover through the mount exited $rc: $(tail -n 2 "$jobdir/recover.log" | tr '\n' ' ')"
+			umount "$jobdir/root" && mounted_root=
+		fi
 	else
 		rc=0
 		timeout 60 "$txn" recover "$target" > "$jobdir/recover.log" 2>&1 || rc=$?

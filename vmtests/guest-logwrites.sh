@@ -90,7 +90,10 @@ lw_mark() {
 }
 
 # lw_run NAME KIND TARGET COMMAND...: one workload. KIND says what the target is
-# before it: "subvol" (managed by btrfs-txn) or "plain" (a directory, for init).
+# before it: "subvol" (managed by btrfs-txn), "plain" (a directory, for init) or
+# "mounted" (a subvolume the command reaches at its own mount point, such as /: TARGET
+# is then the subvolume's name as seen from the top level, $MNT/@, whose tree the
+# manifests and the host's check are about; the host recovers through a mount of it).
 # COMMAND must exit 0; its exit is marked NAME:returned, after which the target must
 # hold the tree the command left (the "new" manifest).
 lw_run() {
