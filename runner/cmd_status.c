@@ -14,7 +14,7 @@ int cmd_status(int argc, char **argv)
 	int code = parse_one_arg(argc, argv, self, NULL, NULL, NULL, &options, &target);
 	if (code >= 0)
 		return code;
-	struct txn_state s;
+	_cleanup_state_ struct txn_state s = { 0 };
 	struct txn_error error = { 0 };
 	if (txn_state_read(target, &s, &error) < 0)
 		return report_txn_error("status", &error,
@@ -48,16 +48,13 @@ int cmd_status(int argc, char **argv)
 			json_object_set_new(doc, "lock_holder", json_string(s.lock_holder));
 		/* What was sent from here and received here (send, receive), only for a
 		 * target that did either: the shape of the others stays as it was. */
-		char *transfers = NULL;
+		_cleanup_free_ char *transfers = NULL;
 		struct txn_error transfers_error = { 0 };
 		if (txn_transfers_json(target, &transfers, &transfers_error) == 0) {
-			json_t *t = json_loads(transfers, 0, NULL);
-			free(transfers);
+			_cleanup_json_ json_t *t = json_loads(transfers, 0, NULL);
 			if (t && (json_is_string(json_object_get(t, "lineage")) ||
 				  json_array_size(json_object_get(t, "received")) > 0))
-				json_object_set_new(doc, "transfers", t);
-			else
-				json_decref(t);
+				json_object_set_new(doc, "transfers", TAKE_PTR(t));
 		}
 		/* Only for a mounted target, like "journal". */
 		if (s.mounted)
@@ -104,6 +101,5 @@ int cmd_status(int argc, char **argv)
 		if (s.locked)
 			printf("locked:      by %s\n", s.lock_holder[0] ? s.lock_holder : "another process");
 	}
-	free(s.kept);
 	return EXIT_DONE;
 }

@@ -67,7 +67,7 @@ int cmd_validate(int argc, char **argv)
 	}
 
 	const char *path = argv[optind];
-	struct txn_batch batch;
+	_cleanup_batch_ struct txn_batch batch = { 0 };
 	struct spec_error error;
 	int r = spec_load_file(path, &batch, &error);
 	if (r < 0) {
@@ -83,7 +83,6 @@ int cmd_validate(int argc, char **argv)
 		r = print_json(valid_json(strcmp(path, "-") == 0 ? "<stdin>" : path, &batch));
 	else if (!cli.quiet)
 		printf("%s: valid, %zu op%s\n", strcmp(path, "-") == 0 ? "<stdin>" : path, batch.n_ops, batch.n_ops == 1 ? "" : "s");
-	txn_batch_free(&batch);
 	if (r < 0) {
 		report_error("validate: cannot write the JSON result: %s", strerror(-r));
 		return EXIT_USAGE;

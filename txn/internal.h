@@ -164,6 +164,12 @@ void sha256_bytes(const void *data, size_t len, unsigned char ret_digest[32]);
 int txn_preconditions_check(int root_fd, const struct txn_batch *batch,
 			    struct txn_error *error);
 
+/* plan.c: txn_plan()'s judgement of each op of @batch against the tree at @root_fd,
+ * for @each in order. Return: 0 or -ENOMEM. */
+struct txn_plan_entry;
+int plan_ops_at(int root_fd, const struct txn_batch *batch,
+		void (*each)(const struct txn_plan_entry *entry, void *ctx), void *ctx);
+
 /* modified.c: the inodes of a subvolume changed since a mark taken before its
  * snapshot (see the file's header for what counts as a change). */
 /* What a subvolume's root directory looks like, read from the inode in memory:

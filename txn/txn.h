@@ -574,7 +574,7 @@ int txn_list_targets(const char *mount_point, txn_list_fn fn, void *ctx);
 struct txn_plan_entry {
 	size_t index;
 	const struct txn_op *op;
-	const char *action;       /* "create", "replace", "unchanged", "remove", "missing", ... */
+	const char *action;       /* "create", "replace", "unchanged", "after", "fails", ... */
 	char detail[256];         /* e.g. "120 -> 96 bytes" or why it would fail */
 };
 

@@ -36,9 +36,10 @@ def find_binary(module):
 
 
 def run_json(module, argv, data=None):
-    """Run btrfs-txn with argv (after the binary; --json is added), return
-    (rc, document or None, stdout, stderr)."""
-    cmd = [find_binary(module)] + list(argv) + ["--json"]
+    """Run btrfs-txn with argv (after the binary; --json is added before it, where
+    it stays an option of btrfs-txn even when argv ends in a hook's command, as
+    push's `--verify -- ARGV` does), return (rc, document or None, stdout, stderr)."""
+    cmd = [find_binary(module), "--json"] + list(argv)
     rc, out, err = module.run_command(cmd, data=data, binary_data=data is not None,
                                       environ_update={"LC_ALL": "C"})
     doc = None
@@ -48,6 +49,27 @@ def run_json(module, argv, data=None):
         except ValueError:
             doc = None
     return rc, doc, out, err
+
+
+def run_checked(module, what, argv, data=None, **extra):
+    """run_json, failing the task (fail(), with extra) unless btrfs-txn exited 0 with
+    a JSON object; return that object."""
+    rc, doc, out, err = run_json(module, argv, data)
+    if rc != 0 or not isinstance(doc, dict):
+        fail(module, what, rc, doc, err, **extra)
+    return doc
+
+
+# What a transaction's --json document says about it (apply, rollback).
+TRANSACTION_KEYS = ("generation", "previous", "txid", "concurrent_writes", "pinned_generation")
+
+
+def copy_keys(doc, keys, result):
+    """Copy the keys of doc that are there into result; return result."""
+    for key in keys:
+        if key in doc:
+            result[key] = doc[key]
+    return result
 
 
 def fail(module, what, exit_status, doc, err, **extra):

@@ -21,12 +21,10 @@ description:
     new tree in one step, or not at all; the replaced tree is kept as a generation for
     M(btrfs_txn.deploy.rollback).
   - The task is C(changed) only when the plan has an op whose action is not C(unchanged), so a
-    second run of the same spec reports C(changed=false) and takes no new generation. The plan is as
-    precise as C(btrfs-txn plan) is - C(write), C(mkdir) and C(delete) with C(missing_ok) can be
-    unchanged; C(symlink), C(copy), C(rename), C(chmod) and C(chown) ops always count as a change.
-  - An op the plan marks C(after) (it touches a path an earlier op touches) is judged again by
-    C(btrfs-txn plan) on the spec without its unchanged ops, so a write into a directory an
-    unchanged C(mkdir) makes is unchanged too; one that follows a real change counts as a change.
+    second run of the same spec reports C(changed=false) and takes no new generation. The plan is
+    C(btrfs-txn plan)'s own - every op kind but C(rename) is C(unchanged) when applying it would
+    change nothing (btrfs-txn(8), plan), an op after unchanged ones included; a C(rename) cannot be
+    applied twice, so a spec with one is not for repeated runs.
   - Check mode runs only the plan and changes nothing. Diff mode shows one entry per path the plan
     changes.
   - A failed precondition, verify hook, lock or any other error fails the task with btrfs-txn's own
@@ -51,25 +49,14 @@ options:
   keep:
     description: Generations to keep (C(--keep)); default the spec's, else 5.
     type: int
-  timeout:
-    description: Seconds to wait for the target's lock, then the stall watchdog (C(--timeout)).
-    type: int
-  wait:
-    description: Wait for a locked target; C(false) fails at once with exit 3 (C(--no-wait)).
-    type: bool
-    default: true
-  binary:
-    description: The btrfs-txn command, a name looked up in PATH or a path.
-    type: str
-    default: btrfs-txn
 notes:
-  - Needs root on the managed host (C(become)) and btrfs-txn installed there.
   - Supports check mode and diff mode.
 seealso:
   - module: btrfs_txn.deploy.rollback
   - module: btrfs_txn.deploy.status
-author:
-  - btrfs-txn developers
+extends_documentation_fragment:
+  - btrfs_txn.deploy.btrfs_txn
+  - btrfs_txn.deploy.btrfs_txn.lock
 """
 
 EXAMPLES = r"""
@@ -161,7 +148,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, fail, run_json)
+    COMMON_ARGS, TRANSACTION_KEYS, copy_keys, fail, run_checked, run_json)
 
 
 def diff_entries(target, changes, spec):
@@ -188,52 +175,6 @@ def diff_entries(target, changes, spec):
     return entries
 
 
-def load_spec(params):
-    """The spec as a dict: the inline one, or the src file read as JSON (None when it
-    cannot be; btrfs-txn has judged and read the file itself before this is used)."""
-    if params["spec"] is not None:
-        return params["spec"]
-    try:
-        with open(params["src"], "rb") as handle:
-            spec = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return spec if isinstance(spec, dict) else None
-
-
-def refine_plan(module, target_args, spec, ops):
-    """Resolve the plan's `after` entries that only follow unchanged ops.
-
-    `btrfs-txn plan` judges each op against the live tree, so an op on a path an earlier
-    op touches is only `after` (say, a write into a directory a mkdir makes). An
-    `unchanged` op has no effect, so the plan of the spec without its unchanged ops
-    judges such an op against the tree it will really meet; repeat while that resolves
-    more. Every judgement is still btrfs-txn's; an op that follows a real change stays
-    `after` and counts as a change."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("ops"), list) or len(spec["ops"]) != len(ops):
-        return ops
-    ops = list(ops)
-    while any(op.get("action") == "after" for op in ops):
-        kept = [i for i, op in enumerate(ops) if op.get("action") != "unchanged"]
-        if len(kept) == len(ops) or not kept:
-            break
-        sub = {"version": spec.get("version", 1), "ops": [spec["ops"][i] for i in kept]}
-        if "target" in spec and not target_args:
-            sub["target"] = spec["target"]
-        rc, doc, out, err = run_json(module, ["plan"] + target_args + ["-"],
-                                     json.dumps(sub).encode("utf-8"))
-        if rc != 0 or not isinstance(doc, dict) or len(doc.get("ops", [])) != len(kept):
-            break
-        progress = False
-        for entry, index in zip(doc["ops"], kept):
-            if ops[index].get("action") == "after" and entry.get("action") != "after":
-                ops[index] = dict(entry, index=index)
-                progress = True
-        if not progress:
-            break
-    return ops
-
-
 def main():
     argument_spec = dict(
         spec=dict(type="dict"),
@@ -258,7 +199,7 @@ def main():
     if rc != 0 or not isinstance(plan, dict):
         fail(module, "plan", rc, plan, err, plan=(plan or {}).get("ops", []))
     target = plan.get("target", params["target"] or "")
-    ops = refine_plan(module, target_args, load_spec(params), plan.get("ops", []))
+    ops = plan.get("ops", [])
     changes = [op for op in ops if op.get("action") != "unchanged"]
     result = dict(changed=bool(changes), target=target, plan=ops,
                   changed_paths=[op.get("path") for op in changes], rc=0)
@@ -274,9 +215,7 @@ def main():
         module.exit_json(**result)
 
     if not changes:
-        rc, status, out, err = run_json(module, ["status", target])
-        if rc != 0 or not isinstance(status, dict):
-            fail(module, "status", rc, status, err, **result)
+        status = run_checked(module, "status", ["status", target], **result)
         result["generation"] = status.get("generation")
         module.exit_json(**result)
 
@@ -287,12 +226,8 @@ def main():
         apply_args += ["--timeout", str(params["timeout"])]
     if not params["wait"]:
         apply_args.append("--no-wait")
-    rc, doc, out, err = run_json(module, apply_args + [spec_arg], data)
-    if rc != 0 or not isinstance(doc, dict):
-        fail(module, "apply", rc, doc, err, **result)
-    for key in ("generation", "previous", "txid", "concurrent_writes", "pinned_generation"):
-        if key in doc:
-            result[key] = doc[key]
+    doc = run_checked(module, "apply", apply_args + [spec_arg], data, **result)
+    copy_keys(doc, TRANSACTION_KEYS, result)
     result["result"] = doc
     module.exit_json(**result)
 

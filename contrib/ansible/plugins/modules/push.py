@@ -74,8 +74,8 @@ notes:
 seealso:
   - module: btrfs_txn.deploy.apply
   - module: btrfs_txn.deploy.status
-author:
-  - btrfs-txn developers
+extends_documentation_fragment:
+  - btrfs_txn.deploy.btrfs_txn
 """
 
 EXAMPLES = r"""
@@ -138,11 +138,9 @@ rc:
   type: int
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, EXIT_MEANINGS, fail, find_binary)
+    COMMON_ARGS, EXIT_MEANINGS, fail, run_json)
 
 
 def main():
@@ -181,15 +179,9 @@ def main():
     # --verify takes the rest of the command line: it comes last.
     if params["verify"]:
         argv += ["--verify", "--"] + list(params["verify"])
-    # --json goes before the command (btrfs-txn --json push ...): after --verify it
-    # would be part of the hook's argv.
-    rc, out, err = module.run_command([find_binary(module), "--json"] + argv,
-                                      environ_update={"LC_ALL": "C"})
-    doc = None
-    try:
-        doc = json.loads(out) if out.strip() else None
-    except ValueError:
-        doc = None
+    # run_json puts --json before the command: after --verify it would be part of
+    # the hook's argv.
+    rc, doc, out, err = run_json(module, argv)
     if not isinstance(doc, dict) or not isinstance(doc.get("destinations"), list):
         fail(module, "push", rc, doc, err)
 

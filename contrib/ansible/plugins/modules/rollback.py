@@ -22,33 +22,20 @@ description:
   - A failure fails the task with btrfs-txn's own message and exit status (C(rc)).
 version_added: "0.1.0"
 options:
-  target:
-    description: The managed subvolume.
-    type: path
-    required: true
   to:
     description:
       - The kept generation to go back to (C(--to)). Default - the generation the last
         transaction replaced.
     type: int
-  timeout:
-    description: Seconds to wait for the target's lock, then the stall watchdog (C(--timeout)).
-    type: int
-  wait:
-    description: Wait for a locked target; C(false) fails at once with exit 3 (C(--no-wait)).
-    type: bool
-    default: true
-  binary:
-    description: The btrfs-txn command, a name looked up in PATH or a path.
-    type: str
-    default: btrfs-txn
 notes:
-  - Needs root on the managed host and btrfs-txn installed there. Supports check mode.
+  - Supports check mode.
 seealso:
   - module: btrfs_txn.deploy.apply
   - module: btrfs_txn.deploy.status
-author:
-  - btrfs-txn developers
+extends_documentation_fragment:
+  - btrfs_txn.deploy.btrfs_txn
+  - btrfs_txn.deploy.btrfs_txn.target
+  - btrfs_txn.deploy.btrfs_txn.lock
 """
 
 EXAMPLES = r"""
@@ -105,7 +92,7 @@ exit_meaning:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, fail, run_json)
+    COMMON_ARGS, TRANSACTION_KEYS, copy_keys, run_checked)
 
 
 def main():
@@ -121,9 +108,7 @@ def main():
     target = params["target"]
 
     if module.check_mode:
-        rc, status, out, err = run_json(module, ["status", target])
-        if rc != 0 or not isinstance(status, dict):
-            fail(module, "status", rc, status, err)
+        status = run_checked(module, "status", ["status", target])
         kept = [entry.get("generation") for entry in status.get("kept", [])]
         to = params["to"] if params["to"] is not None else (kept[-1] if kept else None)
         if to is None or to not in kept:
@@ -138,14 +123,8 @@ def main():
         argv += ["--timeout", str(params["timeout"])]
     if not params["wait"]:
         argv.append("--no-wait")
-    rc, doc, out, err = run_json(module, argv)
-    if rc != 0 or not isinstance(doc, dict):
-        fail(module, "rollback", rc, doc, err)
-    result = dict(changed=True, rc=0, result=doc, to=params["to"])
-    for key in ("generation", "previous", "txid", "concurrent_writes", "pinned_generation"):
-        if key in doc:
-            result[key] = doc[key]
-    module.exit_json(**result)
+    doc = run_checked(module, "rollback", argv)
+    module.exit_json(**copy_keys(doc, TRANSACTION_KEYS, dict(changed=True, rc=0, result=doc, to=params["to"])))
 
 
 if __name__ == "__main__":

@@ -18,22 +18,14 @@ description:
     while a transaction runs, C(running) and C(journal).
   - Never changes anything; C(changed) is always false.
 version_added: "0.1.0"
-options:
-  target:
-    description: The managed subvolume.
-    type: path
-    required: true
-  binary:
-    description: The btrfs-txn command, a name looked up in PATH or a path.
-    type: str
-    default: btrfs-txn
 notes:
   - Supports check mode (it changes nothing in either mode).
 seealso:
   - module: btrfs_txn.deploy.apply
   - module: btrfs_txn.deploy.rollback
-author:
-  - btrfs-txn developers
+extends_documentation_fragment:
+  - btrfs_txn.deploy.btrfs_txn
+  - btrfs_txn.deploy.btrfs_txn.target
 """
 
 EXAMPLES = r"""
@@ -100,7 +92,7 @@ rc:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, fail, run_json)
+    COMMON_ARGS, copy_keys, run_checked)
 
 KEYS = ("target", "state_dir", "uuid", "generation", "kept", "interrupted", "locked", "lock_holder",
         "running", "running_pid", "journal", "trans_interrupted")
@@ -110,14 +102,8 @@ def main():
     argument_spec = dict(target=dict(type="path", required=True))
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    rc, doc, out, err = run_json(module, ["status", module.params["target"]])
-    if rc != 0 or not isinstance(doc, dict):
-        fail(module, "status", rc, doc, err)
-    result = dict(changed=False, rc=0)
-    for key in KEYS:
-        if key in doc:
-            result[key] = doc[key]
-    module.exit_json(**result)
+    doc = run_checked(module, "status", ["status", module.params["target"]])
+    module.exit_json(**copy_keys(doc, KEYS, dict(changed=False, rc=0)))
 
 
 if __name__ == "__main__":
