@@ -214,6 +214,24 @@ int journal_read(int state_fd, struct journal *ret)
 	return 1;
 }
 
+int journal_writeback(int state_fd)
+{
+	/* The journal and the staged record for recovery; the lock (our pid) and the
+	 * history (the previous transaction's line) only so that no delayed
+	 * allocation of ours is left for the step-12 BTRFS_IOC_SYNC to write back,
+	 * which would make it commit once more. */
+	static const char *const names[] = { JOURNAL_NAME, STAGED_NAME, LOCK_NAME, HISTORY_NAME };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		_cleanup_close_ int fd = openat(state_fd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		int r = fd < 0 ? -errno : writeback_fd(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 void journal_discard_partial(int state_fd)
 {
 	/* A temporary journal is a write that never finished: it has no meaning. */
