@@ -327,7 +327,7 @@ void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error);
 /* Create, first half: T's identity, no nested subvolume, the mark when @mark_now
  * (a staging that is not a snapshot of T: T's writes from now on count), the
- * journal (not synced: the step-7 commit makes it durable). */
+ * journal (not synced: step 7 writes it back before the exchange). */
 int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error);
 /* Opens the staging subvolume, records its UUID and the mark (staged record). */
 int staged_record(struct staged_txn *s, struct txn_error *error);

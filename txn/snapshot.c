@@ -62,8 +62,9 @@ static int staged_interrupted(struct txn_error *error)
 
 /* BTRFS_TXN_UNSAFE_SKIP_FLUSH exists only to prove that the QEMU crash suite
  * catches a broken protocol (make vmcheck-selftest, vmtests/README.md): "1" skips
- * the step-7 flush (the write-back, or the commit), "2" also the step-12 sync. Never set it anywhere else. Built
- * only into the test build (-DBTRFS_TXN_TESTING), never installed. */
+ * the step-7 flush (the write-back, or the commit), "2" also the step-12 sync.
+ * Never set it anywhere else. Built only into the test build (-DBTRFS_TXN_TESTING),
+ * never installed. */
 static void unsafe_skips(bool *ret_skip_flush, bool *ret_skip_sync)
 {
 	*ret_skip_flush = *ret_skip_sync = false;
