@@ -260,10 +260,6 @@ static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct
 }
 
 /*
- * write and copy: create the new file under a temporary name next to the old one,
- * fill it, set mode and owner, and rename it over the old name.
- */
-/*
  * Writes back the data of the file @fd holds and waits until Btrfs has recorded it
  * (file extent items, size) in the running transaction, without committing it.
  * FIEMAP_FLAG_SYNC with no extent asked for: since Linux 6.1 ("btrfs: properly
@@ -324,6 +320,10 @@ static int op_written_add(struct op_written *written, int fd)
 	return 0;
 }
 
+/*
+ * write and copy: create the new file under a temporary name next to the old one,
+ * fill it, set mode and owner, and rename it over the old name.
+ */
 /*
  * The snapshot method's staging tree is private until the commit, so a regular file
  * with a single link is rewritten in place: it keeps its inode, owner, extended
