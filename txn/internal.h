@@ -88,6 +88,24 @@ int chmod_fd(int path_fd, mode_t mode);
 
 /* ops.c */
 int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error);
+/* The files whose data a batch wrote (write and copy ops), held open so that the
+ * snapshot method writes them back before its exchange instead of committing. */
+#define OP_WRITTEN_MAX 256
+struct op_written {
+	size_t n;
+	int fds[OP_WRITTEN_MAX];
+};
+/* txn_op_apply(), adding the file a write or copy filled to @written (may be NULL);
+ * more than OP_WRITTEN_MAX are written back as the set fills. */
+int txn_op_apply_written(int root_fd, const struct txn_op *op, struct op_written *written,
+			 struct txn_error *error);
+/* Writes back every file of @written (writeback_fd()) and closes them. Return: 0 or
+ * the first -errno; all are closed either way. */
+int op_written_flush(struct op_written *written);
+void op_written_close(struct op_written *written);
+/* The data of the file @fd holds written back and recorded in the running Btrfs
+ * transaction (extent items, size), not committed. Return: 0 or -errno. */
+int writeback_fd(int fd);
 struct stat;
 /* Opens a copy source for reading: not a symlink (-ELOOP), a regular file (-EINVAL),
  * the very inode looked at (-EAGAIN); fills @ret_st. Return: the fd or -errno. */
@@ -214,6 +232,10 @@ int nested_subvolume_find(int fd, char *ret_path, size_t size);
 int concurrent_holders(int fd, struct txn_concurrent *report);
 /* Fills @report's count and paths with the inodes changed since @mark. */
 int concurrent_changes(int fd, const struct tree_mark *mark, struct txn_concurrent *report);
+/* journal.c: the journal and the staged record (and the lock and history files)
+ * written back into the running Btrfs transaction (writeback_fd()), not committed:
+ * the snapshot method's step 7. */
+int journal_writeback(int state_fd);
 /* journal.c: pin-N, the mark of a generation holding writes of other processes. */
 bool pin_exists(int state_fd, uint64_t generation);
 int pin_write(int state_fd, uint64_t generation, const char *txid,
@@ -310,6 +332,11 @@ struct staged_txn {
 	 * exists). Return: 0 or -errno with @error filled. */
 	int (*method_record)(struct staged_txn *s, bool committed, struct txn_error *error);
 	void *method_ctx;            /* the method's, for method_record */
+	/* Every file the fill wrote data to is in @written (apply without a verify
+	 * hook, rollback): step 7 writes those back and commits nothing. Otherwise
+	 * (run, receive, a verify hook, which may write anything) it commits. */
+	bool writes_known;
+	struct op_written written;
 };
 void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 		 struct txn_result *result);
@@ -318,7 +345,7 @@ void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error);
 /* Create, first half: T's identity, no nested subvolume, the mark when @mark_now
  * (a staging that is not a snapshot of T: T's writes from now on count), the
- * journal (not synced: the step-7 commit makes it durable). */
+ * journal (not synced: step 7 writes it back before the exchange). */
 int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error);
 /* Snapshot of the subvolume @source_fd (named @source_path in an error) at
  * journal.staging, then staged_record(). Return: 0 or -errno with @error filled. */

@@ -6,16 +6,19 @@
  * The journal is replaced whole (temporary file, rename), so it is never torn; a
  * leftover temporary file means a crash during the write and is ignored. init's
  * journal is fsynced with its directory. The snapshot method's is not
- * (journal_write_intent()): the step-7 commit (BTRFS_IOC_SYNC, which writes back
- * every file's data before it commits) makes it durable before the exchange can
- * happen, so a crash that loses it, or keeps its name without its bytes (an
+ * (journal_write_intent()): step 7 writes it back into the running Btrfs
+ * transaction (journal_writeback(), or BTRFS_IOC_SYNC, which commits), so the
+ * commit that carries the exchange carries it too, and a crash that loses it, or
+ * keeps its name without its bytes (an
  * empty journal: Btrfs sets the size on disk only with the data), can only have
  * cut a transaction short before its commit point, and recovery undoes that: the
  * staging subvolume no readable journal names is deleted. The two fsyncs it
  * saves were each a Btrfs log-tree sync, half the time of a 1-file apply. The
  * staging UUID, known only once the snapshot exists, goes to a file of its own
- * ("staged") made durable by the same commit. A record that is missing, torn, or
- * of another transaction therefore means the exchange cannot have happened. history.jsonl only grows by whole lines; a line torn by
+ * ("staged"), written back by the same step. A record that is missing, torn, or
+ * of another transaction therefore means the exchange did not happen, unless
+ * T's old tree sits at the staging name (recover.c decides by that too).
+ * history.jsonl only grows by whole lines; a line torn by
  * a crash is cut off before the next append and skipped by readers. Both are JSON,
  * written with jansson (the engine's only JSON: its own state files).
  */
@@ -212,6 +215,24 @@ int journal_read(int state_fd, struct journal *ret)
 	read_staged(state_fd, j.txid, &j);
 	*ret = j;
 	return 1;
+}
+
+int journal_writeback(int state_fd)
+{
+	/* The journal and the staged record for recovery; the lock (our pid) and the
+	 * history (the previous transaction's line) only so that no delayed
+	 * allocation of ours is left for the step-12 BTRFS_IOC_SYNC to write back,
+	 * which would make it commit once more. */
+	static const char *const names[] = { JOURNAL_NAME, STAGED_NAME, LOCK_NAME, HISTORY_NAME };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		_cleanup_close_ int fd = openat(state_fd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		int r = fd < 0 ? -errno : writeback_fd(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 void journal_discard_partial(int state_fd)

@@ -16,11 +16,17 @@
  * capabilities; a spec that wants them sets them after it. No op follows a symlink
  * anywhere on its path (resolve.c's _no_symlinks forms), so a link planted in the
  * tree cannot aim root's op at another file of it.
+ *
+ * The snapshot method commits nothing before its exchange: each file a write or copy
+ * filled is kept open in a struct op_written and written back (FIEMAP_FLAG_SYNC)
+ * before the exchange, so that the one commit after the
+ * exchange carries its data (docs/protocol.md, step 7).
  */
 #include "internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -254,6 +260,67 @@ static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct
 }
 
 /*
+ * Writes back the data of the file @fd holds and waits until Btrfs has recorded it
+ * (file extent items, size) in the running transaction, without committing it.
+ * FIEMAP_FLAG_SYNC with no extent asked for: since Linux 6.1 ("btrfs: properly
+ * flush delalloc when entering fiemap") Btrfs waits there for the ordered extents
+ * of the whole file to complete, which is when those items are inserted. A write
+ * back alone (fdatawrite, sync_file_range) waits for the pages only; the items come
+ * later, possibly in the transaction after the next commit. The next commit then
+ * carries them, and its flush before the super block covers the data written here.
+ */
+int writeback_fd(int fd)
+{
+	struct fiemap map = { .fm_start = 0, .fm_length = FIEMAP_MAX_OFFSET,
+			      .fm_flags = FIEMAP_FLAG_SYNC, .fm_extent_count = 0 };
+	return ioctl(fd, FS_IOC_FIEMAP, &map) < 0 ? -errno : 0;
+}
+
+int op_written_flush(struct op_written *written)
+{
+	int r = 0;
+	/* Start every file's write-back first, so that they are written in parallel;
+	 * writeback_fd() then waits for each. */
+	for (size_t i = 0; i < written->n; i++)
+		(void)sync_file_range(written->fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (size_t i = 0; i < written->n; i++) {
+		int q = writeback_fd(written->fds[i]);
+		if (q < 0 && r == 0)
+			r = q;
+		close(written->fds[i]);
+	}
+	written->n = 0;
+	return r;
+}
+
+void op_written_close(struct op_written *written)
+{
+	for (size_t i = 0; i < written->n; i++)
+		close(written->fds[i]);
+	written->n = 0;
+}
+
+/* Keeps a descriptor of the file @fd holds; at most OP_WRITTEN_MAX are held, a
+ * full set is written back first. Nothing is written back here: the QEMU self-test
+ * (BTRFS_TXN_UNSAFE_SKIP_FLUSH) must see what skipping step 7 does. Return: 0 or
+ * -errno. */
+static int op_written_add(struct op_written *written, int fd)
+{
+	if (!written)
+		return 0;
+	if (written->n == OP_WRITTEN_MAX) {
+		int r = op_written_flush(written);
+		if (r < 0)
+			return r;
+	}
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (copy < 0)
+		return -errno;
+	written->fds[written->n++] = copy;
+	return 0;
+}
+
+/*
  * write and copy: create the new file under a temporary name next to the old one,
  * fill it, set mode and owner, and rename it over the old name.
  */
@@ -266,7 +333,8 @@ static int open_copy_source(const struct txn_op *op, struct stat *ret_st, struct
  * entry turned out not to be that file, for the caller to replace it instead.
  */
 static int rewrite_in_place(int parent_fd, const char *name, const struct stat *old,
-			    const struct txn_op *op, int src_fd, const struct stat *src, mode_t mode)
+			    const struct txn_op *op, int src_fd, const struct stat *src, mode_t mode,
+			    struct op_written *written)
 {
 	_cleanup_close_ int fd = openat(parent_fd, name,
 					O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -292,6 +360,8 @@ static int rewrite_in_place(int parent_fd, const char *name, const struct stat *
 	if (r == 0 && capability_len >= 0 &&
 	    fsetxattr(fd, TXN_CAPABILITY_XATTR, capability, (size_t)capability_len, 0) < 0)
 		r = -errno;
+	if (r == 0)
+		r = op_written_add(written, fd);
 	return r;
 }
 
@@ -352,7 +422,8 @@ int op_open_replaced_ours(int parent_fd, const struct txn_op *op,
 	return TAKE_FD(fd);
 }
 
-static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *error)
+static int replace_file(int root_fd, const struct txn_op *op, struct op_written *written,
+			struct txn_error *error)
 {
 	struct op_replaced replaced;
 	_cleanup_close_ int parent_fd = op_open_replaced(root_fd, op, &replaced, error);
@@ -378,7 +449,7 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 
 	int r;
 	if (ours && old.st_nlink == 1) {
-		r = rewrite_in_place(parent_fd, name, &old, op, src_fd, &src, mode);
+		r = rewrite_in_place(parent_fd, name, &old, op, src_fd, &src, mode, written);
 		if (r != -EAGAIN) {
 			if (r == -EFBIG)
 				return copy_too_big(op, error);
@@ -409,6 +480,8 @@ static int replace_file(int root_fd, const struct txn_op *op, struct txn_error *
 		r = write_all(fd, op->content, op->content_len);
 	if (r == 0)
 		r = replacement_settle(fd, old_fd, mode);
+	if (r == 0)
+		r = op_written_add(written, fd);
 	if (r == 0 && renameat(parent_fd, tmp, parent_fd, name) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -841,7 +914,8 @@ static int change_attrs(int root_fd, const struct txn_op *op, struct txn_error *
 	return 0;
 }
 
-static int op_dispatch(int root_fd, const struct txn_op *op, struct txn_error *error)
+static int op_dispatch(int root_fd, const struct txn_op *op, struct op_written *written,
+		       struct txn_error *error)
 {
 	if (txn_path_check(op->path, strlen(op->path)) != TXN_PATH_OK ||
 	    (op->kind == TXN_OP_RENAME && txn_path_check(op->to, strlen(op->to)) != TXN_PATH_OK))
@@ -850,7 +924,7 @@ static int op_dispatch(int root_fd, const struct txn_op *op, struct txn_error *e
 	switch (op->kind) {
 	case TXN_OP_WRITE:
 	case TXN_OP_COPY:
-		return replace_file(root_fd, op, error);
+		return replace_file(root_fd, op, written, error);
 	case TXN_OP_MKDIR:
 		return make_dir(root_fd, op, error);
 	case TXN_OP_DELETE:
@@ -889,10 +963,16 @@ static void explain_exdev(int root_fd, const struct txn_op *op, struct txn_error
 	error->errnum = 0;
 }
 
-int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+int txn_op_apply_written(int root_fd, const struct txn_op *op, struct op_written *written,
+			 struct txn_error *error)
 {
-	int r = op_dispatch(root_fd, op, error);
+	int r = op_dispatch(root_fd, op, written, error);
 	if (r == -EXDEV)
 		explain_exdev(root_fd, op, error);
 	return r;
+}
+
+int txn_op_apply(int root_fd, const struct txn_op *op, struct txn_error *error)
+{
+	return txn_op_apply_written(root_fd, op, NULL, error);
 }

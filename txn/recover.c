@@ -267,6 +267,37 @@ static int receive_record_follows(struct target *t, const struct journal *j, boo
 }
 
 
+/*
+ * Whether the exchange of @j happened although its staged record (the staging
+ * UUID) is missing: T's old tree (the journal's target UUID) sits at the staging
+ * name, and the subvolume at T's name is a snapshot of the tree the transaction
+ * started from (T's old tree for apply and run, gen-N for a rollback to N). Step
+ * 7 writes the record back before the exchange, so a commit that carries the
+ * exchange carries the record too; this is the decision without relying on it.
+ */
+static bool exchanged_without_record(const struct target *t, const struct journal *j)
+{
+	char staging_uuid[37] = "", t_uuid[37] = "", t_parent[37] = "", source_uuid[37] = "";
+	bool from_target = strcmp(j->kind, "apply") == 0 || strcmp(j->kind, "run") == 0;
+	if (j->staging_uuid[0] || (!from_target && strcmp(j->kind, "rollback") != 0))
+		return false;
+	_cleanup_close_ int fd = openat(t->state_fd, j->staging,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || subvolume_identity(fd, staging_uuid, NULL, NULL) < 0 ||
+	    subvolume_identity(t->fd, t_uuid, NULL, t_parent) < 0)
+		return false;
+	if (strcmp(staging_uuid, j->target_uuid) != 0 || strcmp(t_uuid, j->target_uuid) == 0)
+		return false;
+	if (from_target)
+		return strcmp(t_parent, j->target_uuid) == 0;
+	char gen_name[32];
+	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)j->rollback_to);
+	_cleanup_close_ int source_fd = openat(t->state_fd, gen_name,
+					       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return source_fd >= 0 && subvolume_identity(source_fd, source_uuid, NULL, NULL) == 0 &&
+	       strcmp(t_parent, source_uuid) == 0;
+}
+
 /* Recovery with the lock held. */
 int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *ret,
 			  struct txn_error *error)
@@ -281,7 +312,7 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 	int found = journal_read(t->state_fd, &j);
 	if (found == -ENODATA) {
 		/* A journal whose bytes no commit carried: its transaction stopped before
-		 * the step-7 commit, so before the exchange. Its staging, if any, is a
+		 * step 7 wrote it back, so before the exchange. Its staging, if any, is a
 		 * stray the removal below deletes (and counts); no txid is known. */
 		int r = journal_remove(t->state_fd);
 		if (r < 0)
@@ -304,6 +335,10 @@ int recover_locked(struct target *t, unsigned keep, struct txn_recover_result *r
 		if (r < 0)
 			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot read the UUID of '%s'", t->path);
 		snprintf(result.txid, sizeof(result.txid), "%s", j.txid);
+		/* No staged record: decided by where T's old tree is (the check for
+		 * other writers is then skipped: its mark was in the record). */
+		if (exchanged_without_record(t, &j))
+			snprintf(j.staging_uuid, sizeof(j.staging_uuid), "%s", uuid);
 		if (j.staging_uuid[0] && strcmp(uuid, j.staging_uuid) == 0) {
 			/* The exchange happened: make it durable, then finish the tail. */
 			r = sync_fs(t->fd);

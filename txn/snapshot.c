@@ -6,10 +6,12 @@
  *
  * One transaction (docs/protocol.md), in phases create, fill, commit, finish:
  *   lock -> recover -> preconditions -> journal -> snapshot to staging-TXID ->
- *   record the staging UUID -> ops -> verify -> BTRFS_IOC_SYNC (which makes
- *   journal and record durable too) -> T unchanged? -> renameat2(RENAME_EXCHANGE)
- *   (the commit point) -> staging (now the old tree) becomes read-only gen-N,
- *   which commits -> BTRFS_IOC_SYNC -> history -> journal removed -> gc.
+ *   record the staging UUID -> ops -> verify -> write-back of the files the ops
+ *   wrote, the journal and the record, no commit (BTRFS_IOC_SYNC instead when the
+ *   written files are not known: run, a verify hook) -> T unchanged? ->
+ *   renameat2(RENAME_EXCHANGE) (the commit point) -> staging (now the old tree)
+ *   becomes read-only gen-N, which commits, carrying data, record and exchange
+ *   together -> BTRFS_IOC_SYNC -> history -> journal removed -> gc.
  * Recovery decides by UUID: if the subvolume at T is the journaled staging one, the
  * commit happened and the tail is finished; otherwise the staging is deleted.
  * Every step of the tail is idempotent, so recovery may itself be interrupted.
@@ -59,8 +61,9 @@ int staged_interrupted(struct txn_error *error)
 
 /* BTRFS_TXN_UNSAFE_SKIP_FLUSH exists only to prove that the QEMU crash suite
  * catches a broken protocol (make vmcheck-selftest, vmtests/README.md): "1" skips
- * the step-7 flush, "2" also the step-12 sync. Never set it anywhere else. Built
- * only into the test build (-DBTRFS_TXN_TESTING), never installed. */
+ * the step-7 flush (the write-back, or the commit), "2" also the step-12 sync.
+ * Never set it anywhere else. Built only into the test build (-DBTRFS_TXN_TESTING),
+ * never installed. */
 static void unsafe_skips(bool *ret_skip_flush, bool *ret_skip_sync)
 {
 	*ret_skip_flush = *ret_skip_sync = false;
@@ -91,6 +94,7 @@ void staged_close(struct staged_txn *s)
 {
 	if (s->staging_fd >= 0)
 		close(TAKE_FD(s->staging_fd));
+	op_written_close(&s->written);
 	free(TAKE_PTR(s->report));
 }
 
@@ -225,13 +229,18 @@ static int staged_fill_batch(struct staged_txn *s, const struct txn_batch *batch
 	int r = txn_preconditions_check(s->staging_fd, batch, error);
 	if (r < 0)
 		return r;
+	bool skip_flush, skip_sync;
+	unsafe_skips(&skip_flush, &skip_sync);
+	/* With step 7 skipped for the self-test, no write-back of the ops' files at all
+	 * (not even when OP_WRITTEN_MAX of them fill the set). */
+	struct op_written *written = skip_flush ? NULL : &s->written;
 	for (size_t i = 0; i < batch->n_ops; i++) {
 		r = staged_interrupted(error);
 		if (r < 0)
 			return r;
 		if (options && options->progress)
 			options->progress("ops", i, batch->n_ops, options->progress_ctx);
-		r = txn_op_apply(s->staging_fd, &batch->ops[i], error);
+		r = txn_op_apply_written(s->staging_fd, &batch->ops[i], written, error);
 		if (r < 0) {
 			if (error->status == TXN_OK)
 				error->status = TXN_ABORTED;
@@ -247,6 +256,8 @@ static int staged_fill_batch(struct staged_txn *s, const struct txn_batch *batch
 	r = txn_verify_run(&batch->verify, s->staging_path, error);
 	if (r < 0)
 		return r;
+	/* The ops' files are all in s->written; a verify hook may write others. */
+	s->writes_known = !batch->verify.argv;
 	staged_step(s, "verified", &s->timing->verify);
 	return 0;
 }
@@ -278,16 +289,33 @@ int staged_commit(struct staged_txn *s, struct txn_error *error)
 	if (r < 0)
 		return r;
 
-	/* Step 7: write back the staged data and commit, so the exchange below can only
-	 * expose a tree whose bytes are on disk. */
-	r = skip_flush ? 0 : sync_fs(s->staging_fd);
+	/* Step 7: no commit may expose the exchange below without the staged data and
+	 * the records recovery decides by. When the fill's written files are known,
+	 * they, the journal and the staged record are written back and recorded in the
+	 * running transaction, without a commit: any commit that carries the exchange
+	 * (the read-only flag's at step 10, or anyone's earlier) carries them too, and
+	 * one before the exchange exposes nothing. Otherwise (run's command, a verify
+	 * hook or a received stream wrote unknown files), BTRFS_IOC_SYNC: write-back of
+	 * everything, then a commit. */
+	if (skip_flush)
+		r = 0;
+	else if (s->writes_known) {
+		r = op_written_flush(&s->written);
+		if (r == 0)
+			r = journal_writeback(t->state_fd);
+	} else {
+		op_written_close(&s->written); /* BTRFS_IOC_SYNC writes them back too */
+		r = sync_fs(s->staging_fd);
+	}
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot flush '%s'", t->path);
 	staged_step(s, "flushed", &s->timing->flush);
 
-	/* Step 8: a write to T since the snapshot would be lost by the exchange. The
-	 * step-7 commit put every change made before it into the tree this searches;
-	 * one made after it is caught by the check after the exchange. */
+	/* Step 8: a write to T since the snapshot would be lost by the exchange. This
+	 * search sees what is in T's B-tree: every change made before the snapshot's
+	 * commit (or the step-7 commit, when there is one), not necessarily a later
+	 * one still held in Btrfs's delayed items. Those are caught by the checks
+	 * after the exchange and reported and pinned instead (docs/protocol.md). */
 	r = s->live ? 0 : concurrent_check_before(t, &s->before, error);
 	if (r < 0)
 		return r;
@@ -465,6 +493,8 @@ static int transact(struct target *t, const char *kind, const struct source *src
 
 	char gen_name[32];
 	snprintf(gen_name, sizeof(gen_name), "gen-%llu", (unsigned long long)src->rollback_to);
+	/* A rollback writes no file data: its staging is a snapshot as it stands. */
+	s.writes_known = src->rollback;
 	int r = staged_create(&s, src->rollback ? gen_name : NULL, error);
 	if (r == 0 && batch)
 		r = staged_fill_batch(&s, batch, options, error);

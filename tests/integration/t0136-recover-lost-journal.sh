@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# t0136: the snapshot method's journal is not fsynced (the step-7 commit makes it
-# durable before the exchange), so a crash before that commit may leave a staging
+# t0136: the snapshot method's journal is not fsynced (step 7 writes it back, so the
+# commit carrying the exchange carries it), so a crash before that may leave a staging
 # subvolume with no journal, or with a journal whose name survived without its
 # bytes (empty). Both are transactions cut short before the commit point:
 # recovery deletes the staging and the empty journal and leaves the tree as it
@@ -43,7 +43,7 @@ ok "  the new content is there" grep -qx v2 "$T/conf"
 ok "  no staging left" no_staging "$T"
 ok "  no journal left" test ! -e "$SD/journal"
 
-# No fsync in apply: two log-tree syncs the step-7 commit made redundant.
+# No fsync in apply: two log-tree syncs that step 7 makes redundant.
 if command -v strace >/dev/null 2>&1; then
 	# (strace is not a dependency: without it these three points are left out.)
 	spec=$TEST_TMP/spec.json

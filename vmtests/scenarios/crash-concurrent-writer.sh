@@ -65,11 +65,12 @@ check_acks() {
 }
 
 # The step hook (BTRFS_TXN_STEP_HOOK, run by btrfs-txn as a child process: another
-# writer) appends a line of its own at two protocol steps, so both outcomes are
-# certain on every apply: at 'applied' (after the snapshot, before the flush) on the
-# first attempt, which therefore aborts (exit 1, T unchanged); at 'checked' (after the
-# last check before the exchange) on the next, which lands in the replaced tree and
-# must be reported and pinned.
+# writer) appends a line of its own at two protocol steps: at 'applied' (after the
+# snapshot, before the flush) on the first attempt, which aborts (exit 1, T unchanged)
+# or, since step 7 no longer commits, is reported and pinned (an append to a file that
+# exists sits in Btrfs's delayed items, unseen by the check before the exchange:
+# docs/protocol.md); at 'checked' (after the last check before the exchange) on every
+# attempt, which lands in the replaced tree and must be reported and pinned.
 cat > /tmp/hook.sh <<'HOOK'
 step=$1
 case $step in
@@ -108,10 +109,9 @@ SPEC
 	touch /tmp/writer.stop
 	wait $pid
 	local aborted reported
-	aborted=$(grep -c 'modified by another process' /tmp/apply.err)
-	reported=$(grep -c '"pinned_generation"' /tmp/reports)
+	aborted=$(grep -c 'modified by another process' /tmp/apply.err || true)
+	reported=$(grep -c '"pinned_generation"' /tmp/reports || true)
 	echo "aborted for a writer: $aborted; committed with writes reported: $reported"
-	[ "$aborted" -ge 4 ] || vm_fail "expected every apply's first attempt to abort, got $aborted aborts"
 	[ "$reported" -ge 4 ] || vm_fail "expected every apply to report the write at 'checked', got $reported"
 	check_acks || vm_fail "an acknowledged write was lost without a report"
 	lw_finish
