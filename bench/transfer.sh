@@ -56,6 +56,7 @@ mkdir -p "$SCRATCH" || die "cannot create $SCRATCH"
 cp "$BTRFS_TXN" "$SCRATCH/btrfs-txn" || die "cannot copy $BTRFS_TXN"
 X=$SCRATCH/btrfs-txn
 SAMPLES=$SCRATCH/samples.tsv # method round seconds
+CPU_SAMPLES=$SCRATCH/cpu.tsv # method round CPU seconds of it and its children
 BYTES=$SCRATCH/bytes.tsv     # kind round bytes
 : >"$SAMPLES" : >"$BYTES"
 STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -86,11 +87,26 @@ settle_all() {
 	for m in "$SRC" "${D[@]}"; do "$U" settle "$m" 600 || die "settling $m failed"; done
 }
 
-# measure METHOD ROUND CMD...: settle, time CMD, record it.
+# children_cpu: sets CHILDREN_CPU to the CPU seconds (user + system) of this shell's
+# waited-for children so far, from the second line of bash's `times`. Call it
+# directly: in a command substitution's subshell the children start from zero.
+children_cpu() {
+	local line
+	times >"$SCRATCH/times"
+	line=$(sed -n 2p "$SCRATCH/times")
+	CHILDREN_CPU=$(awk -v l="$line" 'BEGIN { n = split(l, f, " "); t = 0
+		for (i = 1; i <= n; i++) { split(f[i], p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
+		printf "%.3f", t }')
+}
+
+# measure METHOD ROUND CMD...: settle, time CMD, record it (its wall time in
+# $SAMPLES, the CPU time of it and its children in $CPU_SAMPLES).
 measure() {
-	local method=$1 round=$2 start end
+	local method=$1 round=$2 start end cpu0
 	shift 2
 	settle_all
+	children_cpu
+	cpu0=$CHILDREN_CPU
 	start=$EPOCHREALTIME
 	"$@" >"$SCRATCH/out" 2>"$SCRATCH/err" || {
 		sed 's/^/  /' "$SCRATCH/err" >&2
@@ -99,6 +115,9 @@ measure() {
 	end=$EPOCHREALTIME
 	awk -v m="$method" -v r="$round" -v s="$start" -v e="$end" \
 		'BEGIN { printf "%s\t%s\t%.6f\n", m, r, e - s }' >>"$SAMPLES"
+	children_cpu
+	awk -v m="$method" -v r="$round" -v a="$cpu0" -v b="$CHILDREN_CPU" \
+		'BEGIN { printf "%s\t%s\t%.6f\n", m, r, b - a }' >>"$CPU_SAMPLES"
 }
 
 # rsync_swap DEST...: rsync the source tree into each DEST's stage/, exchange it with
@@ -161,8 +180,8 @@ for i in 0 1 2 9; do
 done
 diff -r "$T" "${D[1]}/live" >/dev/null || die "d1's rsync copy differs from the source"
 
-median() { # METHOD
-	awk -v m="$1" '$1 == m && $2 > 0 { print $3 }' "$SAMPLES" | sort -g |
+median() { # METHOD [FILE]
+	awk -v m="$1" '$1 == m && $2 > 0 { print $3 }' "${2:-$SAMPLES}" | sort -g |
 		awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 bytes_median() { # KIND
@@ -176,6 +195,8 @@ RS1=$(bytes_median rsync-1)
 RS8=$(bytes_median rsync-8)
 APPLY=$(median apply) RECV=$(median receive) P1=$(median push-1) P8=$(median push-8)
 R1=$(median rsync-1) R8=$(median rsync-8) SEND=$(median send)
+C1=$(median push-1 "$CPU_SAMPLES") C8=$(median push-8 "$CPU_SAMPLES") CORES=$(nproc)
+FLOOR8=$(awk -v c="$C8" -v n="$CORES" 'BEGIN { printf "%.3f", c / n }')
 
 {
 	echo "# Transfer benchmark: send, receive and push against rsync"
@@ -200,6 +221,16 @@ R1=$(median rsync-1) R8=$(median rsync-8) SEND=$(median send)
 	echo "changes its stage/ copy lacks); push's are the incremental stream, once per"
 	echo "destination. rsync has to walk the whole tree on both sides each time; a stream"
 	echo "is computed from the two snapshots' differences only."
+	echo
+	echo "CPU time (user + system of push and every process it starts, the destinations'"
+	echo "receives included, medians): push to 1 took $C1 s, push to 8 took $C8 s"
+	echo "($(ratio "$C8" "$C1") x). Here the eight destinations are filesystems on the sending machine,"
+	echo "so their receives share its $CORES cores with the sender (push to 8 cannot take less"
+	echo "than $C8 / $CORES = $FLOOR8 s, $(ratio "$FLOOR8" "$P1") x push to 1, on this machine; the Btrfs"
+	echo "workers and loop devices doing their I/O are not even counted) and its one disk, which"
+	echo "every destination's commits flush. On a fleet each destination receives on its own"
+	echo "CPUs and disk, and the sending side (one send per distinct stream, shared by the"
+	echo "destinations that need it; one status query each) is what grows with their number."
 } >"$OUT"
 log "wrote $OUT"
 cat "$OUT"
