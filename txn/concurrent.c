@@ -7,9 +7,11 @@
  * the target unchanged, or btrfs-txn reported it and pinned the generation that
  * holds it. Three checks keep it, each cheap when nobody else writes:
  *
- * - Before the commit point (concurrent_check_before): after the step-7 commit,
- *   the inodes of T changed since the mark taken before the snapshot (modified.c).
- *   Any: abort, T unchanged. A nested subvolume made meanwhile: abort too.
+ * - Before the commit point (concurrent_check_before): after step 7, the inodes
+ *   of T changed since the mark taken before the snapshot (modified.c), as far as
+ *   the B-tree shows them (without a step-7 commit, a change to an existing inode
+ *   may still wait in Btrfs's delayed items: the third check sees it). Any: abort,
+ *   T unchanged. A nested subvolume made meanwhile: abort too.
  * - After the commit point, on the replaced tree, once it is read-only so that no
  *   new descriptor can write to it: every process still holding a writable
  *   descriptor or a shared writable mapping on it (/proc). Such a writer can still
