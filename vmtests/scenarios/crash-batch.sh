@@ -1,4 +1,4 @@
-# vmtest: crash states of a 1,000-file batch, a large file, a recursive delete, applies in a row
+# vmtest: crash states of a 1,000-file batch, a large file, a recursive delete, 24 applies in a row
 # timeout: 1800
 # boots: 1
 #
@@ -53,14 +53,19 @@ SPEC
 	lw_run delete-recursive subvol $T btrfs-txn apply --target $T /tmp/del.json
 	[ ! -e $T/batch ] || vm_fail "the recursive delete left $T/batch"
 
-	for i in 1 2 3; do
+	# Small applies in a row, as a deployment makes them: each a handful of
+	# flush epochs with few writes, so each adds states of its own (an epoch's
+	# distinct reorderings run out quickly; more epochs are what add states).
+	for i in $(seq 1 24); do
 		cat > /tmp/r$i.json <<SPEC
 {
   "version": 1,
   "description": "in a row $i",
   "ops": [
     {"op": "write", "path": "README", "content": "revision $i\\n"},
-    {"op": "write", "path": "rev-$i", "content": "$i\\n", "mode": "0640"}
+    {"op": "write", "path": "rev-$i", "content": "$i\\n", "mode": "0640"},
+    {"op": "mkdir", "path": "d-$i", "mode": "0750"},
+    {"op": "symlink", "path": "d-$i/latest", "target": "../rev-$i"}
   ]
 }
 SPEC
