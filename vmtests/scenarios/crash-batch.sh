@@ -1,4 +1,4 @@
-# vmtest: crash states of a 1,000-file batch, a large file, a recursive delete, 24 applies in a row
+# vmtest: crash states of a 1,000-file batch, a large file, a recursive delete, 12 applies in a row
 # timeout: 1800
 # boots: 1
 #
@@ -56,7 +56,7 @@ SPEC
 	# Small applies in a row, as a deployment makes them: each a handful of
 	# flush epochs with few writes, so each adds states of its own (an epoch's
 	# distinct reorderings run out quickly; more epochs are what add states).
-	for i in $(seq 1 24); do
+	for i in $(seq 1 12); do
 		cat > /tmp/r$i.json <<SPEC
 {
   "version": 1,
