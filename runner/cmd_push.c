@@ -384,6 +384,7 @@ static void plan_one(const struct push *p, json_t *sent, uint64_t current, struc
 	if (up_to_date && !p->force) {
 		d->result = "up-to-date";
 		d->generation = -1;
+		d->parent = -1; /* no stream: null in --json */
 		return;
 	}
 	if (p->no_parent)

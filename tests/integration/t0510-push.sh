@@ -74,6 +74,9 @@ done
 
 ok "a second push finds every destination up to date" "$X" push "$S" "$B/d1" "$REMOTE" "${SSH_OPTS[@]}"
 output_has "  saying so" "already holds generation 3"
+"$X" push --json "$S" "$B/d1" >"$TEST_TMP/p-up.json" 2>&1
+ok "  --json: up-to-date, no parent and no generation sent" \
+	jq -e '.destinations[0] | .result == "up-to-date" and .parent == null and .generation == null' "$TEST_TMP/p-up.json"
 
 # a new destination joins: full stream there, incremental elsewhere
 apply_ops "$S" '[{"op": "write", "path": "four", "content": "4\n"}]' >/dev/null
