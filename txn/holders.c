@@ -112,7 +112,7 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 		close(maps_fd);
 		return 0;
 	}
-	int map_files = openat(pid_fd, "map_files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int map_files = -2; /* opened when a line needs it, which is rare */
 	char line[PATH_MAX + 256];
 	int r = 0;
 	while (r == 0 && fgets(line, sizeof(line), maps)) {
@@ -127,6 +127,8 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 		if (list->match && !list->match((ino_t)inode, list->ctx))
 			continue;
 		struct stat st;
+		if (map_files == -2)
+			map_files = openat(pid_fd, "map_files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (map_files < 0 || fstatat(map_files, range, &st, 0) < 0 || !holder_matches(list, &st))
 			continue;
 		char path[PATH_MAX];
@@ -145,12 +147,13 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 	return r;
 }
 
-/* Reads /proc/PID/stat: the command name (field 2, in parentheses) into @comm, and
- * whether it is a kernel thread (PF_KTHREAD in its flags, field 9). One read for
- * both: this runs for every process. A missing exe link is no test for a kernel
- * thread: a process whose main thread exited has none either, while its other
- * threads still hold descriptors. Returns false when the process is gone. */
-static bool process_stat(int pid_fd, char *comm, size_t size, bool *kthread)
+/* Reads /proc/PID/stat: the command name (field 2, in parentheses) into @comm,
+ * whether it is a kernel thread (PF_KTHREAD in its flags, field 9) and its number
+ * of threads (field 20). One read for all three: this runs for every process. A
+ * missing exe link is no test for a kernel thread: a process whose main thread
+ * exited has none either, while its other threads still hold descriptors. Returns
+ * false when the process is gone. */
+static bool process_stat(int pid_fd, char *comm, size_t size, bool *kthread, long *threads)
 {
 	_cleanup_close_ int fd = openat(pid_fd, "stat", O_RDONLY | O_CLOEXEC);
 	char buf[1024];
@@ -161,7 +164,9 @@ static bool process_stat(int pid_fd, char *comm, size_t size, bool *kthread)
 	const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
 	unsigned long flags = 0;
 	if (!open || !close || close < open ||
-	    sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+	    sscanf(close + 1,
+		   " %*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+		   &flags, threads) != 2)
 		return false;
 	snprintf(comm, size, "%.*s", (int)(close - open - 1), open + 1);
 	*kthread = flags & 0x00200000UL; /* PF_KTHREAD */
@@ -250,7 +255,8 @@ static int scan_process(struct holder_list *list, int proc_fd, const char *pid_n
 		return 0;
 	char comm[32];
 	bool kthread;
-	if (!process_stat(pid_fd, comm, sizeof(comm), &kthread) || kthread ||
+	long threads;
+	if (!process_stat(pid_fd, comm, sizeof(comm), &kthread, &threads) || kthread ||
 	    process_closed(pid_fd))
 		return 0;
 	int r = scan_cwd_root(list, pid_fd, pid, comm);
@@ -258,34 +264,81 @@ static int scan_process(struct holder_list *list, int proc_fd, const char *pid_n
 		r = scan_fds(list, pid_fd, pid, comm);
 	if (r == 0)
 		r = scan_maps(list, pid_fd, pid, comm);
-	return r < 0 ? r : scan_threads(list, pid_fd, pid, comm);
+	/* A thread started after the stat read is as late as one started after the
+	 * scan of this process: either way the scan cannot see it. */
+	return r < 0 || threads == 1 ? r : scan_threads(list, pid_fd, pid, comm);
 }
 
 /* The scan costs a few microseconds per open descriptor (a /proc lookup and the
- * link's target each), which on a host with tens of thousands of descriptors is
- * the largest part of a transaction's time after the exchange. Its processes are
- * independent, so it runs on up to HOLDERS_THREADS threads, each taking every n-th
- * process, and their lists are joined in /proc's order. */
+ * link's target each): a fraction of a millisecond on a quiet host, tens of
+ * milliseconds on one with tens of thousands of descriptors. Its processes are
+ * independent, so once it has run for HOLDERS_HELP_AFTER on this thread, up to
+ * HOLDERS_THREADS - 1 helpers (one per further CPU) join it, each taking the next
+ * process not yet taken. Started at once, a thread costs more than the whole scan
+ * of a quiet host (a fresh process pays for its stack and malloc arena). */
 #define HOLDERS_THREADS 4
-#define HOLDERS_PER_THREAD 16 /* processes; fewer are not worth a thread */
+#define HOLDERS_HELP_AFTER 1e-3 /* seconds */
+
+struct scan_shared {
+	int proc_fd;
+	const pid_t *pids;
+	size_t n_pids;
+	_Atomic size_t next; /* the next index of pids to take */
+};
 
 struct scan_part {
 	struct holder_list list;
-	int proc_fd;
-	const pid_t *pids;
-	size_t n_pids, first, stride;
+	struct scan_shared *shared;
 	int r;
 };
 
+/* Scans the next process not yet taken; false when none is left. */
+static bool scan_next(struct scan_part *part)
+{
+	struct scan_shared *sh = part->shared;
+	size_t i = sh->next++;
+	if (i >= sh->n_pids || part->r < 0)
+		return false;
+	char name[16];
+	snprintf(name, sizeof(name), "%d", (int)sh->pids[i]);
+	part->r = scan_process(&part->list, sh->proc_fd, name, sh->pids[i]);
+	return true;
+}
+
 static void *scan_part_run(void *arg)
 {
-	struct scan_part *part = arg;
-	char name[16];
-	for (size_t i = part->first; i < part->n_pids && part->r == 0; i += part->stride) {
-		snprintf(name, sizeof(name), "%d", (int)part->pids[i]);
-		part->r = scan_process(&part->list, part->proc_fd, name, part->pids[i]);
-	}
+	while (scan_next(arg))
+		;
 	return NULL;
+}
+
+/* Joins the parts' lists into one, in /proc's order (ascending pids): each part
+ * took its processes in that order, and a process's holders are all in one part,
+ * in the order found. */
+static int holders_merge(struct scan_part *parts, size_t n_parts, struct holder_list *all)
+{
+	size_t total = 0, at[HOLDERS_THREADS] = { 0 };
+	for (size_t k = 0; k < n_parts; k++)
+		total += parts[k].list.n;
+	*all = (struct holder_list){ 0 };
+	if (total == 0)
+		return 0;
+	all->items = malloc(total * sizeof(*all->items));
+	if (!all->items)
+		return -ENOMEM;
+	while (all->n < total) {
+		size_t best = n_parts;
+		for (size_t k = 0; k < n_parts; k++)
+			if (at[k] < parts[k].list.n &&
+			    (best == n_parts ||
+			     parts[k].list.items[at[k]].pid < parts[best].list.items[at[best]].pid))
+				best = k;
+		pid_t pid = parts[best].list.items[at[best]].pid;
+		while (at[best] < parts[best].list.n && parts[best].list.items[at[best]].pid == pid)
+			all->items[all->n++] = parts[best].list.items[at[best]++];
+	}
+	all->allocated = total;
+	return 0;
 }
 
 /* The numeric entries of /proc but our own. */
@@ -327,55 +380,43 @@ int holders_scan(dev_t dev, bool writable_only, bool (*match)(ino_t ino, void *c
 		closedir(proc);
 		return r;
 	}
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t stride = cpus > 1 ? (size_t)cpus : 1;
-	if (stride > HOLDERS_THREADS)
-		stride = HOLDERS_THREADS;
-	if (stride > n_pids / HOLDERS_PER_THREAD)
-		stride = n_pids / HOLDERS_PER_THREAD ? n_pids / HOLDERS_PER_THREAD : 1;
+	struct scan_shared shared = { .proc_fd = dirfd(proc), .pids = pids, .n_pids = n_pids };
 	struct scan_part parts[HOLDERS_THREADS];
 	pthread_t threads[HOLDERS_THREADS];
-	bool started[HOLDERS_THREADS] = { false };
-	for (size_t k = 0; k < stride; k++)
+	size_t n_parts = 1;
+	for (size_t k = 0; k < HOLDERS_THREADS; k++)
 		parts[k] = (struct scan_part){
 			.list = { .dev = dev, .writable_only = writable_only, .match = match,
 				  .ctx = ctx },
-			.proc_fd = dirfd(proc), .pids = pids, .n_pids = n_pids, .first = k,
-			.stride = stride,
+			.shared = &shared,
 		};
-	/* Part 0 runs here; a thread that cannot start leaves its part to us too. */
-	for (size_t k = 1; k < stride; k++)
-		started[k] = pthread_create(&threads[k], NULL, scan_part_run, &parts[k]) == 0;
-	scan_part_run(&parts[0]);
-	for (size_t k = 1; k < stride; k++) {
-		if (started[k])
-			pthread_join(threads[k], NULL);
-		else
-			scan_part_run(&parts[k]);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t helpers = cpus > 1 ? (size_t)cpus - 1 : 0;
+	if (helpers > HOLDERS_THREADS - 1)
+		helpers = HOLDERS_THREADS - 1;
+	double start = txn_now();
+	while (scan_next(&parts[0])) {
+		if (n_parts > 1 || helpers == 0 || txn_now() - start < HOLDERS_HELP_AFTER)
+			continue;
+		for (size_t k = 1; k <= helpers; k++) {
+			if (pthread_create(&threads[k], NULL, scan_part_run, &parts[k]) != 0)
+				break; /* the ones started, and this thread, do the rest */
+			n_parts = k + 1;
+		}
+		helpers = 0;
 	}
+	for (size_t k = 1; k < n_parts; k++)
+		pthread_join(threads[k], NULL);
 	closedir(proc);
 	free(pids);
 
 	struct holder_list all = { 0 };
-	for (size_t k = 0; k < stride; k++) {
-		if (r == 0 && parts[k].r < 0)
-			r = parts[k].r;
-		for (size_t i = 0; r == 0 && i < parts[k].list.n; i++) {
-			struct holder *h = &parts[k].list.items[i];
-			if (all.n == all.allocated) {
-				size_t allocated = all.allocated ? all.allocated * 2 : 8;
-				struct holder *items = realloc(all.items, allocated * sizeof(*items));
-				if (!items) {
-					r = -ENOMEM;
-					break;
-				}
-				all.items = items;
-				all.allocated = allocated;
-			}
-			all.items[all.n++] = *h;
-		}
+	for (size_t k = 0; k < n_parts && r == 0; k++)
+		r = parts[k].r;
+	if (r == 0)
+		r = holders_merge(parts, n_parts, &all);
+	for (size_t k = 0; k < n_parts; k++)
 		free(parts[k].list.items);
-	}
 	if (r < 0) {
 		free(all.items);
 		return r;
