@@ -178,8 +178,11 @@ static bool process_stat(int pid_fd, char *comm, size_t size, bool *kthread, lon
 enum sharing { SHARED, OWN, CLOSED };
 static enum sharing shares_with_main(pid_t pid, pid_t tid, int what)
 {
-	if (syscall(SYS_kcmp, pid, tid, what, 0, 0) == 0)
+	long r = syscall(SYS_kcmp, pid, tid, what, 0, 0);
+	if (r == 0)
 		return SHARED;
+	if (r > 0)
+		return OWN; /* not the same: errno is not set */
 	/* kcmp(2) asks for the same ptrace access as the /proc links it stands in for:
 	 * refused, they would be refused too (CLOSED: see process_closed()). Otherwise
 	 * (no kcmp in this kernel) the thread is looked at on its own. */
