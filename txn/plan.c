@@ -5,9 +5,10 @@
  *
  * "unchanged" is a promise that applying the op leaves the tree as it is (bytes,
  * mode, owner, link text), judged by the same rules ops.c and owner.c apply:
- *   - write, copy: a regular file of ours (its owner is kept) with the same bytes
- *     and the mode the op would leave; a file of another owner is replaced by one
- *     of ours, so it is a change;
+ *   - write, copy: a regular file of ours (its owner is kept) with one link, the
+ *     same bytes and the mode the op would leave; a file of another owner is
+ *     replaced by one of ours, and one with other names by a file of its own (the
+ *     other names keep the old one), so both are a change;
  *   - symlink: a link with the same text and the owner a new link would get;
  *   - chmod: the mode is already that; chown: owner and group already are, and no
  *     set-id bit or file capability is there for the chown to clear;
@@ -82,7 +83,9 @@ static void describe_replace(int parent_fd, const char *name, const struct txn_o
 	struct op_replaced replaced = { .name = name, .old = *st, .have_old = true,
 					.ours = S_ISREG(st->st_mode) && owned_by_us(st) };
 	mode_t mode = op_replacement_mode(op, &replaced, src.st_mode);
-	if (replaced.ours && (st->st_mode & 07777) == mode &&
+	/* A file with other names is replaced by a file of its own (ops.c rewrites in
+	 * place only a file with one link): the other names keep the old inode. */
+	if (replaced.ours && st->st_nlink == 1 && (st->st_mode & 07777) == mode &&
 	    same_bytes(parent_fd, name, st, src_fd, &src, op->content, op->content_len)) {
 		e->action = "unchanged";
 		return;
@@ -92,6 +95,9 @@ static void describe_replace(int parent_fd, const char *name, const struct txn_o
 		PLAN_DETAIL(e, "not a regular file");
 	else if (!replaced.ours)
 		PLAN_DETAIL(e, "owner %u becomes %u", (unsigned)st->st_uid, (unsigned)geteuid());
+	else if (st->st_nlink > 1)
+		PLAN_DETAIL(e, "one of %lu hard links: becomes a file of its own",
+			    (unsigned long)st->st_nlink);
 	else if (op->kind == TXN_OP_WRITE)
 		PLAN_DETAIL(e, "%lld -> %zu bytes", (long long)st->st_size, op->content_len);
 	else

@@ -57,6 +57,15 @@ chmod 0640 "$T/conf.d/site.conf" && chown 1:1 "$T/conf.d/site.conf"
 ok "write: same bytes and mode, another owner -> replace (apply makes it ours)" action_of 1 replace
 chown 0:0 "$T/conf.d/site.conf"
 ok "write: back as it was -> unchanged" action_of 1 unchanged
+ln "$T/conf.d/site.conf" "$T/site.conf.link"
+ok "write: same bytes, mode and owner, but a second name -> replace (apply breaks the link)" \
+	action_of 1 replace
+ok "  and says so" sh -c "'$BTRFS_TXN' plan '$SPEC' 2>&1 | grep -q 'one of 2 hard links'"
+ok "  apply it" "$BTRFS_TXN" apply "$SPEC"
+ok "  the names are two files now" test "$(stat -c %h "$T/conf.d/site.conf")" = 1
+ok "  the other name kept the old file" test "$(cat "$T/site.conf.link")" = "listen 80;"
+ok "  and the plan is unchanged again" action_of 1 unchanged
+rm "$T/site.conf.link"
 head -c 1 /dev/zero >>"$MNT/artifact"
 ok "copy: the source grew -> replace" action_of 5 replace
 truncate -s 70000 "$MNT/artifact"
