@@ -321,9 +321,11 @@ struct staged_txn {
 	struct txn_concurrent *report; /* the checks after the exchange */
 	const struct txn_options *options; /* the caller's (may be NULL) */
 	bool live;                   /* a mounted target's running tree: its own writes expected */
-	/* The journal fsynced at once: the method makes, before the step-7 commit,
-	 * what only the journal names (receive: receiving-TXID, recv-TXID). */
-	bool journal_synced;
+	/* The journal written back at once, before anything else is made: the method
+	 * makes, before the snapshot, what only the journal names (receive:
+	 * receiving-TXID, recv-TXID), and any commit that carries that carries the
+	 * journal too. */
+	bool journal_early;
 	/* The method's own record of the transaction, or NULL (receive: the "pending"
 	 * record of received.json). Called by staged_commit() with @committed false
 	 * after the check and before the exchange (durable when it returns), and by
@@ -333,8 +335,9 @@ struct staged_txn {
 	int (*method_record)(struct staged_txn *s, bool committed, struct txn_error *error);
 	void *method_ctx;            /* the method's, for method_record */
 	/* Every file the fill wrote data to is in @written (apply without a verify
-	 * hook, rollback): step 7 writes those back and commits nothing. Otherwise
-	 * (run, receive, a verify hook, which may write anything) it commits. */
+	 * hook, rollback, receive without one, whose staging is a snapshot of what
+	 * btrfs receive wrote): step 7 writes those back and commits nothing.
+	 * Otherwise (run, a verify hook, which may write anything) it commits. */
 	bool writes_known;
 	struct op_written written;
 };

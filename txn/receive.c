@@ -685,9 +685,13 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	struct staged_txn s;
 	staged_init(&s, t, "receive", &result->txn);
 	s.options = options;
-	/* receiving-TXID and recv-TXID are made before the step-7 commit and only
-	 * the journal names them. */
-	s.journal_synced = true;
+	/* receiving-TXID and recv-TXID are made before the snapshot, and only the
+	 * journal names them: it is written back before them, so that any commit
+	 * that carries them (btrfs receive's own) carries it. */
+	s.journal_early = true;
+	/* The staging is a snapshot of the received subvolume: the snapshot's commit
+	 * carries what btrfs receive wrote, and only a verify hook writes to it. */
+	s.writes_known = !ro->verify.argv;
 	struct landing l = { .head = head, .ro = ro, .doc = doc };
 	s.method_record = receive_record;
 	s.method_ctx = &l;

@@ -130,8 +130,9 @@ int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 		s->before.has_root_print = true;
 		s->marked = true;
 	}
-	r = s->journal_synced ? journal_write(t->state_fd, &s->journal)
-			      : journal_write_intent(t->state_fd, &s->journal);
+	r = journal_write_intent(t->state_fd, &s->journal);
+	if (r == 0 && s->journal_early)
+		r = journal_writeback(t->state_fd);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot write journal '%s/%s'", t->state_path,
 				JOURNAL_NAME);
@@ -294,9 +295,11 @@ int staged_commit(struct staged_txn *s, struct txn_error *error)
 	 * they, the journal and the staged record are written back and recorded in the
 	 * running transaction, without a commit: any commit that carries the exchange
 	 * (the read-only flag's at step 10, or anyone's earlier) carries them too, and
-	 * one before the exchange exposes nothing. Otherwise (run's command, a verify
-	 * hook or a received stream wrote unknown files), BTRFS_IOC_SYNC: write-back of
-	 * everything, then a commit. */
+	 * one before the exchange exposes nothing. A receive's staging is a snapshot of
+	 * the received subvolume, whose files the snapshot's own commit carried (Btrfs
+	 * writes a snapshot's source back, and waits for it, before snapshotting it).
+	 * Otherwise (run's command or a verify hook wrote unknown files),
+	 * BTRFS_IOC_SYNC: write-back of everything, then a commit. */
 	if (skip_flush)
 		r = 0;
 	else if (s->writes_known) {

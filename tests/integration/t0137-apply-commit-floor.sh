@@ -4,7 +4,8 @@
 # the read-only flag's, which carries the exchange with the data written back at
 # step 7), a rollback 2, snapshot --tag 1; apply with a verify hook and run, whose
 # written files are unknown, keep the step-7 commit (3, or 4). Counted with
-# /sys/fs/btrfs/UUID/commit_stats. Also: a journal whose staged record is missing
+# /sys/fs/btrfs/UUID/commit_stats. A receive lands with 2 commits of its own, and no
+# fsync of its journal. Also: a journal whose staged record is missing
 # while the exchange happened is rolled forward, decided by where T's old tree is.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
@@ -55,6 +56,29 @@ ok "apply with a verify hook: 3 commits or 4 (it may write anything)" count_comm
 ok "run: 3 commits or 4 (its command writes unknown files)" count_commits 3-4 \
 	"$BTRFS_TXN" run "$T" -- sh -c 'echo r >"$BTRFS_TXN_STAGING/runfile"'
 ok "  run's file is there" grep -qx r "$T/runfile"
+
+# receive: besides btrfs receive's own commits and the drift check's sync, the
+# landing makes 2: the staging snapshot's (Btrfs writes the received subvolume
+# back before snapshotting it, so that commit carries what btrfs receive wrote)
+# and the read-only flag's. No step-7 commit, no journal fsync.
+R=$MNT/landed
+ok "send T, receive it into a new target" sh -c "'$BTRFS_TXN' send -q '$T' -f '$TEST_TMP/full.stream' &&
+	'$BTRFS_TXN' receive -q '$R' -f '$TEST_TMP/full.stream'"
+apply_spec v5 >/dev/null
+ok "an incremental send" "$BTRFS_TXN" send -q "$T" -f "$TEST_TMP/inc.stream"
+: >"$TEST_TMP/landing"
+ok "the receive lands it" with_hook "case \$1 in received|done) awk '\$1 == \"commits\" { print \$2 }' '$stats' >>'$TEST_TMP/landing';; esac; true" \
+	"$BTRFS_TXN" receive -q "$R" -f "$TEST_TMP/inc.stream"
+ok "  the new content is there" grep -qx v5 "$R/conf"
+ok "  from the end of btrfs receive to done: 2 commits" \
+	sh -c "c=\$(awk 'NR == 1 { a = \$1 } NR == 2 { print \$1 - a }' '$TEST_TMP/landing'); echo \"commits: \$c\"; [ \"\$c\" = 2 ]"
+if command -v strace >/dev/null; then
+	apply_spec v6 >/dev/null && "$BTRFS_TXN" send -q "$T" -f "$TEST_TMP/inc2.stream"
+	ok "another receive, under strace" strace -f -qq -y -e trace=fsync,fdatasync -o "$TEST_TMP/strace" \
+		"$BTRFS_TXN" receive -q "$R" -f "$TEST_TMP/inc2.stream"
+	ok "  the journal was written back, never fsynced (received.json is)" \
+		sh -c "cat '$TEST_TMP/strace'; ! grep -E 'journal' '$TEST_TMP/strace' && grep -q 'received.json' '$TEST_TMP/strace'"
+fi
 
 # The staged record lost, the exchange done: roll forward, by where the trees are.
 manifest "$T" >"$TEST_TMP/m-old"
