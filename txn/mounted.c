@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <mntent.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <sys/stat.h>
@@ -128,6 +129,33 @@ bool mounted_is_running(const struct target *t, int fd)
 	struct stat a, b;
 	return t->mounted && fstat(t->running_fd, &a) == 0 && fstat(fd, &b) == 0 &&
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int mounted_top_level_fd(const struct target *t)
+{
+	char device[PATH_MAX];
+	uint8_t fsid[16];
+	int r = filesystem_device(t->fd, device, sizeof(device), fsid);
+	return r < 0 ? r : top_level_mount(device, fsid);
+}
+
+int mounted_attach_top(int top_fd)
+{
+	/* Private first: the tmpfs and the attached top level must not propagate to
+	 * the peers of the namespace we came from. */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("btrfs-txn", "/run", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=16k") < 0 ||
+	    mkdir(MOUNTED_CHILD_TOP, 0700) < 0 ||
+	    move_mount(top_fd, "", AT_FDCWD, MOUNTED_CHILD_TOP, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
+void mounted_state_below_top(const struct target *t, char *buf, size_t size)
+{
+	const char *slash = strrchr(t->subvol, '/');
+	snprintf(buf, size, "%.*s%s" STATE_DIR_NAME "/%s", slash ? (int)(slash - t->subvol) : 0,
+		 t->subvol, slash ? "/" : "", t->name);
 }
 
 int mounted_open(struct target *t, struct txn_error *error)

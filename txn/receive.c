@@ -53,8 +53,10 @@ static const char *btrfs_program(void)
 }
 
 /* Starts @argv (argv[0] an absolute path) with stdin from a new pipe (*ret_in, to
- * write) or -1, stdout to a new pipe (*ret_out) or /dev/null, stderr to @err_fd. */
-static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd)
+ * write) or -1, stdout to a new pipe (*ret_out) or /dev/null, stderr to @err_fd;
+ * with @top_fd >= 0, in a mount namespace of its own where that mount of the top
+ * level is at MOUNTED_CHILD_TOP (mounted_attach_top()). */
+static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd, int top_fd)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	if (pipe2(in, O_CLOEXEC) < 0)
@@ -74,6 +76,12 @@ static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd)
 		if (dup2(in[0], 0) < 0 || dup2(ret_out ? out[1] : null_fd, 1) < 0 ||
 		    dup2(err_fd >= 0 ? err_fd : null_fd, 2) < 0)
 			_exit(127);
+		if (top_fd >= 0 && mounted_attach_top(top_fd) < 0) {
+			static const char why[] = "ERROR: cannot attach the top level of the "
+						  "filesystem in a private mount namespace\n";
+			(void)!write(2, why, sizeof(why) - 1);
+			_exit(127);
+		}
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -132,7 +140,7 @@ static int stream_head_read(const char *btrfs, const char *head, size_t len, str
 {
 	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--dump", NULL };
 	int in = -1, out = -1;
-	pid_t pid = spawn(argv, &in, &out, -1);
+	pid_t pid = spawn(argv, &in, &out, -1, -1);
 	if (pid < 0)
 		return txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive --dump'", btrfs);
 	/* The head is at most a pipe's buffer: written whole before reading. */
@@ -437,12 +445,25 @@ static int receive_stream(struct staged_txn *s, struct landing *l, struct txn_er
 	_cleanup_close_ int err_fd = memfd_create("btrfs-receive-stderr", MFD_CLOEXEC);
 	char receiving_path[PATH_MAX + 80];
 	snprintf(receiving_path, sizeof(receiving_path), "%s/%s", t->state_path, l->receiving);
+	/* A mounted target's state directory has no path here (it is reached through
+	 * a private mount of the top level): btrfs receive gets one in a mount
+	 * namespace of its own. */
+	_cleanup_close_ int top = t->mounted ? mounted_top_level_fd(t) : -EBADF;
+	if (t->mounted && top < 0)
+		return txn_fail(error, TXN_ABORTED, -top,
+				"cannot mount the top level of '%s' privately for btrfs receive", t->path);
+	char child_path[PATH_MAX + 160];
+	if (t->mounted) {
+		char below[PATH_MAX];
+		mounted_state_below_top(t, below, sizeof(below));
+		snprintf(child_path, sizeof(child_path), MOUNTED_CHILD_TOP "/%s/%s", below, l->receiving);
+	}
 	/* --chroot: the stream's paths cannot leave the directory; -e: one subvolume,
 	 * ended by the stream's end command (a truncated stream fails). */
 	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--chroot", (char *)"-e",
-			 receiving_path, NULL };
+			 t->mounted ? child_path : receiving_path, NULL };
 	int in = -1;
-	pid_t pid = spawn(argv, &in, NULL, err_fd);
+	pid_t pid = spawn(argv, &in, NULL, err_fd, t->mounted ? top : -1);
 	if (pid < 0)
 		return txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive'", btrfs);
 	bool read_error = false;

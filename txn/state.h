@@ -58,6 +58,16 @@ int mounted_pending(const struct target *target);
  * makes kept generations that were running trees and that nothing mounts any
  * more read-only, like every other. */
 int mounted_prepare_switch(const struct target *target, struct txn_error *error);
+/* A new private (detached) mount of the target's top level, for a child that
+ * needs the state directory by path (mounted_attach_top()): its fd, or -errno. */
+int mounted_top_level_fd(const struct target *target);
+/* In a child after fork: a mount namespace of its own, private, with @top_fd
+ * attached at MOUNTED_CHILD_TOP (on a tmpfs over /run, nothing of which reaches the
+ * caller's namespace). Async-signal-safe. Return: 0 or -errno. */
+#define MOUNTED_CHILD_TOP "/run/btrfs-txn-top"
+int mounted_attach_top(int top_fd);
+/* The state directory's path below the top level (P/.btrfs-txn/NAME). */
+void mounted_state_below_top(const struct target *target, char *buf, size_t size);
 /* Whether the subvolume open at @fd is the tree the target's mount shows. */
 bool mounted_is_running(const struct target *target, int fd);
 /* After the exchange (also in recovery): the default subvolume, when it was the
