@@ -241,8 +241,8 @@ static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const 
 }
 
 /* Whether the process's /proc links are closed to us: they need ptrace access, which
- * root lacks without CAP_SYS_PTRACE (a container) towards a process that is not
- * dumpable, or where a security module says no. Nothing of such a process can be
+ * root can be refused (without CAP_SYS_PTRACE in a container, towards a process
+ * that is not dumpable, or by a security module). Nothing of such a process can be
  * read (docs/protocol.md lists it as not covered); looking would only cost a
  * refused lookup per descriptor, of every thread. */
 static bool process_closed(int pid_fd)
