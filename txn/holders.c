@@ -184,7 +184,7 @@ static enum sharing shares_with_main(pid_t pid, pid_t tid, int what)
 	if (r > 0)
 		return OWN; /* not the same: errno is not set */
 	/* kcmp(2) asks for the same ptrace access as the /proc links it stands in for:
-	 * refused, they would be refused too (CLOSED: see process_closed()). Otherwise
+	 * refused, they would be refused too (CLOSED: see scan_cwd_root()). Otherwise
 	 * (no kcmp in this kernel) the thread is looked at on its own. */
 	return errno == EPERM || errno == EACCES ? CLOSED : OWN;
 }
@@ -215,8 +215,11 @@ static int scan_threads(struct holder_list *list, int pid_fd, pid_t pid, const c
 			continue;
 		if (shares_with_main(pid, (pid_t)tid, KCMP_FILES) == OWN)
 			r = scan_fds(list, tid_fd, pid, comm);
-		if (r == 0 && shares_with_main(pid, (pid_t)tid, KCMP_FS) == OWN)
+		if (r == 0 && shares_with_main(pid, (pid_t)tid, KCMP_FS) == OWN) {
 			r = scan_cwd_root(list, tid_fd, pid, comm);
+			if (r > 0) /* closed: kcmp just said otherwise; nothing to read */
+				r = 0;
+		}
 		if (r == 0 && shares_with_main(pid, (pid_t)tid, KCMP_VM) == OWN)
 			r = scan_maps(list, tid_fd, pid, comm);
 	}
@@ -224,12 +227,23 @@ static int scan_threads(struct holder_list *list, int pid_fd, pid_t pid, const c
 	return r;
 }
 
+/* The working and root directories of the process or thread at @pid_fd. Returns 1,
+ * having looked no further, when its links are closed to us: they need ptrace
+ * access, which root can be refused (without CAP_SYS_PTRACE in a container, towards
+ * a process that is not dumpable, or by a security module). Nothing of such a
+ * process can be read (docs/protocol.md lists it as not covered): its caller skips
+ * the rest, which would only cost a refused lookup per descriptor, of every thread. */
 static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
 {
 	static const char *const dirs[] = { "cwd", "root" };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		struct stat st;
-		if (fstatat(pid_fd, dirs[i], &st, 0) < 0 || !holder_matches(list, &st))
+		if (fstatat(pid_fd, dirs[i], &st, 0) < 0) {
+			if (i == 0 && errno == EACCES)
+				return 1;
+			continue;
+		}
+		if (!holder_matches(list, &st))
 			continue;
 		char path[PATH_MAX];
 		link_text(pid_fd, dirs[i], path, sizeof(path));
@@ -240,17 +254,6 @@ static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const 
 	return 0;
 }
 
-/* Whether the process's /proc links are closed to us: they need ptrace access, which
- * root can be refused (without CAP_SYS_PTRACE in a container, towards a process
- * that is not dumpable, or by a security module). Nothing of such a process can be
- * read (docs/protocol.md lists it as not covered); looking would only cost a
- * refused lookup per descriptor, of every thread. */
-static bool process_closed(int pid_fd)
-{
-	struct stat st;
-	return fstatat(pid_fd, "cwd", &st, 0) < 0 && errno == EACCES;
-}
-
 static int scan_process(struct holder_list *list, int proc_fd, const char *pid_name, pid_t pid)
 {
 	_cleanup_close_ int pid_fd = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -259,10 +262,11 @@ static int scan_process(struct holder_list *list, int proc_fd, const char *pid_n
 	char comm[32];
 	bool kthread;
 	long threads;
-	if (!process_stat(pid_fd, comm, sizeof(comm), &kthread, &threads) || kthread ||
-	    process_closed(pid_fd))
+	if (!process_stat(pid_fd, comm, sizeof(comm), &kthread, &threads) || kthread)
 		return 0;
 	int r = scan_cwd_root(list, pid_fd, pid, comm);
+	if (r > 0)
+		return 0; /* closed to us */
 	if (r == 0)
 		r = scan_fds(list, pid_fd, pid, comm);
 	if (r == 0)
