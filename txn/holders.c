@@ -7,9 +7,12 @@
  * descriptor on one of its files or directories, or a shared writable mapping. One
  * readdir of /proc; per process, stat of cwd and root, fstatat of each entry of
  * /proc/PID/fd (stat follows the magic link to the open file; lstat of the link
- * gives its access mode), and the shared writable lines of /proc/PID/maps, resolved
- * through /proc/PID/map_files (the device in the maps line is the filesystem's, not
- * the subvolume's that stat reports on Btrfs). Kernel threads (PF_KTHREAD) and our own
+ * gives its access mode), and the shared writable file mappings, resolved through
+ * /proc/PID/map_files (the device the kernel gives for a mapping is the filesystem's,
+ * not the subvolume's that stat reports on Btrfs). The mappings come from the
+ * PROCMAP_QUERY ioctl on /proc/PID/maps (Linux 6.11), which returns only those asked
+ * for: one call for a process with none, where the text of /proc/PID/maps (read
+ * on older kernels) costs the kernel a formatted line, path included, per mapping. Kernel threads (PF_KTHREAD) and our own
  * process are skipped, and so are processes whose links are closed to us (no ptrace
  * access); a process that exits mid-scan is simply not reported. Threads are looked
  * at one by one where kcmp(2) says they do not share the main thread's descriptor
@@ -20,7 +23,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/kcmp.h>
@@ -102,44 +107,136 @@ static int scan_fds(struct holder_list *list, int pid_fd, pid_t pid, const char 
 	return r;
 }
 
+/* One mapping that may hold the tree: its range names its link in map_files. */
+static int map_found(struct holder_list *list, int pid_fd, int *map_files, pid_t pid,
+		     const char *comm, const char *range, unsigned long inode, bool writable)
+{
+	/* The inode number the kernel gives is the real one (its device is not). */
+	if (list->match && !list->match((ino_t)inode, list->ctx))
+		return 0;
+	struct stat st;
+	if (*map_files == -2) /* opened when a mapping needs it, which is rare */
+		*map_files = openat(pid_fd, "map_files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*map_files < 0 || fstatat(*map_files, range, &st, 0) < 0 || !holder_matches(list, &st))
+		return 0;
+	char path[PATH_MAX];
+	link_text(*map_files, range, path, sizeof(path));
+	/* One entry per mapped file is enough. */
+	for (size_t i = 0; i < list->n; i++)
+		if (list->items[i].pid == pid && strcmp(list->items[i].what, "map") == 0 &&
+		    list->items[i].ino == st.st_ino && list->items[i].writable == writable)
+			return 0;
+	return holder_add(list, pid, comm, "map", path, &st, writable);
+}
+
+/* PROCMAP_QUERY (Linux 6.11): an ioctl on /proc/PID/maps that returns the next
+ * mapping with the asked properties, without the text of every other one. Older
+ * uapi headers lack it; the layout is the kernel's ABI. */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
+#endif
+
+/* 1 when the kernel answered (the mappings are in @list), 0 when it has no
+ * PROCMAP_QUERY (read the text instead), or a negative errno. */
+bool holders_maps_text;
+
+static int query_maps(struct holder_list *list, int maps_fd, int pid_fd, int *map_files,
+		      pid_t pid, const char *comm)
+{
+	static atomic_bool unsupported;
+	if (holders_maps_text || atomic_load_explicit(&unsupported, memory_order_relaxed))
+		return 0;
+	uint64_t flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_FILE_BACKED_VMA;
+	if (list->writable_only)
+		flags |= PROCMAP_QUERY_VMA_WRITABLE | PROCMAP_QUERY_VMA_SHARED;
+	for (uint64_t addr = 0;;) {
+		struct procmap_query q = { .size = sizeof(q), .query_flags = flags, .query_addr = addr };
+		if (ioctl(maps_fd, PROCMAP_QUERY, &q) < 0) {
+			if (errno == ENOENT) /* no further mapping like that */
+				return 1;
+			if (errno == ENOTTY || errno == EINVAL) {
+				atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+				return 0;
+			}
+			return 1; /* gone meanwhile, or closed to us: as the text would be */
+		}
+		char range[64];
+		snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)q.vma_start,
+			 (unsigned long long)q.vma_end);
+		bool writable = (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
+				(q.vma_flags & PROCMAP_QUERY_VMA_SHARED);
+		int r = map_found(list, pid_fd, map_files, pid, comm, range, (unsigned long)q.inode,
+				  writable);
+		if (r < 0)
+			return r;
+		if (q.vma_end <= addr)
+			return 1;
+		addr = q.vma_end;
+	}
+}
+
+/* A line of /proc/PID/maps: "START-END PERMS OFFSET DEV INODE [PATH]". Parsed by
+ * hand: sscanf was a sixth of the whole scan, and most lines stop at PERMS. */
+static bool maps_line(const char *line, char *range, size_t size, const char **perms,
+		      unsigned long *inode)
+{
+	const char *sp = strchr(line, ' ');
+	if (!sp || (size_t)(sp - line) >= size || strlen(sp) < 6)
+		return false;
+	memcpy(range, line, (size_t)(sp - line));
+	range[sp - line] = '\0';
+	*perms = sp + 1;
+	const char *p = sp + 1;
+	for (int field = 0; field < 3; field++) { /* perms, offset, dev */
+		p = strchr(p, ' ');
+		if (!p)
+			return false;
+		p++;
+	}
+	char *end;
+	*inode = strtoul(p, &end, 10);
+	return end != p;
+}
+
 static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
 {
 	int maps_fd = openat(pid_fd, "maps", O_RDONLY | O_CLOEXEC);
 	if (maps_fd < 0)
 		return 0;
+	int map_files = -2;
+	int r = query_maps(list, maps_fd, pid_fd, &map_files, pid, comm);
+	if (r != 0) {
+		if (map_files >= 0)
+			close(map_files);
+		close(maps_fd);
+		return r < 0 ? r : 0;
+	}
 	FILE *maps = fdopen(maps_fd, "re");
 	if (!maps) {
 		close(maps_fd);
 		return 0;
 	}
-	int map_files = -2; /* opened when a line needs it, which is rare */
 	char line[PATH_MAX + 256];
-	int r = 0;
 	while (r == 0 && fgets(line, sizeof(line), maps)) {
-		char range[64], perms[8];
+		char range[64];
+		const char *perms;
 		unsigned long inode;
-		if (sscanf(line, "%63s %7s %*s %*s %lu", range, perms, &inode) != 3 || inode == 0)
+		if (!maps_line(line, range, sizeof(range), &perms, &inode) || inode == 0)
 			continue;
 		bool writable = perms[1] == 'w' && perms[3] == 's';
 		if (list->writable_only && !writable)
 			continue;
-		/* The inode number in the line is the real one (its device is not). */
-		if (list->match && !list->match((ino_t)inode, list->ctx))
-			continue;
-		struct stat st;
-		if (map_files == -2)
-			map_files = openat(pid_fd, "map_files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (map_files < 0 || fstatat(map_files, range, &st, 0) < 0 || !holder_matches(list, &st))
-			continue;
-		char path[PATH_MAX];
-		link_text(map_files, range, path, sizeof(path));
-		/* One entry per mapped file is enough. */
-		bool seen = false;
-		for (size_t i = 0; i < list->n && !seen; i++)
-			seen = list->items[i].pid == pid && strcmp(list->items[i].what, "map") == 0 &&
-			       list->items[i].ino == st.st_ino && list->items[i].writable == writable;
-		if (!seen)
-			r = holder_add(list, pid, comm, "map", path, &st, writable);
+		r = map_found(list, pid_fd, &map_files, pid, comm, range, inode, writable);
 	}
 	if (map_files >= 0)
 		close(map_files);
@@ -397,20 +494,20 @@ int holders_scan(dev_t dev, bool writable_only, bool (*match)(ino_t ino, void *c
 				  .ctx = ctx },
 			.shared = &shared,
 		};
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t helpers = cpus > 1 ? (size_t)cpus - 1 : 0;
-	if (helpers > HOLDERS_THREADS - 1)
-		helpers = HOLDERS_THREADS - 1;
+	bool helped = false;
 	double start = txn_now();
 	while (scan_next(&parts[0])) {
-		if (n_parts > 1 || helpers == 0 || txn_now() - start < HOLDERS_HELP_AFTER)
+		if (helped || txn_now() - start < HOLDERS_HELP_AFTER)
 			continue;
+		/* Asked only now: glibc reads /sys for it, a tenth of a quiet scan. */
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		size_t helpers = cpus > HOLDERS_THREADS ? HOLDERS_THREADS - 1 : cpus > 1 ? (size_t)cpus - 1 : 0;
+		helped = true;
 		for (size_t k = 1; k <= helpers; k++) {
 			if (pthread_create(&threads[k], NULL, scan_part_run, &parts[k]) != 0)
 				break; /* the ones started, and this thread, do the rest */
 			n_parts = k + 1;
 		}
-		helpers = 0;
 	}
 	for (size_t k = 1; k < n_parts; k++)
 		pthread_join(threads[k], NULL);

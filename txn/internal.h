@@ -290,6 +290,9 @@ struct holder {
 int holders_scan(dev_t dev, bool writable_only, bool (*match)(ino_t ino, void *ctx), void *ctx,
 		 struct holder **ret, size_t *ret_n);
 int holders_find(dev_t dev, bool writable_only, struct holder **ret, size_t *ret_n);
+/* Read /proc/PID/maps as text even where the kernel has PROCMAP_QUERY (for the
+ * unit test of the older kernels' path; nothing else sets it). */
+extern bool holders_maps_text;
 /* "pid 42 (sh) cwd '/x', pid 43 (dd) writable fd '/x/f'" (the first three, then
  * "and N more") into @buf, for an error message. */
 void holders_describe(const struct holder *h, size_t n, char *buf, size_t size);

@@ -4,10 +4,13 @@
  * host with many processes and descriptors, where the scan outlasts its first
  * millisecond and helper threads join it. 240 children each hold 40 descriptors of
  * /dev/null; eight of them, spread over the pid range, also hold the test file open
- * for writing, eight others for reading, and one maps it shared and writable. Every
- * writer must be found, no reader when only writers are asked for, each once, in
- * ascending pid order whichever thread found it; with readers asked for too, both.
- * Needs no root: the children are ours.
+ * for writing, eight others for reading, one maps it shared and writable, and one
+ * maps it private and writable (a copy: it cannot write the file). Every writer
+ * must be found, no reader when only writers are asked for, each once, in
+ * ascending pid order whichever thread found it; with readers asked for too, both
+ * (the private mapping as a reader). Each check runs twice: with the kernel's
+ * PROCMAP_QUERY where it has one, and reading /proc/PID/maps as older kernels
+ * need. Needs no root: the children are ours.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,8 +35,9 @@
 #define WRITERS 8  /* every CHILDREN / WRITERS-th child, from the first */
 #define READERS 8  /* the child after each writer */
 #define MAPPER (CHILDREN - 2)
+#define PRIVATE_MAPPER (CHILDREN - 4)
 
-enum role { NONE, WRITER, READER, MAP };
+enum role { NONE, WRITER, READER, MAP, PRIVATE_MAP };
 
 static char file[64];
 static struct stat file_st;
@@ -56,10 +60,10 @@ static void child(enum role role, int ready)
 		fd = open(file, O_WRONLY);
 	else if (role == READER)
 		fd = open(file, O_RDONLY);
-	else if (role == MAP) {
+	else if (role == MAP || role == PRIVATE_MAP) {
 		int map_fd = open(file, O_RDWR);
-		if (map_fd < 0 || mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0) ==
-					  MAP_FAILED)
+		if (map_fd < 0 || mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				       role == MAP ? MAP_SHARED : MAP_PRIVATE, map_fd, 0) == MAP_FAILED)
 			_exit(1);
 		close(map_fd); /* the mapping alone holds it */
 		fd = 0;
@@ -87,6 +91,7 @@ static int setup(void **state)
 		return -1;
 	for (int i = 0; i < CHILDREN; i++) {
 		roles[i] = i == MAPPER ? MAP
+			   : i == PRIVATE_MAPPER ? PRIVATE_MAP
 			   : i % (CHILDREN / WRITERS) == 0 ? WRITER
 			   : i % (CHILDREN / WRITERS) == 1 ? READER
 							   : NONE;
@@ -128,12 +133,13 @@ static enum role role_of(pid_t pid)
 	return NONE;
 }
 
-static void check(bool writable_only)
+static void check(bool writable_only, bool maps_text)
 {
+	holders_maps_text = maps_text;
 	struct holder *list = NULL;
 	size_t n = 0;
 	assert_int_equal(holders_scan(file_st.st_dev, writable_only, is_file, NULL, &list, &n), 0);
-	int writers = 0, readers = 0, maps = 0;
+	int writers = 0, readers = 0, maps = 0, private_maps = 0;
 	for (size_t i = 0; i < n; i++) {
 		enum role role = role_of(list[i].pid);
 		if (i > 0)
@@ -143,6 +149,10 @@ static void check(bool writable_only)
 			assert_string_equal(list[i].what, "map");
 			assert_true(list[i].writable);
 			maps++;
+		} else if (role == PRIVATE_MAP) {
+			assert_string_equal(list[i].what, "map");
+			assert_false(list[i].writable);
+			private_maps++;
 		} else if (role == WRITER) {
 			assert_string_equal(list[i].what, "fd");
 			assert_true(list[i].writable);
@@ -159,18 +169,31 @@ static void check(bool writable_only)
 	assert_int_equal(writers, WRITERS);
 	assert_int_equal(maps, 1);
 	assert_int_equal(readers, writable_only ? 0 : READERS);
+	assert_int_equal(private_maps, writable_only ? 0 : 1);
 }
 
 static void test_writers_only(void **state)
 {
 	(void)state;
-	check(true);
+	check(true, false);
 }
 
 static void test_readers_too(void **state)
 {
 	(void)state;
-	check(false);
+	check(false, false);
+}
+
+static void test_writers_only_maps_text(void **state)
+{
+	(void)state;
+	check(true, true);
+}
+
+static void test_readers_too_maps_text(void **state)
+{
+	(void)state;
+	check(false, true);
 }
 
 int main(void)
@@ -178,6 +201,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writers_only),
 		cmocka_unit_test(test_readers_too),
+		cmocka_unit_test(test_writers_only_maps_text),
+		cmocka_unit_test(test_readers_too_maps_text),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
