@@ -52,11 +52,42 @@ static const char *btrfs_program(void)
 	return NULL;
 }
 
+/* The exit status of spawn()'s child when the destination it was to give btrfs
+ * receive failed its check (dest_trusted()); its stderr says why. */
+#define SPAWN_UNTRUSTED 125
+
+/* btrfs receive is given its destination as a path and resolves it again, more
+ * than once (realpath, chroot, its mount's root): whoever can change a directory on
+ * the way could swap in a symlink and have the stream, set-uid files and all, land
+ * where they choose. So, in the child, just before the exec and in the mount
+ * namespace btrfs receive will see: every directory from '/' to @path is one only
+ * root can change (StrictModes, trust.h), and @path is the directory @want made. */
+static bool dest_trusted(const char *path, const struct stat *want, int err_fd)
+{
+	char refusal[PATH_MAX + 256] = "";
+	int fd = -1;
+	int r = txn_trust_open(path, TXN_TRUST_NOFOLLOW_LAST, &fd, NULL, refusal, sizeof(refusal));
+	struct stat st;
+	if (r == 0 && (fstat(fd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino)) {
+		snprintf(refusal, sizeof(refusal), "'%s' was replaced after it was made", path);
+		r = -EAGAIN;
+	}
+	if (r == 0)
+		return true;
+	if (!refusal[0])
+		snprintf(refusal, sizeof(refusal), "cannot check '%s': %s", path, strerror(-r));
+	dprintf(err_fd, "%s\n", refusal);
+	return false;
+}
+
 /* Starts @argv (argv[0] an absolute path) with stdin from a new pipe (*ret_in, to
  * write) or -1, stdout to a new pipe (*ret_out) or /dev/null, stderr to @err_fd;
  * with @top_fd >= 0, in a mount namespace of its own where that mount of the top
- * level is at MOUNTED_CHILD_TOP (mounted_attach_top()). */
-static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd, int top_fd)
+ * level is at MOUNTED_CHILD_TOP (mounted_attach_top()). With @dest (and its
+ * @dest_st), the child exits SPAWN_UNTRUSTED instead of the exec unless
+ * dest_trusted(). */
+static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd, int top_fd,
+		   const char *dest, const struct stat *dest_st)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	if (pipe2(in, O_CLOEXEC) < 0)
@@ -82,6 +113,8 @@ static pid_t spawn(char *const argv[], int *ret_in, int *ret_out, int err_fd, in
 			(void)!write(2, why, sizeof(why) - 1);
 			_exit(127);
 		}
+		if (dest && !dest_trusted(dest, dest_st, 2))
+			_exit(SPAWN_UNTRUSTED);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -140,7 +173,7 @@ static int stream_head_read(const char *btrfs, const char *head, size_t len, str
 {
 	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--dump", NULL };
 	int in = -1, out = -1;
-	pid_t pid = spawn(argv, &in, &out, -1, -1);
+	pid_t pid = spawn(argv, &in, &out, -1, -1, NULL, NULL);
 	if (pid < 0)
 		return txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive --dump'", btrfs);
 	/* The head is at most a pipe's buffer: written whole before reading. */
@@ -460,10 +493,14 @@ static int receive_stream(struct staged_txn *s, struct landing *l, struct txn_er
 	}
 	/* --chroot: the stream's paths cannot leave the directory; -e: one subvolume,
 	 * ended by the stream's end command (a truncated stream fails). */
-	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--chroot", (char *)"-e",
-			 t->mounted ? child_path : receiving_path, NULL };
+	char *dest = t->mounted ? child_path : receiving_path;
+	char *argv[] = { (char *)btrfs, (char *)"receive", (char *)"--chroot", (char *)"-e", dest,
+			 NULL };
+	struct stat dest_st;
+	if (fstatat(t->state_fd, l->receiving, &dest_st, AT_SYMLINK_NOFOLLOW) < 0)
+		return txn_fail(error, TXN_ABORTED, errno, "cannot stat '%s'", receiving_path);
 	int in = -1;
-	pid_t pid = spawn(argv, &in, NULL, err_fd, t->mounted ? top : -1);
+	pid_t pid = spawn(argv, &in, NULL, err_fd, t->mounted ? top : -1, dest, &dest_st);
 	if (pid < 0)
 		return txn_fail(error, TXN_ABORTED, (int)pid, "cannot run '%s receive'", btrfs);
 	bool read_error = false;
@@ -479,6 +516,12 @@ static int receive_stream(struct staged_txn *s, struct landing *l, struct txn_er
 		return r;
 	char why[512];
 	last_line(err_fd, why, sizeof(why));
+	if (status == SPAWN_UNTRUSTED)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"refusing to receive into '%s': %s; btrfs receive finds its "
+				"destination by path, so every directory on the way to the state "
+				"directory must be one only root can change; nothing was changed",
+				t->path, why);
 	if (read_error)
 		return txn_fail(error, TXN_ABORTED, pumped, "cannot read the stream");
 	if (status != 0) {
@@ -543,17 +586,24 @@ static int receive_stage(struct staged_txn *s, struct landing *l, struct txn_err
 	struct target *t = s->target;
 	struct journal *j = &s->journal;
 	struct tree_mark *landed = &l->landed;
-	/* The moment after which a change of the landed tree is drift: the next tick of
-	 * the coarse clock ctime is stamped from, so that what btrfs receive wrote in
-	 * this tick (an inode rewritten later only for its atime keeps that ctime) is
-	 * never taken for a change. Nothing but us writes the staging before the
-	 * exchange. */
-	struct timespec first;
-	clock_gettime(CLOCK_REALTIME_COARSE, &first);
-	do {
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	/* The moment after which a change of the landed tree is drift: a reading of the
+	 * coarse clock ctime is stamped from that lies after now on the fine clock, so
+	 * that nothing btrfs receive wrote (an inode rewritten later only for its atime
+	 * keeps its ctime) is ever taken for a change, while every stamp made from here
+	 * on is at least that reading. Not merely the coarse clock's next value: a tick
+	 * can be accounted late, and the kernel hands out fine-grained ctimes
+	 * (multigrain timestamps, Linux 6.13), so a file btrfs receive wrote just now
+	 * can carry a ctime beyond that value (seen: 0.9 ms). Nothing but us writes the
+	 * staging before the exchange. */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (;;) {
 		clock_gettime(CLOCK_REALTIME_COARSE, &landed->since);
-	} while (landed->since.tv_sec == first.tv_sec && landed->since.tv_nsec == first.tv_nsec);
+		if (landed->since.tv_sec > now.tv_sec ||
+		    (landed->since.tv_sec == now.tv_sec && landed->since.tv_nsec > now.tv_nsec))
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
 	char received_path[sizeof(t->state_path) + sizeof(l->subvolume) + 1];
 	snprintf(received_path, sizeof(received_path), "%s/%s", t->state_path, l->subvolume);
 	_cleanup_close_ int received_fd = openat(t->state_fd, l->subvolume,

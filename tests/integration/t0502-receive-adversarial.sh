@@ -4,7 +4,9 @@
 # --chroot to the receiving directory, refused, and nothing outside is written. A
 # non-root owner of the target gains nothing: its local change is drift (refused,
 # listed); the state directory, where half-received subvolumes live, is closed to
-# it; after --force the tree is exactly the sender's, owners included.
+# it; after --force the tree is exactly the sender's, owners included. A user who
+# can change a directory on the way to the state directory could swap a symlink into
+# the path btrfs receive resolves: receive refuses to start there, naming it.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 command -v python3 >/dev/null || skip_all "needs python3"
@@ -61,4 +63,25 @@ ok "receive --force lands the sender's tree" "$X" receive --force "$D" -f "$TEST
 manifest "$S" >"$TEST_TMP/sender"
 ok "  exactly the sender's tree, owners included (the planted file is gone)" same_manifest "$TEST_TMP/sender" "$D"
 ok "  the root is the sender's root's, not the owner's" test "$(stat -c %u "$D")" = 0
+
+# a directory on the way to the state directory that another user can change
+apply_ops "$S" '[{"op": "write", "path": "three", "content": "3\n"}]' >/dev/null
+"$X" send "$S" -f "$TEST_TMP/s3" 2>/dev/null
+manifest "$D" >"$TEST_TMP/landed"
+chmod 0777 "$MNT"
+expect_exit 1 "receive refuses when the state directory's parent is writable by others" \
+	"$X" receive "$D" -f "$TEST_TMP/s3"
+output_has "  naming the directory and the reason" "refusing to receive into '$D': '$MNT' is writable by others"
+ok "  target unchanged" same_manifest "$TEST_TMP/landed" "$D"
+ok "  nothing half-received is left" sh -c "! ls -d '$DD'/receiving-* '$DD'/staging-* '$DD'/recv-*-partial 2>/dev/null | grep ."
+chmod 0775 "$MNT" && chown "root:$(id -gn nobody 2>/dev/null || echo nogroup)" "$MNT"
+expect_exit 1 "receive refuses a group-writable one" "$X" receive "$D" -f "$TEST_TMP/s3"
+output_has "  naming the group" "'$MNT' is writable by group"
+chown "$USER_NAME" "$MNT" && chmod 0755 "$MNT"
+expect_exit 1 "receive refuses one owned by another user" "$X" receive "$D" -f "$TEST_TMP/s3"
+output_has "  naming the owner" "'$MNT' is owned by uid"
+chown root:root "$MNT"
+ok "once only root can change it, the stream lands" "$X" receive "$D" -f "$TEST_TMP/s3"
+manifest "$S" >"$TEST_TMP/sender"
+ok "  exactly the sender's tree" same_manifest "$TEST_TMP/sender" "$D"
 done_testing
