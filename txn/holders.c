@@ -5,18 +5,20 @@
  * Before a tree is exchanged away or deleted, we want to know whether a process
  * could still write into it: through a working or root directory inside it, an open
  * descriptor on one of its files or directories, or a shared writable mapping. One
- * readdir of /proc; per process, stat of cwd and root, fstatat of each entry of
- * /proc/PID/fd (stat follows the magic link to the open file; lstat of the link
- * gives its access mode), and the shared writable file mappings, resolved through
- * /proc/PID/map_files (the device the kernel gives for a mapping is the filesystem's,
- * not the subvolume's that stat reports on Btrfs). The mappings come from the
+ * readdir of /proc; per process, its file mappings, stat of cwd and root, and
+ * fstatat of each entry of /proc/PID/fd (stat follows the magic link to the open
+ * file; lstat of the link gives its access mode). Mappings are resolved through
+ * /proc/PID/map_files (the device the kernel gives for a mapping is the
+ * filesystem's, not the subvolume's that stat reports on Btrfs); they come from the
  * PROCMAP_QUERY ioctl on /proc/PID/maps (Linux 6.11), which returns only those asked
- * for: one call for a process with none, where the text of /proc/PID/maps (read
- * on older kernels) costs the kernel a formatted line, path included, per mapping. Kernel threads (PF_KTHREAD) and our own
- * process are skipped, and so are processes whose links are closed to us (no ptrace
- * access); a process that exits mid-scan is simply not reported. Threads are looked
- * at one by one where kcmp(2) says they do not share the main thread's descriptor
- * table, directory or memory.
+ * for (one call for a process with none), or on older kernels from the text of
+ * /proc/PID/maps, which costs the kernel a formatted line, path included, per
+ * mapping. Kernel threads (no address space, one thread) and our own process are
+ * skipped, and so are processes whose links are closed to us (no ptrace access); a
+ * process that exits mid-scan is simply not reported. Threads are looked at one by
+ * one where kcmp(2) says they do not share the main thread's descriptor table,
+ * directory or memory, or where the main thread has exited. The command name is
+ * read only for a process that holds something.
  */
 #include "internal.h"
 
@@ -39,7 +41,29 @@ struct holder_list {
 	void *ctx;
 };
 
-static int holder_add(struct holder_list *list, pid_t pid, const char *comm, const char *what,
+/* The process being scanned: its /proc directory, and its command name, read only
+ * when it turns out to hold something. */
+struct proc_ref {
+	int fd;
+	pid_t pid;
+	char comm[32];
+};
+
+static const char *proc_comm(struct proc_ref *p)
+{
+	if (p->comm[0])
+		return p->comm;
+	_cleanup_close_ int fd = openat(p->fd, "comm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, p->comm, sizeof(p->comm) - 1) : -1;
+	if (n > 0 && p->comm[n - 1] == '\n')
+		n--;
+	if (n <= 0)
+		n = snprintf(p->comm, sizeof(p->comm), "?");
+	p->comm[n] = '\0';
+	return p->comm;
+}
+
+static int holder_add(struct holder_list *list, struct proc_ref *p, const char *what,
 		      const char *path, const struct stat *st, bool writable)
 {
 	if (list->writable_only && !writable)
@@ -54,8 +78,8 @@ static int holder_add(struct holder_list *list, pid_t pid, const char *comm, con
 	}
 	struct holder *h = &list->items[list->n++];
 	memset(h, 0, sizeof(*h));
-	h->pid = pid;
-	snprintf(h->comm, sizeof(h->comm), "%s", comm);
+	h->pid = p->pid;
+	snprintf(h->comm, sizeof(h->comm), "%s", proc_comm(p));
 	snprintf(h->what, sizeof(h->what), "%s", what);
 	snprintf(h->path, sizeof(h->path), "%s", path);
 	h->ino = st->st_ino;
@@ -78,7 +102,7 @@ static void link_text(int dir_fd, const char *name, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-static int scan_fds(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
+static int scan_fds(struct holder_list *list, int pid_fd, struct proc_ref *p)
 {
 	int fd_dir = openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd_dir < 0)
@@ -101,15 +125,15 @@ static int scan_fds(struct holder_list *list, int pid_fd, pid_t pid, const char 
 				 (link_st.st_mode & S_IWUSR));
 		char path[PATH_MAX];
 		link_text(fd_dir, e->d_name, path, sizeof(path));
-		r = holder_add(list, pid, comm, "fd", path, &st, writable);
+		r = holder_add(list, p, "fd", path, &st, writable);
 	}
 	closedir(d);
 	return r;
 }
 
 /* One mapping that may hold the tree: its range names its link in map_files. */
-static int map_found(struct holder_list *list, int pid_fd, int *map_files, pid_t pid,
-		     const char *comm, const char *range, unsigned long inode, bool writable)
+static int map_found(struct holder_list *list, int pid_fd, int *map_files, struct proc_ref *p,
+		     const char *range, unsigned long inode, bool writable)
 {
 	/* The inode number the kernel gives is the real one (its device is not). */
 	if (list->match && !list->match((ino_t)inode, list->ctx))
@@ -123,10 +147,10 @@ static int map_found(struct holder_list *list, int pid_fd, int *map_files, pid_t
 	link_text(*map_files, range, path, sizeof(path));
 	/* One entry per mapped file is enough. */
 	for (size_t i = 0; i < list->n; i++)
-		if (list->items[i].pid == pid && strcmp(list->items[i].what, "map") == 0 &&
+		if (list->items[i].pid == p->pid && strcmp(list->items[i].what, "map") == 0 &&
 		    list->items[i].ino == st.st_ino && list->items[i].writable == writable)
 			return 0;
-	return holder_add(list, pid, comm, "map", path, &st, writable);
+	return holder_add(list, p, "map", path, &st, writable);
 }
 
 /* PROCMAP_QUERY (Linux 6.11): an ioctl on /proc/PID/maps that returns the next
@@ -146,12 +170,13 @@ struct procmap_query {
 #define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
 #endif
 
-/* 1 when the kernel answered (the mappings are in @list), 0 when it has no
- * PROCMAP_QUERY (read the text instead), or a negative errno. */
 bool holders_maps_text;
 
+/* 1 when the kernel answered (the mappings are in @list; *@has_mm false when the
+ * process has no address space: a kernel thread, or one exiting), 0 when it has no
+ * PROCMAP_QUERY (read the text instead), or a negative errno. */
 static int query_maps(struct holder_list *list, int maps_fd, int pid_fd, int *map_files,
-		      pid_t pid, const char *comm)
+		      struct proc_ref *p, bool *has_mm)
 {
 	static atomic_bool unsupported;
 	if (holders_maps_text || atomic_load_explicit(&unsupported, memory_order_relaxed))
@@ -168,6 +193,8 @@ static int query_maps(struct holder_list *list, int maps_fd, int pid_fd, int *ma
 				atomic_store_explicit(&unsupported, true, memory_order_relaxed);
 				return 0;
 			}
+			if (errno == ESRCH && addr == 0)
+				*has_mm = false;
 			return 1; /* gone meanwhile, or closed to us: as the text would be */
 		}
 		char range[64];
@@ -175,8 +202,7 @@ static int query_maps(struct holder_list *list, int maps_fd, int pid_fd, int *ma
 			 (unsigned long long)q.vma_end);
 		bool writable = (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
 				(q.vma_flags & PROCMAP_QUERY_VMA_SHARED);
-		int r = map_found(list, pid_fd, map_files, pid, comm, range, (unsigned long)q.inode,
-				  writable);
+		int r = map_found(list, pid_fd, map_files, p, range, (unsigned long)q.inode, writable);
 		if (r < 0)
 			return r;
 		if (q.vma_end <= addr)
@@ -208,17 +234,23 @@ static bool maps_line(const char *line, char *range, size_t size, const char **p
 	return end != p;
 }
 
-static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
+/* The file mappings of the process or thread at @pid_fd. *@has_mm (may be NULL)
+ * becomes false when it has no address space at all: the kernel's answer is empty
+ * for a kernel thread, and for a process whose last thread is exiting. */
+static int scan_maps(struct holder_list *list, int pid_fd, struct proc_ref *p, bool *has_mm)
 {
+	bool mm = true;
 	int maps_fd = openat(pid_fd, "maps", O_RDONLY | O_CLOEXEC);
 	if (maps_fd < 0)
 		return 0;
 	int map_files = -2;
-	int r = query_maps(list, maps_fd, pid_fd, &map_files, pid, comm);
+	int r = query_maps(list, maps_fd, pid_fd, &map_files, p, &mm);
 	if (r != 0) {
 		if (map_files >= 0)
 			close(map_files);
 		close(maps_fd);
+		if (has_mm)
+			*has_mm = mm;
 		return r < 0 ? r : 0;
 	}
 	FILE *maps = fdopen(maps_fd, "re");
@@ -227,7 +259,9 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 		return 0;
 	}
 	char line[PATH_MAX + 256];
+	bool any = false;
 	while (r == 0 && fgets(line, sizeof(line), maps)) {
+		any = true;
 		char range[64];
 		const char *perms;
 		unsigned long inode;
@@ -236,38 +270,27 @@ static int scan_maps(struct holder_list *list, int pid_fd, pid_t pid, const char
 		bool writable = perms[1] == 'w' && perms[3] == 's';
 		if (list->writable_only && !writable)
 			continue;
-		r = map_found(list, pid_fd, &map_files, pid, comm, range, inode, writable);
+		r = map_found(list, pid_fd, &map_files, p, range, inode, writable);
 	}
+	/* Empty text: no address space, or it could not be read (then the cwd link
+	 * below is refused too); an address space always has a stack. */
+	if (has_mm && !any && !ferror(maps))
+		*has_mm = false;
 	if (map_files >= 0)
 		close(map_files);
 	fclose(maps);
 	return r;
 }
 
-/* Reads /proc/PID/stat: the command name (field 2, in parentheses) into @comm,
- * whether it is a kernel thread (PF_KTHREAD in its flags, field 9) and its number
- * of threads (field 20). One read for all three: this runs for every process. A
- * missing exe link is no test for a kernel thread: a process whose main thread
- * exited has none either, while its other threads still hold descriptors. Returns
- * false when the process is gone. */
-static bool process_stat(int pid_fd, char *comm, size_t size, bool *kthread, long *threads)
+/* The number of threads of the process at @pid_fd: /proc counts them in the link
+ * count of its task directory (2 + threads), which a stat reads without the cost of
+ * /proc/PID/stat (the kernel gathers some forty fields for that). 0 when it is gone. */
+static long process_threads(int pid_fd)
 {
-	_cleanup_close_ int fd = openat(pid_fd, "stat", O_RDONLY | O_CLOEXEC);
-	char buf[1024];
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-	unsigned long flags = 0;
-	if (!open || !close || close < open ||
-	    sscanf(close + 1,
-		   " %*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
-		   &flags, threads) != 2)
-		return false;
-	snprintf(comm, size, "%.*s", (int)(close - open - 1), open + 1);
-	*kthread = flags & 0x00200000UL; /* PF_KTHREAD */
-	return true;
+	struct stat st;
+	if (fstatat(pid_fd, "task", &st, 0) < 0)
+		return 0;
+	return st.st_nlink > 2 ? (long)st.st_nlink - 2 : 1;
 }
 
 /* Whether thread @tid of process @pid shares @what (KCMP_FILES, KCMP_FS, KCMP_VM)
@@ -286,14 +309,15 @@ static enum sharing shares_with_main(pid_t pid, pid_t tid, int what)
 	return errno == EPERM || errno == EACCES ? CLOSED : OWN;
 }
 
-static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const char *comm);
+static int scan_cwd_root(struct holder_list *list, int pid_fd, struct proc_ref *p);
 
-/* The threads of @pid that have a descriptor table, a working directory or an
+/* The threads of @p that have a descriptor table, a working directory or an
  * address space of their own (unshare(CLONE_FILES), CLONE_FS, or a main thread that
  * has exited): each is looked at like a process. */
-static int scan_threads(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
+static int scan_threads(struct holder_list *list, struct proc_ref *p)
 {
-	int task_fd = openat(pid_fd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pid_t pid = p->pid;
+	int task_fd = openat(p->fd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = task_fd >= 0 ? fdopendir(task_fd) : NULL;
 	if (!d) {
 		if (task_fd >= 0)
@@ -311,14 +335,14 @@ static int scan_threads(struct holder_list *list, int pid_fd, pid_t pid, const c
 		if (tid_fd < 0)
 			continue;
 		if (shares_with_main(pid, (pid_t)tid, KCMP_FILES) == OWN)
-			r = scan_fds(list, tid_fd, pid, comm);
+			r = scan_fds(list, tid_fd, p);
 		if (r == 0 && shares_with_main(pid, (pid_t)tid, KCMP_FS) == OWN) {
-			r = scan_cwd_root(list, tid_fd, pid, comm);
+			r = scan_cwd_root(list, tid_fd, p);
 			if (r > 0) /* closed: kcmp just said otherwise; nothing to read */
 				r = 0;
 		}
 		if (r == 0 && shares_with_main(pid, (pid_t)tid, KCMP_VM) == OWN)
-			r = scan_maps(list, tid_fd, pid, comm);
+			r = scan_maps(list, tid_fd, p, NULL);
 	}
 	closedir(d);
 	return r;
@@ -330,7 +354,7 @@ static int scan_threads(struct holder_list *list, int pid_fd, pid_t pid, const c
  * a process that is not dumpable, or by a security module). Nothing of such a
  * process can be read (docs/protocol.md lists it as not covered): its caller skips
  * the rest, which would only cost a refused lookup per descriptor, of every thread. */
-static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const char *comm)
+static int scan_cwd_root(struct holder_list *list, int pid_fd, struct proc_ref *p)
 {
 	static const char *const dirs[] = { "cwd", "root" };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -344,7 +368,7 @@ static int scan_cwd_root(struct holder_list *list, int pid_fd, pid_t pid, const 
 			continue;
 		char path[PATH_MAX];
 		link_text(pid_fd, dirs[i], path, sizeof(path));
-		int r = holder_add(list, pid, comm, dirs[i], path, &st, true);
+		int r = holder_add(list, p, dirs[i], path, &st, true);
 		if (r < 0)
 			return r;
 	}
@@ -356,21 +380,29 @@ static int scan_process(struct holder_list *list, int proc_fd, const char *pid_n
 	_cleanup_close_ int pid_fd = openat(proc_fd, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pid_fd < 0)
 		return 0;
-	char comm[32];
-	bool kthread;
-	long threads;
-	if (!process_stat(pid_fd, comm, sizeof(comm), &kthread, &threads) || kthread)
-		return 0;
-	int r = scan_cwd_root(list, pid_fd, pid, comm);
+	struct proc_ref p = { .fd = pid_fd, .pid = pid };
+	long threads = process_threads(pid_fd);
+	if (threads == 0)
+		return 0; /* gone */
+	/* The mappings first. No address space: a kernel thread (most processes of a
+	 * quiet host; always one thread), a process in its last moments (past running
+	 * code of its own), or one whose main thread exited while others run on (the
+	 * exited one is counted until the last goes). Such a main thread holds nothing;
+	 * the others are looked at one by one. */
+	bool has_mm = true;
+	int r = scan_maps(list, pid_fd, &p, &has_mm);
+	if (r < 0 || (!has_mm && threads == 1))
+		return r;
+	if (!has_mm)
+		return scan_threads(list, &p);
+	r = scan_cwd_root(list, pid_fd, &p);
 	if (r > 0)
 		return 0; /* closed to us */
 	if (r == 0)
-		r = scan_fds(list, pid_fd, pid, comm);
-	if (r == 0)
-		r = scan_maps(list, pid_fd, pid, comm);
-	/* A thread started after the stat read is as late as one started after the
-	 * scan of this process: either way the scan cannot see it. */
-	return r < 0 || threads == 1 ? r : scan_threads(list, pid_fd, pid, comm);
+		r = scan_fds(list, pid_fd, &p);
+	/* A thread started after the count is as late as one started after the scan
+	 * of this process: either way the scan cannot see it. */
+	return r < 0 || threads == 1 ? r : scan_threads(list, &p);
 }
 
 /* The scan costs a few microseconds per open descriptor (a /proc lookup and the

@@ -8,7 +8,9 @@
  * maps it private and writable (a copy: it cannot write the file). Every writer
  * must be found, no reader when only writers are asked for, each once, in
  * ascending pid order whichever thread found it; with readers asked for too, both
- * (the private mapping as a reader). Each check runs twice: with the kernel's
+ * (the private mapping as a reader). One writer is a process whose main thread
+ * has exited: its descriptor is held by the one thread left, which /proc shows
+ * only in the task directory. Each check runs twice: with the kernel's
  * PROCMAP_QUERY where it has one, and reading /proc/PID/maps as older kernels
  * need. Needs no root: the children are ours.
  */
@@ -19,12 +21,14 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,8 +40,9 @@
 #define READERS 8  /* the child after each writer */
 #define MAPPER (CHILDREN - 2)
 #define PRIVATE_MAPPER (CHILDREN - 4)
+#define ORPHAN_WRITER (CHILDREN - 6) /* a writer whose main thread exited */
 
-enum role { NONE, WRITER, READER, MAP, PRIVATE_MAP };
+enum role { NONE, WRITER, READER, MAP, PRIVATE_MAP, ORPHAN };
 
 static char file[64];
 static struct stat file_st;
@@ -50,8 +55,30 @@ static bool is_file(ino_t ino, void *ctx)
 	return ino == file_st.st_ino;
 }
 
+static int orphan_ready;
+
+static void *orphan_thread(void *arg)
+{
+	(void)arg;
+	char byte = 'r';
+	if (open(file, O_WRONLY) < 0 || write(orphan_ready, &byte, 1) != 1)
+		_exit(1);
+	close(orphan_ready);
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static void child(enum role role, int ready)
 {
+	if (role == ORPHAN) {
+		/* The thread opens the file and says so; the main thread exits at once. */
+		orphan_ready = ready;
+		pthread_t thread;
+		if (pthread_create(&thread, NULL, orphan_thread, NULL) != 0)
+			_exit(1);
+		syscall(SYS_exit, 0);
+	}
 	for (int i = 0; i < NULL_FDS; i++)
 		if (open("/dev/null", O_RDONLY) < 0)
 			_exit(1);
@@ -92,6 +119,7 @@ static int setup(void **state)
 	for (int i = 0; i < CHILDREN; i++) {
 		roles[i] = i == MAPPER ? MAP
 			   : i == PRIVATE_MAPPER ? PRIVATE_MAP
+			   : i == ORPHAN_WRITER ? ORPHAN
 			   : i % (CHILDREN / WRITERS) == 0 ? WRITER
 			   : i % (CHILDREN / WRITERS) == 1 ? READER
 							   : NONE;
@@ -139,7 +167,7 @@ static void check(bool writable_only, bool maps_text)
 	struct holder *list = NULL;
 	size_t n = 0;
 	assert_int_equal(holders_scan(file_st.st_dev, writable_only, is_file, NULL, &list, &n), 0);
-	int writers = 0, readers = 0, maps = 0, private_maps = 0;
+	int writers = 0, readers = 0, maps = 0, private_maps = 0, orphans = 0;
 	for (size_t i = 0; i < n; i++) {
 		enum role role = role_of(list[i].pid);
 		if (i > 0)
@@ -153,6 +181,10 @@ static void check(bool writable_only, bool maps_text)
 			assert_string_equal(list[i].what, "map");
 			assert_false(list[i].writable);
 			private_maps++;
+		} else if (role == ORPHAN) {
+			assert_string_equal(list[i].what, "fd");
+			assert_true(list[i].writable);
+			orphans++;
 		} else if (role == WRITER) {
 			assert_string_equal(list[i].what, "fd");
 			assert_true(list[i].writable);
@@ -170,6 +202,7 @@ static void check(bool writable_only, bool maps_text)
 	assert_int_equal(maps, 1);
 	assert_int_equal(readers, writable_only ? 0 : READERS);
 	assert_int_equal(private_maps, writable_only ? 0 : 1);
+	assert_int_equal(orphans, 1);
 }
 
 static void test_writers_only(void **state)
