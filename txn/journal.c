@@ -276,20 +276,93 @@ static char *history_slurp(int state_fd, size_t *ret_len)
 	return buf;
 }
 
-void history_each(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+void history_each_with(int state_fd, const char *needle, bool (*fn)(json_t *line, void *ctx),
+		       void *ctx)
 {
-	size_t len = 0;
+	size_t len = 0, needle_len = needle ? strlen(needle) : 0;
 	_cleanup_free_ char *buf = history_slurp(state_fd, &len);
 	if (!buf)
 		return;
 	for (char *line = buf, *nl; (nl = memchr(line, '\n', len - (size_t)(line - buf)));
 	     line = nl + 1) {
+		if (needle && !memmem(line, (size_t)(nl - line), needle, needle_len))
+			continue;
 		json_t *obj = json_loadb(line, (size_t)(nl - line), 0, NULL);
 		bool stop = obj && json_is_object(obj) && fn(obj, ctx);
 		json_decref(obj);
 		if (stop)
 			break;
 	}
+}
+
+/* Reads @len bytes at @off; false on a short read or an error. */
+static bool pread_exact(int fd, char *buf, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return true;
+}
+
+/* Calls @fn for every complete, parseable line, newest first, until it returns
+ * true. It reads the file's tail (64 KiB, then eight times more each round, never
+ * a line twice), so that a question the last lines answer does not cost the whole
+ * history, which grows by a line per transaction for the life of the target. */
+static void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+{
+	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0)
+		return;
+	const off_t size = st.st_size;
+	off_t done = size; /* the lines from here on were given to @fn */
+	for (off_t window = 64 * 1024;; window *= 8) {
+		off_t off = window < size ? size - window : 0;
+		size_t len = (size_t)(done - off);
+		_cleanup_free_ char *buf = malloc(len + 1);
+		if (!buf || !pread_exact(fd, buf, len, off))
+			return;
+		char *end = buf + len;
+		if (done == size) {
+			/* What follows the last newline is a line torn by a crash. */
+			char *nl = memrchr(buf, '\n', len);
+			if (!nl) {
+				if (off == 0)
+					return;
+				continue;
+			}
+			end = nl + 1;
+		}
+		/* [line, end) is a line with its newline, for each line that starts
+		 * inside the window. */
+		while (end > buf) {
+			char *nl = memrchr(buf, '\n', (size_t)(end - 1 - buf));
+			if (!nl && off > 0)
+				break; /* it starts before the window */
+			char *line = nl ? nl + 1 : buf;
+			json_t *obj = json_loadb(line, (size_t)(end - 1 - line), 0, NULL);
+			bool stop = obj && json_is_object(obj) && fn(obj, ctx);
+			json_decref(obj);
+			if (stop)
+				return;
+			end = line;
+			done = off + (off_t)(line - buf);
+		}
+		if (off == 0)
+			return;
+	}
+}
+
+void history_each(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+{
+	history_each_with(state_fd, NULL, fn, ctx);
 }
 
 static bool match_txid(json_t *line, void *ctx)
@@ -304,21 +377,23 @@ static bool match_txid(json_t *line, void *ctx)
 
 bool history_has(int state_fd, const char *txid)
 {
+	/* Newest first: the transaction asked about is the last one, or absent. */
 	const char *want = txid;
-	history_each(state_fd, match_txid, &want);
+	history_each_reverse(state_fd, match_txid, &want);
 	return want == NULL;
 }
 
-static bool max_generation(json_t *line, void *ctx)
+/* The newest committed line holds the highest generation: each transaction numbers
+ * its generation one past the current one (a trans-method commit keeps it), and
+ * appends its line under the lock, after recovery has appended any interrupted
+ * one's. So the history's committed generations never decrease. */
+static bool newest_committed(json_t *line, void *ctx)
 {
-	uint64_t *max = ctx;
 	const char *result = json_string_value(json_object_get(line, "result"));
-	if (result && strcmp(result, "committed") == 0) {
-		uint64_t g = get_u64(line, "generation");
-		if (g > *max)
-			*max = g;
-	}
-	return false;
+	if (!result || strcmp(result, "committed") != 0)
+		return false;
+	*(uint64_t *)ctx = get_u64(line, "generation");
+	return true;
 }
 
 /* Cuts a torn last line (no newline) left by a crash during an append. */
@@ -397,7 +472,7 @@ int history_append(int state_fd, const struct history_entry *e)
 uint64_t generation_current(int state_fd)
 {
 	uint64_t max = 0;
-	history_each(state_fd, max_generation, &max);
+	history_each_reverse(state_fd, newest_committed, &max);
 	struct txn_generation *kept = NULL;
 	size_t n = 0;
 	if (generations_list(state_fd, &kept, &n) == 0 && n > 0 && kept[n - 1].number + 1 > max)

@@ -85,7 +85,8 @@ static bool generation_gone(int state_fd, uint64_t number)
 int pairs_list(int state_fd, struct txn_pair **ret_pairs, size_t *ret_n)
 {
 	struct pair_list list = { 0 };
-	history_each(state_fd, collect_pair, &list);
+	/* Only snapshot --tag lines have a "tag" key; the rest are not parsed. */
+	history_each_with(state_fd, "\"tag\"", collect_pair, &list);
 	if (list.error < 0) {
 		txn_pairs_free(list.items, list.n);
 		return list.error;

@@ -61,7 +61,9 @@ int archive_old_tree(struct target *t, const struct journal *j, bool recovered,
 int record_committed(struct target *t, const struct journal *j, bool recovered,
 			    const struct txn_concurrent *concurrent, struct txn_error *error)
 {
-	if (!history_has(t->state_fd, j->txid)) {
+	/* Only a recovery can find the line already there (a crash after it was
+	 * appended); a running transaction's txid is new. */
+	if (!recovered || !history_has(t->state_fd, j->txid)) {
 		struct history_entry e = {
 			.txid = j->txid, .kind = j->kind,
 			.description = j->description[0] ? j->description : NULL,

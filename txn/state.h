@@ -170,9 +170,14 @@ bool history_has(int state_fd, const char *txid);
  * true. (struct json_t is jansson's json_t.) */
 struct json_t;
 void history_each(int state_fd, bool (*fn)(struct json_t *line, void *ctx), void *ctx);
+/* The same for the lines that hold the bytes @needle, the others not even parsed
+ * (a line with a key "k" holds the bytes "\"k\""). */
+void history_each_with(int state_fd, const char *needle,
+		       bool (*fn)(struct json_t *line, void *ctx), void *ctx);
 
-/* The current generation: the highest committed one in history, or one past the
- * newest kept gen-N, whichever is larger; 0 for a target never changed. */
+/* The current generation: the highest committed one in history (its newest
+ * committed line, read from the end), or one past the newest kept gen-N, whichever
+ * is larger; 0 for a target never changed. */
 uint64_t generation_current(int state_fd);
 /* Kept generations, oldest first. */
 int generations_list(int state_fd, struct txn_generation **ret_list, size_t *ret_count);
