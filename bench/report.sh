@@ -46,13 +46,14 @@ human() { case $1 in 1000000) echo 1M ;; 100000) echo 100k ;; 10000) echo 10k ;;
 declare -A LABEL=(
 	[inplace]="in place + syncfs (floor)" [replace]="per-file temp+fsync+rename, syncfs"
 	[apply]="btrfs-txn apply" [apply-copy]="btrfs-txn apply, \`copy\` ops" [rollback]="btrfs-txn rollback"
+	[apply-history]="btrfs-txn apply, a target with ${HISTORY_LINES:-10000} earlier transactions"
 	[reflink]="reflink copy + change + swap + syncfs" [copy]="plain copy + change + swap + syncfs"
 	[inplace-shared]="*diagnostic:* in place + syncfs on a just-snapshotted tree"
 	[inplace-fixed]="in place + syncfs (floor)" [apply-fixed]="btrfs-txn apply"
 	[rollback-floor]="rollback's floor: snapshot + swap + syncfs" [tag]="btrfs-txn snapshot --tag"
 	[tag-floor]="snapshot --tag's floor: one read-only snapshot"
 )
-METHODS="inplace replace apply apply-copy rollback reflink copy inplace-shared"
+METHODS="inplace replace apply apply-history apply-copy rollback reflink copy inplace-shared"
 
 # fmed METHOD TREE BATCH: the median for the fixed changed set; in the smallest tree
 # that holds the batch that set is the spread one, measured as inplace and apply.
@@ -109,18 +110,21 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 		echo "$header"
 		echo "$sep"
 		for m in $METHODS; do
-			row="| ${LABEL[$m]} |"
+			row="| ${LABEL[$m]} |" any=
 			for n in $TREES; do
 				[ "$b" -le "$n" ] || continue
 				v=$(med "$m" "$n" "$b") floor=$(med inplace "$n" "$b")
 				if [ -z "$v" ]; then
 					row="$row skipped |"
 				else
+					any=1
 					r=$(runs "$m" "$n" "$b")
 					row="$row $(ms "$v") ($(ratio "$v" "$floor")x)$([ "$r" -lt "$RUNS" ] && echo " [$r run$([ "$r" = 1 ] || echo s)]") |"
 				fi
 			done
-			echo "$row"
+			# A method measured at some batch sizes only (apply-history) has no row
+			# at the others.
+			[ -n "$any" ] || [ "$m" != apply-history ] && echo "$row"
 		done
 	done
 	echo
@@ -178,14 +182,14 @@ mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 	for n in $TREES; do
 		for b in $BATCHES; do
 			[ "$b" -le "$n" ] || continue
-			for k in apply apply-copy; do
+			for k in apply apply-history apply-copy; do
 				total=$(tmed "$k" "$n" "$b" total)
 				[ -n "$total" ] || continue
 				other=$(for f in lock recover preconditions journal verify check; do tmed "$k" "$n" "$b" "$f"; done |
 					awk '{ s += $1 } END { printf "%.6f", s }')
 				wall=$(med "$k" "$n" "$b")
 				outside=$(awk -v w="$wall" -v t="$total" 'BEGIN { printf "%.6f", w - t }')
-				echo "| $(human "$n") | $b | $([ "$k" = apply ] && echo write || echo copy) |" \
+				echo "| $(human "$n") | $b | $(case $k in apply) echo write ;; apply-history) echo "write, ${HISTORY_LINES:-10000} earlier transactions" ;; *) echo copy ;; esac) |" \
 					"$(ms "$(tmed "$k" "$n" "$b" snapshot)") | $(ms "$(tmed "$k" "$n" "$b" ops)") |" \
 					"$(ms "$(tmed "$k" "$n" "$b" flush)") | $(ms "$(tmed "$k" "$n" "$b" swap)") |" \
 					"$(ms "$(tmed "$k" "$n" "$b" sync)") | $(ms "$(tmed "$k" "$n" "$b" archive)") |" \

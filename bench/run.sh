@@ -9,6 +9,8 @@
 #   inplace   write the files in place, then one syncfs (the floor, not atomic)
 #   replace   per file: temp file, fsync, rename; then syncfs (atomic per file only)
 #   apply     btrfs-txn apply of a spec of `write` ops (snapshot method, as shipped)
+#   apply-history  the same on a twin target whose history holds 10,000 earlier
+#             transactions (batch 1 only): what a long-lived target pays for its past
 #   apply-copy  the same changes as `copy` ops from source files on the same
 #             filesystem (made untimed before each run): the spec is 12x smaller
 #   validate  btrfs-txn validate of apply's spec: process start, reading, parsing and
@@ -56,11 +58,13 @@ TREES=${BENCH_TREES:-"1000 10000 100000"}
 [ "$LARGE" = 1 ] && [ -z "${BENCH_TREES:-}" ] && TREES="$TREES 1000000"
 BATCHES=${BENCH_BATCHES:-"1 100 10000"}
 IMAGE_SIZE=${BENCH_IMAGE_SIZE:-$([ "$LARGE" = 1 ] && echo 48G || echo 8G)}
-METHODS="inplace replace apply validate apply-copy rollback rollback-floor tag tag-floor reflink copy inplace-shared inplace-fixed apply-fixed"
+METHODS="inplace replace apply apply-history validate apply-copy rollback rollback-floor tag tag-floor reflink copy inplace-shared inplace-fixed apply-fixed"
 # A method whose warm-up took longer than this many seconds gets 3 timed runs, and
 # longer than the second number, 1 timed run; a copy method slower than the third
 # is skipped at the other batch sizes of that tree (its cost is the tree, not the batch).
 SLOW=2 VERY_SLOW=20 SKIP_OTHERS=60
+# apply-history's target has lived through this many transactions.
+HISTORY_LINES=10000
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -159,6 +163,13 @@ run_method() {
 		measure "$@" "$BTRFS_TXN" apply --json "$SCRATCH/spec.json"
 		record_timing "$method" "$n" "$b" "$run"
 		;;
+	apply-history)
+		"$U" spec "$TH" "$n" "$b" "$tag" >"$SCRATCH/spec.json" || die "cannot make a spec"
+		measure "$@" "$BTRFS_TXN" apply --json "$SCRATCH/spec.json"
+		record_timing "$method" "$n" "$b" "$run"
+		# As apply's target after each rollback: no drop inside a timed run.
+		"$BTRFS_TXN" gc --keep 1 "$TH" >/dev/null || die "gc of $TH failed"
+		;;
 	validate)
 		"$U" spec "$T" "$n" "$b" "$tag" >"$SCRATCH/spec.json" || die "cannot make a spec"
 		measure "$@" "$BTRFS_TXN" validate -q "$SCRATCH/spec.json"
@@ -206,13 +217,29 @@ run_method() {
 	esac
 }
 
+# old_history TARGET LINES: TARGET's history becomes LINES committed transactions,
+# generations 1 to LINES (the last the current one), long since dropped by gc: the
+# state of a target that has lived through that many deployments. Written in the
+# shape history_append() writes (txn/journal.c).
+old_history() {
+	awk -v n="$2" 'BEGIN {
+		for (i = 1; i <= n; i++)
+			printf "{\"txid\":\"20250101T000000Z-%06x\",\"time\":\"2025-01-01T00:00:00Z\",\"kind\":\"apply\",\"result\":\"committed\",\"description\":\"bench: an earlier deployment\",\"generation\":%d,\"previous\":%d,\"ops\":1,\"recovered\":false,\"started\":\"2025-01-01T00:00:00Z\"}\n", i, i, i - 1
+	}' >"$MNT/.btrfs-txn/${1##*/}/history.jsonl" || die "cannot write the history of $1"
+}
+
 setup_tree() {
 	local n=$1
-	T=$MNT/txn-$n DIR=$MNT/dir-$n SHARED=$MNT/shared-$n
+	T=$MNT/txn-$n DIR=$MNT/dir-$n SHARED=$MNT/shared-$n TH=$MNT/txnh-$n
 	log "tree of $n files: creating"
 	btrfs subvolume create "$T" >/dev/null || die "cannot create subvolume $T"
 	"$U" mktree "$T" "$n" "$FILE_SIZE" || die "cannot fill $T"
 	"$BTRFS_TXN" init "$T" >/dev/null || die "btrfs-txn init $T failed"
+	if [[ " $METHODS " == *" apply-history "* ]]; then
+		btrfs subvolume create "$TH" >/dev/null && "$U" mktree "$TH" "$n" "$FILE_SIZE" &&
+			"$BTRFS_TXN" init "$TH" >/dev/null || die "cannot make $TH"
+		old_history "$TH" "$HISTORY_LINES"
+	fi
 	# replace gets a tree of its own: it gives every file it changes a new inode, and
 	# those new inodes sit together in a few leaves, which would make the floor's next
 	# in-place writes of the same files touch a handful of leaves instead of B.
@@ -228,6 +255,8 @@ setup_tree() {
 teardown_tree() {
 	"$BTRFS_TXN" gc --keep 0 "$T" >/dev/null &&
 		btrfs subvolume delete "$T" >/dev/null &&
+		{ [ ! -d "$TH" ] || { "$BTRFS_TXN" gc --keep 0 "$TH" >/dev/null &&
+			btrfs subvolume delete "$TH" >/dev/null; }; } &&
 		{ [ ! -d "$SHARED" ] || btrfs subvolume delete "$SHARED" >/dev/null; } &&
 		rm -rf "$DIR" || die "cannot remove the tree of $1 files"
 }
@@ -271,6 +300,8 @@ for n in $TREES; do
 				# In the smallest tree that holds the batch, the fixed set is the
 				# spread one: inplace and apply stand for their -fixed twins there.
 				case $method in *-fixed) [ "$n" != "$(layout_of "$b")" ] || continue ;; esac
+				# The history's cost does not grow with the batch: batch 1 shows it.
+				[ "$method" != apply-history ] || [ "$b" = 1 ] || continue
 				if [ -n "${skip_tree[$method $n]:-}" ]; then
 					[ "$run" -eq 0 ] && printf '%s\t%s\t%s\tskipped: %s\n' "$method" "$n" "$b" \
 						"${skip_tree[$method $n]}" >>"$NOTES"
@@ -316,6 +347,6 @@ ELAPSED=$((SECONDS - T0))
 NAME_SUFFIX=$([ "$LARGE" = 1 ] && echo -large)
 log "writing $OUT/results$NAME_SUFFIX.md and $OUT/latency$NAME_SUFFIX.png"
 export NAME_SUFFIX SAMPLES TIMING NOTES MEMORY COMMITS SCRATCH OUT TREES BATCHES RUNS STARTED LOAD_START LOAD_END \
-	ELAPSED IMAGE_SIZE FILE_SIZE mem_tree BUILD_ID
+	ELAPSED IMAGE_SIZE FILE_SIZE mem_tree BUILD_ID HISTORY_LINES
 "$TOP/bench/report.sh" || die "report failed"
 log "done in $((ELAPSED / 60)) min $((ELAPSED % 60)) s; raw samples in $SCRATCH"

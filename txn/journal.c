@@ -315,7 +315,7 @@ static bool pread_exact(int fd, char *buf, size_t len, off_t off)
  * true. It reads the file's tail (64 KiB, then eight times more each round, never
  * a line twice), so that a question the last lines answer does not cost the whole
  * history, which grows by a line per transaction for the life of the target. */
-static void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
 {
 	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;

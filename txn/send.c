@@ -38,8 +38,10 @@ static bool txid_of_generation(json_t *line, void *ctx)
 	const char *txid = json_string_value(json_object_get(line, "txid"));
 	json_t *generation = json_object_get(line, "generation");
 	if (result && txid && !strcmp(result, "committed") && json_is_integer(generation) &&
-	    (uint64_t)json_integer_value(generation) == f->generation)
+	    (uint64_t)json_integer_value(generation) == f->generation) {
 		snprintf(f->txid, sizeof(f->txid), "%s", txid);
+		return true; /* read newest first: the last line that made it */
+	}
 	return false;
 }
 
@@ -157,7 +159,7 @@ static int send_prepare(struct target *t, const struct txn_send_options *send_op
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot read or write '%s/lineage'", t->state_path);
 	struct find_txid find = { .generation = generation };
-	history_each(t->state_fd, txid_of_generation, &find);
+	history_each_reverse(t->state_fd, txid_of_generation, &find);
 	snprintf(name.txid, sizeof(name.txid), "%s", find.txid);
 	char sent[NAME_MAX + 1];
 	sent_name_format(&name, sent, sizeof(sent));
