@@ -23,6 +23,7 @@
 #include "step.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -121,8 +122,14 @@ void watchdog_start(const char *command, double seconds)
 		pthread_cond_init(&watch.wake, &attr);
 		pthread_condattr_destroy(&attr);
 		pthread_t thread;
+		/* The thread takes no signal: a SIGINT or SIGTERM for the process must
+		 * reach the main thread, whose blocking calls it interrupts. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		/* No watchdog is better than no command: a failure here is not fatal. */
 		watch.created = pthread_create(&thread, NULL, watch_loop, NULL) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (watch.created)
 			pthread_detach(thread);
 	}

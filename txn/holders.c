@@ -189,13 +189,17 @@ static int query_maps(struct holder_list *list, int maps_fd, int pid_fd, int *ma
 		if (ioctl(maps_fd, PROCMAP_QUERY, &q) < 0) {
 			if (errno == ENOENT) /* no further mapping like that */
 				return 1;
-			if (errno == ENOTTY || errno == EINVAL) {
-				atomic_store_explicit(&unsupported, true, memory_order_relaxed);
-				return 0;
+			if (errno == ESRCH) { /* no address space (any more) */
+				if (addr == 0)
+					*has_mm = false;
+				return 1;
 			}
-			if (errno == ESRCH && addr == 0)
-				*has_mm = false;
-			return 1; /* gone meanwhile, or closed to us: as the text would be */
+			if (errno == ENOTTY || errno == EINVAL)
+				atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+			/* No such ioctl, or refused on its own (a security module may allow
+			 * reading maps and not the ioctl): the text, for this process. A
+			 * mapping already found is not added twice (map_found()). */
+			return 0;
 		}
 		char range[64];
 		snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)q.vma_start,
@@ -241,8 +245,12 @@ static int scan_maps(struct holder_list *list, int pid_fd, struct proc_ref *p, b
 {
 	bool mm = true;
 	int maps_fd = openat(pid_fd, "maps", O_RDONLY | O_CLOEXEC);
-	if (maps_fd < 0)
+	if (maps_fd < 0) {
+		/* Some kernels refuse to open it for a task without an address space. */
+		if (errno == ESRCH && has_mm)
+			*has_mm = false;
 		return 0;
+	}
 	int map_files = -2;
 	int r = query_maps(list, maps_fd, pid_fd, &map_files, p, &mm);
 	if (r != 0) {
@@ -391,10 +399,21 @@ static int scan_process(struct holder_list *list, int proc_fd, const char *pid_n
 	 * the others are looked at one by one. */
 	bool has_mm = true;
 	int r = scan_maps(list, pid_fd, &p, &has_mm);
-	if (r < 0 || (!has_mm && threads == 1))
+	if (r < 0)
 		return r;
-	if (!has_mm)
+	if (!has_mm && threads > 1)
 		return scan_threads(list, &p);
+	if (!has_mm) {
+		/* A kernel thread has no executable. A process that called execve()
+		 * just after we opened its maps (which belong to the address space it
+		 * left) has one, and keeps its descriptors: look again, fully. */
+		char exe;
+		if (readlinkat(pid_fd, "exe", &exe, 1) < 0 && errno == ENOENT)
+			return 0;
+		r = scan_maps(list, pid_fd, &p, NULL);
+		if (r < 0)
+			return r;
+	}
 	r = scan_cwd_root(list, pid_fd, &p);
 	if (r > 0)
 		return 0; /* closed to us */

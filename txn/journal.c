@@ -383,14 +383,17 @@ bool history_has(int state_fd, const char *txid)
 	return want == NULL;
 }
 
-/* The newest committed line holds the highest generation: each transaction numbers
- * its generation one past the current one (a trans-method commit keeps it), and
- * appends its line under the lock, after recovery has appended any interrupted
- * one's. So the history's committed generations never decrease. */
+/* The newest committed line that made a generation holds the highest: each
+ * transaction numbers its generation one past the current one (a trans-method
+ * commit keeps it), and appends its line under the lock, after recovery has
+ * appended any interrupted one's. So those generations never decrease. An `init`
+ * line makes none (it records 0) and may come late: `init` of a plain directory
+ * where a deleted target's state directory still holds its history. */
 static bool newest_committed(json_t *line, void *ctx)
 {
 	const char *result = json_string_value(json_object_get(line, "result"));
-	if (!result || strcmp(result, "committed") != 0)
+	const char *kind = json_string_value(json_object_get(line, "kind"));
+	if (!result || strcmp(result, "committed") != 0 || (kind && strcmp(kind, "init") == 0))
 		return false;
 	*(uint64_t *)ctx = get_u64(line, "generation");
 	return true;

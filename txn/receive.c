@@ -74,8 +74,8 @@ static bool dest_trusted(const char *path, const struct stat *want, int err_fd)
 	}
 	if (r == 0)
 		return true;
-	if (!refusal[0])
-		snprintf(refusal, sizeof(refusal), "cannot check '%s': %s", path, strerror(-r));
+	if (!refusal[0]) /* no strerror() here: a forked child, maybe of a threaded caller */
+		snprintf(refusal, sizeof(refusal), "cannot check '%s' (errno %d)", path, -r);
 	dprintf(err_fd, "%s\n", refusal);
 	return false;
 }
@@ -521,7 +521,7 @@ static int receive_stream(struct staged_txn *s, struct landing *l, struct txn_er
 				"refusing to receive into '%s': %s; btrfs receive finds its "
 				"destination by path, so every directory on the way to the state "
 				"directory must be one only root can change; nothing was changed",
-				t->path, why);
+				t->path, why[0] ? why : "a directory on the way failed the check");
 	if (read_error)
 		return txn_fail(error, TXN_ABORTED, pumped, "cannot read the stream");
 	if (status != 0) {

@@ -4,7 +4,7 @@
  * txn/pairs.c) on a long history, where they read it from the end: the current
  * generation is the newest committed line's, whether a txid is there finds it
  * however old it is, a line torn by a crash is never read, a newest line longer than
- * the first window read is still found, and the tagged pairs are all found among
+ * the first window read is still found, a late `init` line does not reset the count, and the tagged pairs are all found among
  * thousands of untagged lines that are skipped unparsed.
  */
 #include <setjmp.h>
@@ -120,6 +120,13 @@ static void test_long_history(void **state)
 	free(description);
 	assert_int_equal(generation_current(state_fd), LINES + 1);
 	assert_true(history_has(state_fd, "t-long"));
+
+	/* init of a plain directory where a deleted target's history is: its line
+	 * makes no generation and must not reset the count. */
+	struct history_entry init = { .txid = "t-init", .kind = "init", .result = "committed",
+				      .started = "2026-12-01T00:00:00Z" };
+	assert_int_equal(history_append(state_fd, &init), 0);
+	assert_int_equal(generation_current(state_fd), LINES + 1);
 	assert_true(history_has(state_fd, "t-5999"));
 	assert_false(history_has(state_fd, "torn"));
 }
