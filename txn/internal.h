@@ -218,6 +218,10 @@ struct tree_changes {
 	uint64_t inodes[TREE_CHANGES_MAX];
 };
 int tree_mark_take(int fd, struct tree_mark *ret_mark);
+/* Sets @since to the first reading of CLOCK_REALTIME_COARSE (what ctime is stamped
+ * from) later than CLOCK_REALTIME's now: every ctime stamped before the call is
+ * earlier, every one stamped after it returns is not. Waits up to a tick. */
+void tree_mark_settle(struct timespec *since);
 /* Only what a commit has written is seen: call it after one. */
 int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret);
 /* One path of inode @ino relative to the subvolume's root ("." for its root);

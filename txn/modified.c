@@ -15,14 +15,22 @@
  * change in the same tick before S counts too, which errs towards reporting.
  *
  * ctime has the coarse clock's resolution (a tick, 4 ms at HZ=250), so a change made
- * in the tick of S but before the snapshot would count too. Once the snapshot
+ * in the tick of S but before the snapshot would count too; and since Linux 6.13
+ * (multigrain timestamps) a change made just before S can carry a fine-grained
+ * ctime later than S, the coarse clock's last tick. Once the snapshot
  * exists, its transaction X tells them apart: an inode item records the
  * transaction that last wrote it, and every change made before the snapshot was
  * written in X or earlier (a snapshot is taken inside its commit, with the running
  * transaction's delayed inode items flushed first), every change after it in a
  * later one. So with X known (mark->after_transid), an inode item from X or
  * earlier is not a change. A rollback, whose snapshot is of an older generation,
- * has no such X and keeps the tick's error, towards reporting.
+ * has no such X: its mark's moment is settled instead (tree_mark_settle()), the
+ * first reading of the coarse clock past the fine clock's now, up to a tick later,
+ * so that every earlier stamp lies before it and every later one at or after it
+ * (a receive's drift mark is made the same way). Without that, a file written by
+ * the transaction just before and then only read (relatime rewrites its inode
+ * item, ctime unchanged) made the rollback refuse as if another process had
+ * written it (seen in t0150).
  *
  * The subvolume's own root directory (inode 256) is the exception: renaming the
  * subvolume, which every commit does, moves its ctime (in memory; the item is not
@@ -92,6 +100,19 @@ int tree_mark_take(int fd, struct tree_mark *ret_mark)
 	clock_gettime(CLOCK_REALTIME_COARSE, &mark.since);
 	*ret_mark = mark;
 	return 0;
+}
+
+void tree_mark_settle(struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (;;) {
+		clock_gettime(CLOCK_REALTIME_COARSE, since);
+		if (since->tv_sec > now.tv_sec ||
+		    (since->tv_sec == now.tv_sec && since->tv_nsec > now.tv_nsec))
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 500000 }, NULL);
+	}
 }
 
 int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret)

@@ -595,15 +595,7 @@ static int receive_stage(struct staged_txn *s, struct landing *l, struct txn_err
 	 * (multigrain timestamps, Linux 6.13), so a file btrfs receive wrote just now
 	 * can carry a ctime beyond that value (seen: 0.9 ms). Nothing but us writes the
 	 * staging before the exchange. */
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	for (;;) {
-		clock_gettime(CLOCK_REALTIME_COARSE, &landed->since);
-		if (landed->since.tv_sec > now.tv_sec ||
-		    (landed->since.tv_sec == now.tv_sec && landed->since.tv_nsec > now.tv_nsec))
-			break;
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-	}
+	tree_mark_settle(&landed->since);
 	char received_path[sizeof(t->state_path) + sizeof(l->subvolume) + 1];
 	snprintf(received_path, sizeof(received_path), "%s/%s", t->state_path, l->subvolume);
 	_cleanup_close_ int received_fd = openat(t->state_fd, l->subvolume,

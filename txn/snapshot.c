@@ -122,6 +122,8 @@ int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 	 * lock: it takes the mark now. */
 	if (mark_now) {
 		r = tree_mark_take(t->fd, &s->before);
+		if (r == 0) /* no snapshot of T's to tell earlier writes apart (modified.c) */
+			tree_mark_settle(&s->before.since);
 		if (r == 0)
 			r = root_print_take(t->fd, &s->before.root_print);
 		if (r < 0)
