@@ -280,7 +280,7 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 	}
 	/* Writes into the new subvolume from here on are found after the exchange. */
 	struct tree_mark mark;
-	if ((r = tree_mark_take(staging_fd, &mark)) < 0) {
+	if ((r = tree_mark_take(staging_fd, t->state_fd, &mark)) < 0) {
 		txn_fail(error, TXN_ABORTED, r, "cannot read the generation of '%s'", staging_path);
 		goto undo;
 	}

@@ -217,11 +217,14 @@ struct tree_changes {
 	size_t n_inodes;            /* the first of them, up to TREE_CHANGES_MAX */
 	uint64_t inodes[TREE_CHANGES_MAX];
 };
-int tree_mark_take(int fd, struct tree_mark *ret_mark);
-/* Sets @since to the first reading of CLOCK_REALTIME_COARSE (what ctime is stamped
- * from) later than CLOCK_REALTIME's now: every ctime stamped before the call is
- * earlier, every one stamped after it returns is not. Waits up to a tick. */
-void tree_mark_settle(struct timespec *since);
+/* The mark of the subvolume at @fd now; its moment is stamped on @stamp_fd (the
+ * state directory: tree_mark_stamp()). */
+int tree_mark_take(int fd, int stamp_fd, struct tree_mark *ret_mark);
+/* A moment as the kernel stamps ctime: changes the ctime of @stamp_fd (a chmod to
+ * its own mode, right after a stat, so that the stamp is fine-grained where the
+ * kernel has multigrain timestamps) and returns it. Every ctime stamped before lies
+ * before it, every one stamped after at or after it (modified.c). */
+int tree_mark_stamp(int stamp_fd, struct timespec *ret);
 /* Only what a commit has written is seen: call it after one. */
 int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret);
 /* One path of inode @ino relative to the subvolume's root ("." for its root);

@@ -9,28 +9,29 @@
  * tree). Such a block also holds neighbours that did not change, and a reader alone
  * rewrites an inode item (relatime), so each inode item found is judged by its
  * ctime: a real change (data, mode, owner, links, names: a directory entry changes
- * its directory's inode) moves ctime to at least S; an atime update does not. The
- * kernel stamps ctime from the coarse clock S was read from (or a finer one, which
- * reads the same or later), so a change after S cannot carry an earlier stamp; a
- * change in the same tick before S counts too, which errs towards reporting.
+ * its directory's inode) moves ctime to at least S; an atime update does not.
  *
- * ctime has the coarse clock's resolution (a tick, 4 ms at HZ=250), so a change made
- * in the tick of S but before the snapshot would count too; and since Linux 6.13
- * (multigrain timestamps) a change made just before S can carry a fine-grained
- * ctime later than S, the coarse clock's last tick. Once the snapshot
- * exists, its transaction X tells them apart: an inode item records the
- * transaction that last wrote it, and every change made before the snapshot was
- * written in X or earlier (a snapshot is taken inside its commit, with the running
- * transaction's delayed inode items flushed first), every change after it in a
- * later one. So with X known (mark->after_transid), an inode item from X or
+ * S is a ctime the kernel stamps itself (tree_mark_stamp(): the state directory's,
+ * by a chmod to its own mode), not a clock read by us. Since Linux 6.13
+ * (multigrain timestamps) the kernel stamps a fine-grained ctime on an inode whose
+ * ctime was looked at, and keeps a floor, the latest such stamp, below which no
+ * later stamp goes; the coarse clock user space can read lags behind both (here by
+ * up to 8 ms). So S, fine-grained and the new floor, lies after every ctime stamped
+ * before it and at or before every one stamped after it. (Read from
+ * CLOCK_REALTIME_COARSE, S could lie before a fine-grained stamp made before it: a
+ * file written just before the mark, then only read, which rewrites its inode item
+ * for atime, counted as changed; 11 of 40 immediate rollbacks refused so.) Older
+ * kernels stamp from the coarse clock: a change in S's tick before S then counts
+ * too, which errs towards reporting.
+ *
+ * On older kernels, a change in S's tick but before the snapshot would count too.
+ * Once the snapshot exists, its transaction X tells them apart: an inode item
+ * records the transaction that last wrote it, and every change made before the
+ * snapshot was written in X or earlier (a snapshot is taken inside its commit, with
+ * the running transaction's delayed inode items flushed first), every change after
+ * it in a later one. So with X known (mark->after_transid), an inode item from X or
  * earlier is not a change. A rollback, whose snapshot is of an older generation,
- * has no such X: its mark's moment is settled instead (tree_mark_settle()), the
- * first reading of the coarse clock past the fine clock's now, up to a tick later,
- * so that every earlier stamp lies before it and every later one at or after it
- * (a receive's drift mark is made the same way). Without that, a file written by
- * the transaction just before and then only read (relatime rewrites its inode
- * item, ctime unchanged) made the rollback refuse as if another process had
- * written it (seen in t0150).
+ * has no such X and relies on S alone.
  *
  * The subvolume's own root directory (inode 256) is the exception: renaming the
  * subvolume, which every commit does, moves its ctime (in memory; the item is not
@@ -80,7 +81,7 @@ static bool inode_changed(uint64_t ino, const struct btrfs_inode_item *item,
 	       le32toh(item->gid) != (uint32_t)mark->root_gid;
 }
 
-int tree_mark_take(int fd, struct tree_mark *ret_mark)
+int tree_mark_take(int fd, int stamp_fd, struct tree_mark *ret_mark)
 {
 	struct tree_mark mark;
 	struct stat st;
@@ -94,25 +95,27 @@ int tree_mark_take(int fd, struct tree_mark *ret_mark)
 	mark.root_gid = st.st_gid;
 	mark.after_transid = 0;
 	mark.has_root_print = false;
-	/* Read after the generation: a change between the two reads lies in a block
+	/* Stamped after the generation: a change between the two lies in a block
 	 * above G with a ctime before S, so it is skipped, rightly: the snapshot, taken
-	 * later, holds it. */
-	clock_gettime(CLOCK_REALTIME_COARSE, &mark.since);
+	 * later, holds it (a rollback's: the kept replaced tree does). */
+	r = tree_mark_stamp(stamp_fd, &mark.since);
+	if (r < 0)
+		return r;
 	*ret_mark = mark;
 	return 0;
 }
 
-void tree_mark_settle(struct timespec *since)
+int tree_mark_stamp(int stamp_fd, struct timespec *ret)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	for (;;) {
-		clock_gettime(CLOCK_REALTIME_COARSE, since);
-		if (since->tv_sec > now.tv_sec ||
-		    (since->tv_sec == now.tv_sec && since->tv_nsec > now.tv_nsec))
-			return;
-		nanosleep(&(struct timespec){ .tv_nsec = 500000 }, NULL);
-	}
+	struct stat st;
+	if (fstat(stamp_fd, &st) < 0) /* asks for ctime: the change below gets a fine one */
+		return -errno;
+	if (fchmod(stamp_fd, st.st_mode & 07777) < 0)
+		return -errno;
+	if (fstat(stamp_fd, &st) < 0)
+		return -errno;
+	*ret = st.st_ctim;
+	return 0;
 }
 
 int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret)

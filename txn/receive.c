@@ -586,23 +586,22 @@ static int receive_stage(struct staged_txn *s, struct landing *l, struct txn_err
 	struct target *t = s->target;
 	struct journal *j = &s->journal;
 	struct tree_mark *landed = &l->landed;
-	/* The moment after which a change of the landed tree is drift: a reading of the
-	 * coarse clock ctime is stamped from that lies after now on the fine clock, so
-	 * that nothing btrfs receive wrote (an inode rewritten later only for its atime
-	 * keeps its ctime) is ever taken for a change, while every stamp made from here
-	 * on is at least that reading. Not merely the coarse clock's next value: a tick
-	 * can be accounted late, and the kernel hands out fine-grained ctimes
-	 * (multigrain timestamps, Linux 6.13), so a file btrfs receive wrote just now
-	 * can carry a ctime beyond that value (seen: 0.9 ms). Nothing but us writes the
-	 * staging before the exchange. */
-	tree_mark_settle(&landed->since);
+	/* The moment after which a change of the landed tree is drift, stamped by the
+	 * kernel (modified.c): every ctime btrfs receive stamped lies before it (an
+	 * inode rewritten later only for its atime keeps that ctime), every later
+	 * change at or after it. Nothing but us writes the staging before the
+	 * exchange. */
+	int r = tree_mark_stamp(t->state_fd, &landed->since);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot change the ctime of '%s'",
+				t->state_path);
 	char received_path[sizeof(t->state_path) + sizeof(l->subvolume) + 1];
 	snprintf(received_path, sizeof(received_path), "%s/%s", t->state_path, l->subvolume);
 	_cleanup_close_ int received_fd = openat(t->state_fd, l->subvolume,
 						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (received_fd < 0)
 		return txn_fail(error, TXN_ABORTED, errno, "cannot open '%s'", received_path);
-	int r = staged_snapshot(s, received_fd, received_path, error);
+	r = staged_snapshot(s, received_fd, received_path, error);
 	if (r < 0)
 		return r;
 	/* Any inode of the landed tree written after the staging's own transaction

@@ -121,9 +121,7 @@ int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 	 * T, so the writes that count as concurrent are those since it holds the
 	 * lock: it takes the mark now. */
 	if (mark_now) {
-		r = tree_mark_take(t->fd, &s->before);
-		if (r == 0) /* no snapshot of T's to tell earlier writes apart (modified.c) */
-			tree_mark_settle(&s->before.since);
+		r = tree_mark_take(t->fd, t->state_fd, &s->before);
 		if (r == 0)
 			r = root_print_take(t->fd, &s->before.root_print);
 		if (r < 0)
@@ -197,7 +195,7 @@ int staged_create(struct staged_txn *s, const char *source_name, struct txn_erro
 			return txn_fail(error, TXN_ABORTED, errno, "cannot open generation '%s/%s'",
 					t->state_path, source_name);
 	} else {
-		r = tree_mark_take(t->fd, &s->before);
+		r = tree_mark_take(t->fd, t->state_fd, &s->before);
 		if (r < 0)
 			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
 					t->path);
