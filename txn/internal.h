@@ -220,10 +220,10 @@ struct tree_changes {
 /* The mark of the subvolume at @fd now; its moment is stamped on @stamp_fd (the
  * state directory: tree_mark_stamp()). */
 int tree_mark_take(int fd, int stamp_fd, struct tree_mark *ret_mark);
-/* A moment as the kernel stamps ctime: changes the ctime of @stamp_fd (a chmod to
- * its own mode, right after a stat, so that the stamp is fine-grained where the
- * kernel has multigrain timestamps) and returns it. Every ctime stamped before lies
- * before it, every one stamped after at or after it (modified.c). */
+/* A moment as the kernel stamps ctime: changes the ctime of @stamp_fd (chmods to
+ * its own mode, so that the stamp is fine-grained where the kernel has multigrain
+ * timestamps) and returns it. Every ctime stamped before lies before it, every one
+ * stamped after at or after it (modified.c). */
 int tree_mark_stamp(int stamp_fd, struct timespec *ret);
 /* Only what a commit has written is seen: call it after one. */
 int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes *ret);

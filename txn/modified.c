@@ -12,7 +12,7 @@
  * its directory's inode) moves ctime to at least S; an atime update does not.
  *
  * S is a ctime the kernel stamps itself (tree_mark_stamp(): the state directory's,
- * by a chmod to its own mode), not a clock read by us. Since Linux 6.13
+ * by chmods to its own mode), not a clock read by us. Since Linux 6.13
  * (multigrain timestamps) the kernel stamps a fine-grained ctime on an inode whose
  * ctime was looked at, and keeps a floor, the latest such stamp, below which no
  * later stamp goes; the coarse clock user space can read lags behind both (here by
@@ -20,12 +20,11 @@
  * before it and at or before every one stamped after it. (Read from
  * CLOCK_REALTIME_COARSE, S could lie before a fine-grained stamp made before it: a
  * file written just before the mark, then only read, which rewrites its inode item
- * for atime, counted as changed; 11 of 40 immediate rollbacks refused so.) Older
- * kernels stamp from the coarse clock: a change in S's tick before S then counts
- * too, which errs towards reporting.
+ * for atime, counted as changed; 11 of 40 immediate rollbacks refused so.)
  *
- * On older kernels, a change in S's tick but before the snapshot would count too.
- * Once the snapshot exists, its transaction X tells them apart: an inode item
+ * Older kernels stamp ctime from the coarse clock, S included: a change in S's tick
+ * but before the snapshot counts too, which errs towards reporting. Once the
+ * snapshot exists, its transaction X tells them apart: an inode item
  * records the transaction that last wrote it, and every change made before the
  * snapshot was written in X or earlier (a snapshot is taken inside its commit, with
  * the running transaction's delayed inode items flushed first), every change after
@@ -107,11 +106,19 @@ int tree_mark_take(int fd, int stamp_fd, struct tree_mark *ret_mark)
 
 int tree_mark_stamp(int stamp_fd, struct timespec *ret)
 {
+	/* The kernel stamps a fine-grained ctime only on an inode whose ctime was
+	 * looked at and whose ctime is not older than the coarse clock (with its
+	 * floor); otherwise it stamps that coarse value, which equals the floor, i.e.
+	 * the latest fine stamp handed out, when the floor is later: a file written
+	 * just before would then carry exactly S and count as changed (1,192 of 2,000
+	 * rounds of write, stamp here). So the first change brings the ctime up to the
+	 * coarse clock, the look makes the second fine-grained: later than every
+	 * earlier stamp, and the new floor. (If the clock ticked in between, the second
+	 * is the new coarse value, later than the floor too.) */
 	struct stat st;
-	if (fstat(stamp_fd, &st) < 0) /* asks for ctime: the change below gets a fine one */
-		return -errno;
-	if (fchmod(stamp_fd, st.st_mode & 07777) < 0)
-		return -errno;
+	for (int i = 0; i < 2; i++)
+		if (fstat(stamp_fd, &st) < 0 || fchmod(stamp_fd, st.st_mode & 07777) < 0)
+			return -errno;
 	if (fstat(stamp_fd, &st) < 0)
 		return -errno;
 	*ret = st.st_ctim;
