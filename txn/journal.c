@@ -315,8 +315,10 @@ static bool pread_exact(int fd, char *buf, size_t len, off_t off)
  * true. It reads the file's tail (64 KiB, then eight times more each round, never
  * a line twice), so that a question the last lines answer does not cost the whole
  * history, which grows by a line per transaction for the life of the target. */
-void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+void history_each_reverse_with(int state_fd, const char *needle,
+			       bool (*fn)(json_t *line, void *ctx), void *ctx)
 {
+	size_t needle_len = needle ? strlen(needle) : 0;
 	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0)
@@ -347,9 +349,12 @@ void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), voi
 			if (!nl && off > 0)
 				break; /* it starts before the window */
 			char *line = nl ? nl + 1 : buf;
-			json_t *obj = json_loadb(line, (size_t)(end - 1 - line), 0, NULL);
-			bool stop = obj && json_is_object(obj) && fn(obj, ctx);
-			json_decref(obj);
+			bool stop = false;
+			if (!needle || memmem(line, (size_t)(end - 1 - line), needle, needle_len)) {
+				json_t *obj = json_loadb(line, (size_t)(end - 1 - line), 0, NULL);
+				stop = obj && json_is_object(obj) && fn(obj, ctx);
+				json_decref(obj);
+			}
 			if (stop)
 				return;
 			end = line;
@@ -363,6 +368,11 @@ void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), voi
 void history_each(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
 {
 	history_each_with(state_fd, NULL, fn, ctx);
+}
+
+void history_each_reverse(int state_fd, bool (*fn)(json_t *line, void *ctx), void *ctx)
+{
+	history_each_reverse_with(state_fd, NULL, fn, ctx);
 }
 
 static bool match_txid(json_t *line, void *ctx)

@@ -108,37 +108,132 @@ void txn_pairs_free(struct txn_pair *pairs, size_t n)
 	free(pairs);
 }
 
+/* The posts met while reading the history newest first: which pre (by txid) each
+ * closes, and the generation holding the post. */
+struct posts_seen {
+	struct {
+		char pair[40];
+		uint64_t post;
+	} *items;
+	size_t n, cap;
+	int error;
+};
+
+/* Records a committed post line; reading backwards, an older post of the same pre
+ * replaces a newer one (the first post closes a pre, as pairs_list() has it). */
+static void posts_add(struct posts_seen *seen, json_t *line)
+{
+	const char *pair = json_string_value(json_object_get(line, "pair"));
+	if (!pair)
+		return;
+	for (size_t i = 0; i < seen->n; i++)
+		if (strcmp(seen->items[i].pair, pair) == 0) {
+			seen->items[i].post = line_u64(line, "previous");
+			return;
+		}
+	if (seen->n == seen->cap) {
+		size_t cap = seen->cap ? seen->cap * 2 : 8;
+		void *grown = realloc(seen->items, cap * sizeof(*seen->items));
+		if (!grown) {
+			seen->error = -ENOMEM;
+			return;
+		}
+		seen->items = grown;
+		seen->cap = cap;
+	}
+	snprintf(seen->items[seen->n].pair, sizeof(seen->items[seen->n].pair), "%s", pair);
+	seen->items[seen->n++].post = line_u64(line, "previous");
+}
+
+/* The post that closes the pre @txid among those seen; 0 when none. */
+static uint64_t posts_find(const struct posts_seen *seen, const char *txid)
+{
+	for (size_t i = 0; i < seen->n; i++)
+		if (strcmp(seen->items[i].pair, txid) == 0)
+			return seen->items[i].post;
+	return 0;
+}
+
+struct find_post {
+	uint64_t pre_generation;
+	struct posts_seen seen;
+	uint64_t post;
+};
+
+/* Newest first. The pre of gen-G is the snapshot line that made generation G+1
+ * (previous G); committed generations never decrease along the history
+ * (journal.c), so a committed line of generation G or less means there is none. */
+static bool find_post_line(json_t *line, void *ctx)
+{
+	struct find_post *f = ctx;
+	if (is_snapshot_line(line, "post")) {
+		posts_add(&f->seen, line);
+		return f->seen.error < 0;
+	}
+	if (is_snapshot_line(line, "pre") && line_u64(line, "previous") == f->pre_generation) {
+		const char *txid = json_string_value(json_object_get(line, "txid"));
+		f->post = txid ? posts_find(&f->seen, txid) : 0;
+		return true;
+	}
+	const char *result = json_string_value(json_object_get(line, "result"));
+	const char *kind = json_string_value(json_object_get(line, "kind"));
+	uint64_t generation = line_u64(line, "generation");
+	return result && strcmp(result, "committed") == 0 && !(kind && strcmp(kind, "init") == 0) &&
+	       generation > 0 && generation <= f->pre_generation;
+}
+
 bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation)
 {
-	struct txn_pair *pairs = NULL;
-	size_t n = 0;
-	bool found = false;
-	if (pairs_list(state_fd, &pairs, &n) < 0)
+	/* Read from the end and stopped at gen-G's own line: gc asks about the oldest
+	 * generations kept, a few lines back, however long the history. */
+	struct find_post f = { .pre_generation = pre_generation };
+	history_each_reverse(state_fd, find_post_line, &f);
+	free(f.seen.items);
+	if (f.seen.error < 0 || f.post == 0)
 		return false;
-	for (size_t i = 0; i < n && !found; i++)
-		if (pairs[i].pre == pre_generation && pairs[i].post) {
-			found = true;
-			if (ret_post_generation)
-				*ret_post_generation = pairs[i].post;
-		}
-	txn_pairs_free(pairs, n);
-	return found;
+	if (ret_post_generation)
+		*ret_post_generation = f.post;
+	return true;
+}
+
+struct latest_unpaired {
+	struct posts_seen seen;
+	char txid[40];
+	uint64_t pre;
+	bool found;
+};
+
+/* Newest first: the first pre that no newer post closes. */
+static bool latest_unpaired_line(json_t *line, void *ctx)
+{
+	struct latest_unpaired *l = ctx;
+	if (is_snapshot_line(line, "post")) {
+		posts_add(&l->seen, line);
+		return l->seen.error < 0;
+	}
+	if (!is_snapshot_line(line, "pre"))
+		return false;
+	const char *txid = json_string_value(json_object_get(line, "txid"));
+	if (!txid || posts_find(&l->seen, txid))
+		return false;
+	snprintf(l->txid, sizeof(l->txid), "%s", txid);
+	l->pre = line_u64(line, "previous");
+	l->found = true;
+	return true;
 }
 
 int pairs_latest_unpaired(int state_fd, char ret_txid[40], uint64_t *ret_generation)
 {
-	struct txn_pair *pairs = NULL;
-	size_t n = 0;
-	int r = pairs_list(state_fd, &pairs, &n);
-	if (r < 0)
-		return r;
-	int found = 0;
-	for (size_t i = n; i-- > 0 && !found;)
-		if (pairs[i].post == 0) {
-			found = 1;
-			snprintf(ret_txid, 40, "%s", pairs[i].pair);
-			*ret_generation = pairs[i].pre;
-		}
-	txn_pairs_free(pairs, n);
-	return found;
+	/* Only lines with a "tag" key are parsed; the newest pre is usually the last
+	 * tagged line (apt runs pre, then post). */
+	struct latest_unpaired l = { .found = false };
+	history_each_reverse_with(state_fd, "\"tag\"", latest_unpaired_line, &l);
+	free(l.seen.items);
+	if (l.seen.error < 0)
+		return l.seen.error;
+	if (!l.found)
+		return 0;
+	snprintf(ret_txid, 40, "%s", l.txid);
+	*ret_generation = l.pre;
+	return 1;
 }

@@ -173,6 +173,8 @@ void history_each(int state_fd, bool (*fn)(struct json_t *line, void *ctx), void
 /* The same, newest first, reading the file from its end: a question the last lines
  * answer costs those lines, not the whole history. */
 void history_each_reverse(int state_fd, bool (*fn)(struct json_t *line, void *ctx), void *ctx);
+void history_each_reverse_with(int state_fd, const char *needle,
+			       bool (*fn)(struct json_t *line, void *ctx), void *ctx);
 /* The same for the lines that hold the bytes @needle, the others not even parsed
  * (a line with a key "k" holds the bytes "\"k\""). */
 void history_each_with(int state_fd, const char *needle,

@@ -4,8 +4,9 @@
  * txn/pairs.c) on a long history, where they read it from the end: the current
  * generation is the newest committed line's, whether a txid is there finds it
  * however old it is, a line torn by a crash is never read, a newest line longer than
- * the first window read is still found, a late `init` line does not reset the count, and the tagged pairs are all found among
- * thousands of untagged lines that are skipped unparsed.
+ * the first window read is still found, a late `init` line does not reset the
+ * count, and the tagged pairs are all found among thousands of untagged lines, read
+ * from the start (history) or from the end (gc, snapshot --tag post).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -99,6 +100,16 @@ static void test_long_history(void **state)
 		assert_int_equal(pairs[i].post, i * 1000 + 10);
 	}
 	txn_pairs_free(pairs, n);
+	/* The same answers read from the end, as gc and snapshot --tag ask them. */
+	for (uint64_t i = 0; i < LINES / 1000; i++) {
+		uint64_t post = 0;
+		assert_true(tag_pair_post(state_fd, i * 1000, &post));
+		assert_int_equal(post, i * 1000 + 10);
+		assert_false(tag_pair_post(state_fd, i * 1000 + 5, &post)); /* no pre there */
+	}
+	char unpaired[40];
+	uint64_t unpaired_gen = 0;
+	assert_int_equal(pairs_latest_unpaired(state_fd, unpaired, &unpaired_gen), 0);
 
 	/* A crash tore the next line before its newline: it is not read (even though
 	 * what was written parses), and the next append cuts it. */
@@ -110,15 +121,22 @@ static void test_long_history(void **state)
 	assert_int_equal(generation_current(state_fd), LINES);
 	assert_false(history_has(state_fd, "torn"));
 
+	/* A pre without its post yet: the one snapshot --tag post will close. */
+	append("t-pre", "committed", ++generation, "pre", NULL, NULL);
+	assert_int_equal(pairs_latest_unpaired(state_fd, unpaired, &unpaired_gen), 1);
+	assert_string_equal(unpaired, "t-pre");
+	assert_int_equal(unpaired_gen, LINES);
+	assert_false(tag_pair_post(state_fd, LINES, NULL));
+
 	/* A newest committed line longer than the first window (64 KiB). */
 	size_t big = 200 * 1024;
 	char *description = malloc(big + 1);
 	assert_non_null(description);
 	memset(description, 'd', big);
 	description[big] = '\0';
-	append("t-long", "committed", LINES + 1, NULL, NULL, description);
+	append("t-long", "committed", LINES + 2, NULL, NULL, description);
 	free(description);
-	assert_int_equal(generation_current(state_fd), LINES + 1);
+	assert_int_equal(generation_current(state_fd), LINES + 2);
 	assert_true(history_has(state_fd, "t-long"));
 
 	/* init of a plain directory where a deleted target's history is: its line
@@ -126,7 +144,7 @@ static void test_long_history(void **state)
 	struct history_entry init = { .txid = "t-init", .kind = "init", .result = "committed",
 				      .started = "2026-12-01T00:00:00Z" };
 	assert_int_equal(history_append(state_fd, &init), 0);
-	assert_int_equal(generation_current(state_fd), LINES + 1);
+	assert_int_equal(generation_current(state_fd), LINES + 2);
 	assert_true(history_has(state_fd, "t-5999"));
 	assert_false(history_has(state_fd, "torn"));
 }
