@@ -276,6 +276,19 @@ static char *history_slurp(int state_fd, size_t *ret_len)
 	return buf;
 }
 
+/* Parses one line (without its newline) and calls @fn on it, unless it lacks
+ * @needle (then it is not even parsed) or is no JSON object; @fn's answer. */
+static bool history_line(const char *line, size_t len, const char *needle, size_t needle_len,
+			 bool (*fn)(json_t *line, void *ctx), void *ctx)
+{
+	if (needle && !memmem(line, len, needle, needle_len))
+		return false;
+	json_t *obj = json_loadb(line, len, 0, NULL);
+	bool stop = obj && json_is_object(obj) && fn(obj, ctx);
+	json_decref(obj);
+	return stop;
+}
+
 void history_each_with(int state_fd, const char *needle, bool (*fn)(json_t *line, void *ctx),
 		       void *ctx)
 {
@@ -285,12 +298,7 @@ void history_each_with(int state_fd, const char *needle, bool (*fn)(json_t *line
 		return;
 	for (char *line = buf, *nl; (nl = memchr(line, '\n', len - (size_t)(line - buf)));
 	     line = nl + 1) {
-		if (needle && !memmem(line, (size_t)(nl - line), needle, needle_len))
-			continue;
-		json_t *obj = json_loadb(line, (size_t)(nl - line), 0, NULL);
-		bool stop = obj && json_is_object(obj) && fn(obj, ctx);
-		json_decref(obj);
-		if (stop)
+		if (history_line(line, (size_t)(nl - line), needle, needle_len, fn, ctx))
 			break;
 	}
 }
@@ -349,13 +357,7 @@ void history_each_reverse_with(int state_fd, const char *needle,
 			if (!nl && off > 0)
 				break; /* it starts before the window */
 			char *line = nl ? nl + 1 : buf;
-			bool stop = false;
-			if (!needle || memmem(line, (size_t)(end - 1 - line), needle, needle_len)) {
-				json_t *obj = json_loadb(line, (size_t)(end - 1 - line), 0, NULL);
-				stop = obj && json_is_object(obj) && fn(obj, ctx);
-				json_decref(obj);
-			}
-			if (stop)
+			if (history_line(line, (size_t)(end - 1 - line), needle, needle_len, fn, ctx))
 				return;
 			end = line;
 			done = off + (off_t)(line - buf);
@@ -393,20 +395,26 @@ bool history_has(int state_fd, const char *txid)
 	return want == NULL;
 }
 
-/* The newest committed line that made a generation holds the highest: each
- * transaction numbers its generation one past the current one (a trans-method
+/* Each transaction numbers its generation one past the current one (a trans-method
  * commit keeps it), and appends its line under the lock, after recovery has
- * appended any interrupted one's. So those generations never decrease. An `init`
- * line makes none (it records 0) and may come late: `init` of a plain directory
- * where a deleted target's state directory still holds its history. */
-static bool newest_committed(json_t *line, void *ctx)
+ * appended any interrupted one's. So the generations of committed lines never
+ * decrease along the history. An `init` line makes none (it records 0) and may come
+ * late: `init` of a plain directory where a deleted target's state directory still
+ * holds its history. */
+bool history_line_generation(json_t *line, uint64_t *ret_generation)
 {
 	const char *result = json_string_value(json_object_get(line, "result"));
 	const char *kind = json_string_value(json_object_get(line, "kind"));
 	if (!result || strcmp(result, "committed") != 0 || (kind && strcmp(kind, "init") == 0))
 		return false;
-	*(uint64_t *)ctx = get_u64(line, "generation");
+	*ret_generation = get_u64(line, "generation");
 	return true;
+}
+
+/* The newest line that made a generation holds the highest. */
+static bool newest_committed(json_t *line, void *ctx)
+{
+	return history_line_generation(line, ctx);
 }
 
 /* Cuts a torn last line (no newline) left by a crash during an append. */

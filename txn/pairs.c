@@ -145,6 +145,15 @@ static void posts_add(struct posts_seen *seen, json_t *line)
 	seen->items[seen->n++].post = line_u64(line, "previous");
 }
 
+/* Records @line when it is a committed post; false for any other line. */
+static bool posts_take(struct posts_seen *seen, json_t *line)
+{
+	if (!is_snapshot_line(line, "post"))
+		return false;
+	posts_add(seen, line);
+	return true;
+}
+
 /* The post that closes the pre @txid among those seen; 0 when none. */
 static uint64_t posts_find(const struct posts_seen *seen, const char *txid)
 {
@@ -166,20 +175,16 @@ struct find_post {
 static bool find_post_line(json_t *line, void *ctx)
 {
 	struct find_post *f = ctx;
-	if (is_snapshot_line(line, "post")) {
-		posts_add(&f->seen, line);
+	if (posts_take(&f->seen, line))
 		return f->seen.error < 0;
-	}
 	if (is_snapshot_line(line, "pre") && line_u64(line, "previous") == f->pre_generation) {
 		const char *txid = json_string_value(json_object_get(line, "txid"));
 		f->post = txid ? posts_find(&f->seen, txid) : 0;
 		return true;
 	}
-	const char *result = json_string_value(json_object_get(line, "result"));
-	const char *kind = json_string_value(json_object_get(line, "kind"));
-	uint64_t generation = line_u64(line, "generation");
-	return result && strcmp(result, "committed") == 0 && !(kind && strcmp(kind, "init") == 0) &&
-	       generation > 0 && generation <= f->pre_generation;
+	uint64_t generation;
+	return history_line_generation(line, &generation) && generation > 0 &&
+	       generation <= f->pre_generation;
 }
 
 bool tag_pair_post(int state_fd, uint64_t pre_generation, uint64_t *ret_post_generation)
@@ -207,10 +212,8 @@ struct latest_unpaired {
 static bool latest_unpaired_line(json_t *line, void *ctx)
 {
 	struct latest_unpaired *l = ctx;
-	if (is_snapshot_line(line, "post")) {
-		posts_add(&l->seen, line);
+	if (posts_take(&l->seen, line))
 		return l->seen.error < 0;
-	}
 	if (!is_snapshot_line(line, "pre"))
 		return false;
 	const char *txid = json_string_value(json_object_get(line, "txid"));

@@ -180,6 +180,11 @@ void history_each_reverse_with(int state_fd, const char *needle,
 void history_each_with(int state_fd, const char *needle,
 		       bool (*fn)(struct json_t *line, void *ctx), void *ctx);
 
+/* The generation a committed line made (its "generation"), and true; false for a
+ * line that made none (not committed, or `init`). Along the history these never
+ * decrease (journal.c). */
+bool history_line_generation(struct json_t *line, uint64_t *ret_generation);
+
 /* The current generation: the highest committed one in history (its newest
  * committed line, read from the end), or one past the newest kept gen-N, whichever
  * is larger; 0 for a target never changed. */
