@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build=(gcc make pkg-config libjansson-dev libbtrfsutil-dev nettle-dev)
-check=(libcmocka-dev btrfs-progs util-linux e2fsprogs perl jq python3 python3-jsonschema libcap2-bin clang libclang-rt-14-dev)
+check=(libcmocka-dev btrfs-progs util-linux e2fsprogs perl jq python3 python3-jsonschema libcap2-bin attr strace clang libclang-rt-14-dev)
 # libFuzzer targets (fuzz/): clang and its runtime, which holds libFuzzer.
 fuzz=(clang libclang-rt-14-dev)
 vm=(qemu-system-x86 busybox-static dmsetup kmod cpio btrfs-progs)
