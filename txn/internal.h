@@ -356,9 +356,14 @@ void staged_init(struct staged_txn *s, struct target *t, const char *kind,
 /* Journal, snapshot of T (or of @source_name in the state directory, whose
  * writes do not count), staged record. Return: 0 or -errno with @error filled. */
 int staged_create(struct staged_txn *s, const char *source_name, struct txn_error *error);
+/* The mark for a staging that is not a snapshot of T: T's writes from now on
+ * count as another writer's. Taken by staged_begin(@mark_now) unless taken before
+ * (receive: before its drift check, so that every write lies either before the
+ * mark, where the drift check sees it, or after it). Return: 0 or -errno. */
+int staged_mark(struct staged_txn *s, struct txn_error *error);
 /* Create, first half: T's identity, no nested subvolume, the mark when @mark_now
- * (a staging that is not a snapshot of T: T's writes from now on count), the
- * journal (not synced: step 7 writes it back before the exchange). */
+ * (see staged_mark()), the journal (not synced: step 7 writes it back before the
+ * exchange). */
 int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error);
 /* Snapshot of the subvolume @source_fd (named @source_path in an error) at
  * journal.staging, then staged_record(). Return: 0 or -errno with @error filled. */

@@ -722,7 +722,19 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 			     t->path, (unsigned long long)current);
 		goto refuse;
 	}
+	/* The transaction, on the phases of snapshot.c: the staging is a snapshot of
+	 * the received subvolume, not of T. T is replaced by another tree: writes to
+	 * it count as concurrent from the moment we hold the lock, as for a rollback.
+	 * The mark is taken before the drift check: a write before it is in the
+	 * drift check's commit and refused as drift, one after it is another
+	 * writer's (steps 8 and 13); none falls between the two. */
+	struct staged_txn s;
+	staged_init(&s, t, "receive", &result->txn);
 	if (last && !other_lineage) {
+		r = staged_mark(&s, error);
+		if (r < 0)
+			goto refuse;
+		txn_step("receive-marked");
 		size_t count = 0;
 		r = drift_check(t, last, ro->force ? NULL : ro, &count);
 		if (r < 0) {
@@ -742,10 +754,6 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	}
 	tm->preconditions = txn_now() - mark_time;
 
-	/* The transaction, on the phases of snapshot.c: the staging is a snapshot of
-	 * the received subvolume, not of T. */
-	struct staged_txn s;
-	staged_init(&s, t, "receive", &result->txn);
 	s.options = options;
 	/* receiving-TXID and recv-TXID are made before the snapshot, and only the
 	 * journal names them: it is written back before them, so that any commit
@@ -773,8 +781,6 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	snprintf(l.subvolume, sizeof(l.subvolume), "%s/%s", l.received, h->name);
 	snprintf(result->received, sizeof(result->received), "%s", l.received);
 
-	/* T is replaced by another tree: writes to it count as concurrent from the
-	 * moment we hold the lock, as for a rollback: the mark is taken now. */
 	r = staged_begin(&s, true, error);
 	if (r == 0)
 		r = receive_stream(&s, &l, error);

@@ -98,6 +98,19 @@ void staged_close(struct staged_txn *s)
 	free(TAKE_PTR(s->report));
 }
 
+int staged_mark(struct staged_txn *s, struct txn_error *error)
+{
+	struct target *t = s->target;
+	int r = tree_mark_take(t->fd, t->state_fd, &s->before);
+	if (r == 0)
+		r = root_print_take(t->fd, &s->before.root_print);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'", t->path);
+	s->before.has_root_print = true;
+	s->marked = true;
+	return 0;
+}
+
 int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 {
 	struct target *t = s->target;
@@ -119,16 +132,11 @@ int staged_begin(struct staged_txn *s, bool mark_now, struct txn_error *error)
 	 * the snapshot, which carries every earlier write into the new tree. A tree
 	 * made from something else than T (a rollback's older generation) replaces
 	 * T, so the writes that count as concurrent are those since it holds the
-	 * lock: it takes the mark now. */
-	if (mark_now) {
-		r = tree_mark_take(t->fd, t->state_fd, &s->before);
-		if (r == 0)
-			r = root_print_take(t->fd, &s->before.root_print);
+	 * lock: it takes the mark now, unless the method took it already. */
+	if (mark_now && !s->marked) {
+		r = staged_mark(s, error);
 		if (r < 0)
-			return txn_fail(error, TXN_ABORTED, r, "cannot read subvolume info of '%s'",
-					t->path);
-		s->before.has_root_print = true;
-		s->marked = true;
+			return r;
 	}
 	r = journal_write_intent(t->state_fd, &s->journal);
 	if (r == 0 && s->journal_early)
