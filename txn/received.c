@@ -34,6 +34,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/btrfs_tree.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -135,36 +136,82 @@ json_t *received_last(json_t *doc)
 	return n ? json_array_get(list, n - 1) : NULL;
 }
 
+/* Empties the directory @top_fd (which stays): files and links unlinked, subvolumes
+ * deleted, directories emptied and removed, however deep they nest. A hostile stream
+ * can build any tree beside its subvolume (btrfs receive --chroot keeps it inside the
+ * receiving directory, not inside the subvolume), deeper than we could hold a
+ * descriptor per level: this holds two at a time, goes down into the first directory
+ * that is not empty and back up through "..", which leads the way it came since only
+ * root writes below the state directory. Return: 0 or the first -errno (something
+ * that cannot be removed: it stays, and so does the directory). */
+static int empty_dir(int top_fd)
+{
+	struct stat top;
+	if (fstat(top_fd, &top) < 0)
+		return -errno;
+	int cur = fcntl(top_fd, F_DUPFD_CLOEXEC, 3);
+	if (cur < 0)
+		return -errno;
+	int r = 0;
+	for (;;) {
+		int scan_fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *dir = scan_fd >= 0 ? fdopendir(scan_fd) : NULL;
+		if (!dir) {
+			r = -errno;
+			if (scan_fd >= 0)
+				close(scan_fd);
+			break;
+		}
+		char down[NAME_MAX + 1] = "";
+		struct dirent *entry;
+		while (!down[0] && (entry = readdir(dir))) {
+			if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, ".."))
+				continue;
+			struct stat st;
+			int e = 0;
+			if (fstatat(cur, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				e = errno == ENOENT ? 0 : -errno;
+			else if (S_ISDIR(st.st_mode) && st.st_ino == BTRFS_FIRST_FREE_OBJECTID)
+				e = delete_subvolume_at(cur, entry->d_name);
+			else if (unlinkat(cur, entry->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+				e = -errno;
+			if (S_ISDIR(st.st_mode) && (e == -ENOTEMPTY || e == -EEXIST)) {
+				snprintf(down, sizeof(down), "%s", entry->d_name);
+				e = 0;
+			}
+			if (e < 0 && e != -ENOENT && r == 0)
+				r = e;
+		}
+		closedir(dir);
+		int next;
+		if (down[0]) {
+			next = openat(cur, down, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		} else {
+			/* @cur is empty but for what could not go: up again, where the next
+			 * scan removes it, or done. */
+			struct stat st;
+			if (r < 0 || fstat(cur, &st) < 0 || (st.st_dev == top.st_dev && st.st_ino == top.st_ino))
+				break;
+			next = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (next < 0) {
+			r = -errno;
+			break;
+		}
+		close(cur);
+		cur = next;
+	}
+	close(cur);
+	return r;
+}
+
 int received_remove_dir(int state_fd, const char *name)
 {
 	int fd = openat(state_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	DIR *dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return -errno;
-	}
-	int r = 0;
-	struct dirent *entry;
-	while ((entry = readdir(dir))) {
-		if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, ".."))
-			continue;
-		struct stat st;
-		if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		int e;
-		if (S_ISDIR(st.st_mode) && st.st_ino == 256)
-			e = delete_subvolume_at(dirfd(dir), entry->d_name);
-		else
-			/* btrfs receive makes only a subvolume here; anything else is
-			 * not ours to judge beyond removing a plain file or link. */
-			e = unlinkat(dirfd(dir), entry->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0
-				    ? -errno : 0;
-		if (e < 0 && r == 0)
-			r = e;
-	}
-	closedir(dir);
+	int r = empty_dir(fd);
+	close(fd);
 	if (r == 0 && unlinkat(state_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		r = -errno;
 	return r;

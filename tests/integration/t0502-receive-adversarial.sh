@@ -45,6 +45,27 @@ output_has "  saying the stream wrote outside its subvolume" "wrote outside the 
 ok "  the target is unchanged" same_manifest "$TEST_TMP/before" "$D"
 ok "  nothing half-received is left" sh -c "! ls -d '$DD'/receiving-* '$DD'/staging-* 2>/dev/null | grep ."
 ok "the intact stream lands" "$X" receive "$D" -f "$TEST_TMP/s1"
+# a directory with a file in it, built beside the subvolume: its removal must not stop
+# at a directory that is not empty (it did: every later receive, apply and recover of
+# the target then exited 5 on the receiving directory left behind)
+H=$MNT/h D3=$MNT/d3 DD3="$MNT/.btrfs-txn/d3"
+"$X" init "$H" >/dev/null && mkdir "$H/DDDDDDDDDDDDDDDD" && printf 'x\n' >"$H/DDDDDDDDDDDDDDDD/FFFFFFFFFFFFFFFF"
+"$X" send "$H" --no-parent -f "$TEST_TMP/h0" 2>/dev/null
+temps=$(btrfs receive --dump -f "$TEST_TMP/h0" | awk '$1 == "mkdir" || $1 == "mkfile" { sub(".*/", "", $2); print $2 }')
+dir_temp=$(echo "$temps" | sed -n 1p) file_temp=$(echo "$temps" | sed -n 2p)
+ok "craft a stream that builds a directory and a file in it beside its subvolume" \
+	python3 "$TOP/tests/integration/stream-edit.py" "$TEST_TMP/h0" "$TEST_TMP/nested" \
+	"$dir_temp" "../../$(printf 'z%.0s' $(seq $((${#dir_temp} - 6))))" \
+	"$file_temp" "../../$(printf 'y%.0s' $(seq $((${#file_temp} - 6))))" \
+	DDDDDDDDDDDDDDDD ../../DDDDDDDDDD
+expect_exit 1 "receive refuses it" "$X" receive "$D3" -f "$TEST_TMP/nested"
+output_has "  saying the stream wrote outside its subvolume" "wrote outside the stream's subvolume"
+ok "  nothing half-received is left, the nested directory included" \
+	sh -c "! ls -d '$DD3'/receiving-* '$DD3'/staging-* '$DD3'/recv-* 2>/dev/null | grep ."
+ok "  recover has nothing to do" "$X" recover "$D3"
+ok "  the intact stream then lands" "$X" receive "$D3" -f "$TEST_TMP/h0"
+manifest "$H" >"$TEST_TMP/h-tree"
+ok "  and holds the sender's tree" same_manifest "$TEST_TMP/h-tree" "$D3"
 
 # a non-root owner of the target
 useradd -M -N -s /usr/sbin/nologin "$USER_NAME" >/dev/null 2>&1 || skip_all "cannot create a user"
