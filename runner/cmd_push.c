@@ -10,6 +10,9 @@
  * `btrfs-txn send --parent N` (or --no-parent) into `btrfs-txn receive` there. Both
  * ends are processes: this binary itself (/proc/self/exe) locally, OpenSSH's ssh
  * (BatchMode, so it never asks for a password) with the remote btrfs-txn for ssh.
+ * A destination already holds the tree only when its live tree is the one it
+ * received last and that one is our live tree as sent (unchanged since); else it
+ * gets a stream, and its receive decides (it refuses a tree changed there).
  * Exit 0 only when every destination committed (or already held the tree).
  */
 #include "engine.h"
@@ -53,6 +56,11 @@ struct push {
 	const char *remote_command;
 	char *ssh_options[32];
 	size_t n_ssh_options;
+	/* what we sent (status.transfers.sent), and the generation now */
+	json_t *sent;
+	uint64_t current;
+	/* the UUID of our sent snapshot that still is the live tree ("": none) */
+	char live_sent[37];
 };
 
 static bool parse_dest(const char *spec, struct dest *d)
@@ -293,13 +301,22 @@ static int run_capture(char **argv, char **ret_out, char *err, size_t err_size)
 	return code;
 }
 
-/* The received UUIDs @d holds; an empty array when it does not exist yet. */
-static int dest_holdings(const struct push *p, struct dest *d, json_t **ret)
+/* What a destination holds, from its `status --json`. */
+struct holdings {
+	json_t *received;          /* every received UUID it keeps a record of */
+	/* the received UUID of its newest receive, when that receive's tree still is
+	 * its live tree (no apply, run or rollback since); "" otherwise */
+	char live_received[37];
+};
+
+/* What @d holds; nothing when it does not exist yet. */
+static int dest_holdings(const struct push *p, struct dest *d, struct holdings *ret)
 {
-	if (!d->ssh && access(d->path, F_OK) < 0 && errno == ENOENT) {
-		*ret = json_array();
+	*ret = (struct holdings){ .received = json_array() };
+	if (!ret->received)
+		return EXIT_ABORTED;
+	if (!d->ssh && access(d->path, F_OK) < 0 && errno == ENOENT)
 		return 0;
-	}
 	char *args[] = { (char *)"status", (char *)"--json", d->path, NULL };
 	char **argv = command_for(p, d, args);
 	char *out = NULL;
@@ -311,7 +328,6 @@ static int dest_holdings(const struct push *p, struct dest *d, json_t **ret)
 	/* A target that never sent or received has no "transfers": it holds nothing. */
 	if (code == 0 && json_is_object(doc) && !received) {
 		json_decref(doc);
-		*ret = json_array();
 		return 0;
 	}
 	if (code != 0 || !json_is_array(received)) {
@@ -320,7 +336,6 @@ static int dest_holdings(const struct push *p, struct dest *d, json_t **ret)
 		bool missing = error && strstr(error, "No such file or directory");
 		if (missing) {
 			json_decref(doc);
-			*ret = json_array();
 			d->error[0] = '\0';
 			return 0;
 		}
@@ -329,18 +344,25 @@ static int dest_holdings(const struct push *p, struct dest *d, json_t **ret)
 		else if (!d->error[0])
 			snprintf(d->error, sizeof(d->error), "status: exit status %d", code);
 		json_decref(doc);
+		json_decref(ret->received);
+		ret->received = NULL;
 		return code ? code : EXIT_ABORTED;
 	}
-	json_t *uuids = json_array();
 	size_t i;
 	json_t *entry;
 	json_array_foreach(received, i, entry) {
 		json_t *uuid = json_object_get(entry, "received_uuid");
 		if (json_is_string(uuid))
-			json_array_append(uuids, uuid);
+			json_array_append(ret->received, uuid);
 	}
+	/* The list is oldest first: its last entry is the newest receive. */
+	json_t *newest = json_array_get(received, json_array_size(received) - 1);
+	const char *newest_uuid = json_string_value(json_object_get(newest, "received_uuid"));
+	const char *tree_uuid = json_string_value(json_object_get(newest, "tree_uuid"));
+	const char *live_uuid = json_string_value(json_object_get(doc, "uuid"));
+	if (newest_uuid && tree_uuid && live_uuid && !strcmp(tree_uuid, live_uuid))
+		snprintf(ret->live_received, sizeof(ret->live_received), "%s", newest_uuid);
 	json_decref(doc);
-	*ret = uuids;
 	return 0;
 }
 
@@ -356,31 +378,33 @@ static bool holds(json_t *uuids, const char *uuid)
 
 /* What one destination holds and which stream it needs: "up-to-date", "failed", or
  * "pending" with @d->parent set (-1: a full stream). Runs in a process of its own. */
-static void plan_one(const struct push *p, json_t *sent, uint64_t current, struct dest *d)
+static void plan_one(const struct push *p, struct dest *d)
 {
-	json_t *uuids = NULL;
-	int code = dest_holdings(p, d, &uuids);
+	struct holdings held;
+	int code = dest_holdings(p, d, &held);
 	if (code != 0) {
 		d->result = "failed";
 		d->exit_code = code;
 		return;
 	}
-	/* The newest generation sent from here that the destination received. */
+	/* Up to date only when the destination's live tree is the one it received last
+	 * and that is our live tree as sent. Having received our current generation
+	 * once is not enough: the destination may have changed since (an apply there),
+	 * or our tree may have changed in place since it was sent. When unsure, send:
+	 * the destination's receive refuses a tree changed there (drift). */
+	bool up_to_date = p->live_sent[0] && !strcmp(held.live_received, p->live_sent);
+	/* The newest older generation sent from here that the destination received. */
 	long long parent = -1;
-	bool up_to_date = false;
 	size_t i;
 	json_t *entry;
-	json_array_foreach(sent, i, entry) {
+	json_array_foreach(p->sent, i, entry) {
 		const char *uuid = json_string_value(json_object_get(entry, "uuid"));
 		long long generation = (long long)json_integer_value(json_object_get(entry, "generation"));
-		if (!uuid || !holds(uuids, uuid))
-			continue;
-		if ((uint64_t)generation == current)
-			up_to_date = true;
-		else if (generation > parent)
+		if (uuid && holds(held.received, uuid) && (uint64_t)generation < p->current &&
+		    generation > parent)
 			parent = generation;
 	}
-	json_decref(uuids);
+	json_decref(held.received);
 	if (up_to_date && !p->force) {
 		d->result = "up-to-date";
 		d->generation = -1;
@@ -555,7 +579,7 @@ static int shared_stream(const struct push *p, long long parent)
  * @stream_files is NULL, else transfer_one() with the destination's stream file (a
  * negative one: a sender of its own). */
 static void run_stage(const struct push *p, struct dest *dests, size_t n_dests, unsigned parallel,
-		      const char *only, json_t *sent, uint64_t current, const int *stream_files)
+		      const char *only, const int *stream_files)
 {
 	pid_t *pids = calloc(n_dests, sizeof(pid_t));
 	int *fds = calloc(n_dests, sizeof(int));
@@ -592,7 +616,7 @@ static void run_stage(const struct push *p, struct dest *dests, size_t n_dests, 
 				if (stream_files)
 					transfer_one(p, stream_files[next], d);
 				else
-					plan_one(p, sent, current, d);
+					plan_one(p, d);
 				write_outcome(pipefd[1], d);
 				_exit(0);
 			}
@@ -757,13 +781,16 @@ int cmd_push(int argc, char **argv)
 	self_path[self_len] = '\0';
 	p.self = self_path;
 
-	/* What we sent before, and the generation now: one send per destination
-	 * reuses the same snapshot while the tree does not change. */
+	/* What we sent before, the generation now, and whether its sent snapshot still
+	 * is the live tree: one send per destination reuses the same snapshot while the
+	 * tree does not change. */
 	char *transfers = NULL;
 	struct txn_error error = { 0 };
-	struct txn_state state;
+	struct txn_state state = { 0 };
 	if (txn_state_read(p.target, &state, &error) < 0 ||
+	    txn_sent_live(p.target, state.generation, p.live_sent, &error) < 0 ||
 	    txn_transfers_json(p.target, &transfers, &error) < 0) {
+		free(state.kept);
 		free(dests);
 		return report_txn_error("push", &error, cli.json ? json_pack("{s:s}", "command", "push") : NULL);
 	}
@@ -771,7 +798,8 @@ int cmd_push(int argc, char **argv)
 	free(state.kept);
 	json_t *transfers_doc = json_loads(transfers, 0, NULL);
 	free(transfers);
-	json_t *sent = json_object_get(transfers_doc, "sent");
+	p.sent = json_object_get(transfers_doc, "sent");
+	p.current = current;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* First what each destination holds, then the transfers: destinations that
@@ -782,7 +810,7 @@ int cmd_push(int argc, char **argv)
 		free(dests);
 		return EXIT_ABORTED;
 	}
-	run_stage(&p, dests, n_dests, parallel, NULL, sent, current, NULL);
+	run_stage(&p, dests, n_dests, parallel, NULL, NULL);
 	for (size_t i = 0; i < n_dests; i++)
 		stream_files[i] = -1;
 	for (size_t i = 0; i < n_dests; i++) {
@@ -798,7 +826,7 @@ int cmd_push(int argc, char **argv)
 			    dests[k].parent == dests[i].parent)
 				stream_files[k] = fd >= 0 ? fd : -2;
 	}
-	run_stage(&p, dests, n_dests, parallel, "pending", sent, current, stream_files);
+	run_stage(&p, dests, n_dests, parallel, "pending", stream_files);
 	for (size_t i = 0; i < n_dests; i++)
 		if (stream_files[i] >= 0) {
 			int fd = stream_files[i];

@@ -122,6 +122,23 @@ static bool live_unchanged(int t_fd, int sent_fd)
 	return tree_changes_since(t_fd, &mark, &changes) == 0 && changes.count == 0;
 }
 
+/* The name of the sent snapshot of @generation, sent-N.LINEAGE.TXID, whether it
+ * exists or not; with @create, the lineage is written when the target has none yet. */
+static int sent_name_of(int state_fd, uint64_t generation, bool create, struct sent_name *ret_name,
+			char ret_sent[NAME_MAX + 1])
+{
+	struct sent_name name = { .generation = generation };
+	int r = lineage_get(state_fd, create, name.lineage);
+	if (r < 0)
+		return r;
+	struct find_txid find = { .generation = generation };
+	history_each_reverse(state_fd, txid_of_generation, &find);
+	snprintf(name.txid, sizeof(name.txid), "%s", find.txid);
+	sent_name_format(&name, ret_sent, NAME_MAX + 1);
+	*ret_name = name;
+	return 0;
+}
+
 static int subvolume_root_id(int fd, uint64_t *ret)
 {
 	errno = 0;
@@ -154,15 +171,11 @@ static int send_prepare(struct target *t, const struct txn_send_options *send_op
 					"generation %llu of '%s' is not kept ('btrfs-txn status' lists those "
 					"that are)", (unsigned long long)generation, t->path);
 	}
-	struct sent_name name = { .generation = generation };
-	int r = lineage_get(t->state_fd, true, name.lineage);
+	struct sent_name name;
+	char sent[NAME_MAX + 1];
+	int r = sent_name_of(t->state_fd, generation, true, &name, sent);
 	if (r < 0)
 		return txn_fail(error, TXN_ABORTED, r, "cannot read or write '%s/lineage'", t->state_path);
-	struct find_txid find = { .generation = generation };
-	history_each_reverse(t->state_fd, txid_of_generation, &find);
-	snprintf(name.txid, sizeof(name.txid), "%s", find.txid);
-	char sent[NAME_MAX + 1];
-	sent_name_format(&name, sent, sizeof(sent));
 
 	_cleanup_free_ struct sent_entry *list = NULL;
 	size_t n = 0;
@@ -293,6 +306,30 @@ int txn_send(const char *path, const struct txn_send_options *send_options, int 
 	txn_step("sent");
 	if (ret_result)
 		*ret_result = result;
+	return 0;
+}
+
+int txn_sent_live(const char *path, uint64_t generation, char ret_uuid[37], struct txn_error *error)
+{
+	struct target t;
+	int r = target_open(path, 0, &t, error);
+	if (r < 0)
+		return r;
+	char uuid[37] = "";
+	struct sent_name name;
+	char sent[NAME_MAX + 1];
+	/* No lock, as for status: a transaction committing meanwhile swaps in another
+	 * subvolume, which live_unchanged() tells from the one the snapshot was taken
+	 * of (the answer is then "", and the caller sends). */
+	if (t.state_fd >= 0 && generation_current(t.state_fd) == generation &&
+	    sent_name_of(t.state_fd, generation, false, &name, sent) == 0) {
+		_cleanup_close_ int sent_fd = openat(t.state_fd, sent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+								  O_CLOEXEC);
+		if (sent_fd >= 0 && live_unchanged(t.fd, sent_fd))
+			subvolume_identity(sent_fd, uuid, NULL, NULL);
+	}
+	target_close(&t);
+	memcpy(ret_uuid, uuid, sizeof(uuid));
 	return 0;
 }
 

@@ -759,6 +759,22 @@ int txn_receive(const char *target, const struct txn_receive_options *receive,
 		struct txn_error *ret_error);
 
 /**
+ * txn_sent_live() - The UUID of the sent snapshot that still is @target's live tree:
+ * the one of @generation, when that is the current generation and no inode of the
+ * live tree changed since the snapshot was taken (the UUID a receiver that holds
+ * the live tree has as its received UUID).
+ * @target: Path of the subvolume.
+ * @generation: The generation the caller takes for the current one.
+ * @ret_uuid: Filled on success: the UUID, or "" when there is no such snapshot (never
+ *   sent at @generation, or changed since: the next send makes a new one).
+ * @ret_error: Filled on failure.
+ *
+ * Return: 0 on success, a negative errno on failure.
+ */
+int txn_sent_live(const char *target, uint64_t generation, char ret_uuid[37],
+		  struct txn_error *ret_error);
+
+/**
  * txn_transfers_json() - What @target sent and received, for `status --json`: a
  * JSON text {"lineage": ..., "sent": [...], "received": [...]} (the engine's own
  * state, as it keeps it).

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# t0511: when push counts a destination as already holding the tree. Local
+# destinations only (t0510 has ssh). A destination holds the tree only when its
+# live tree is the one it received last and that is our live tree as sent: a
+# transaction on the destination since, or a change of ours in place since the
+# send, gets a stream (and the destination's receive decides), never "already
+# holds" with exit 0.
+. "$(dirname "$0")/lib.sh"
+require_btrfs
+btrfs_fixture 1G
+A=$MNT
+btrfs_fixture2 1G
+B=$MNT2
+X=$BTRFS_TXN
+S=$A/s
+D=$B/d
+D2=$B/d2
+
+"$X" init "$S" >/dev/null && apply_ops "$S" '[{"op": "write", "path": "conf", "content": "one\n"}]' >/dev/null
+ok "push to two new destinations" "$X" push "$S" "$D" "$D2"
+ok "a second push finds both up to date" "$X" push "$S" "$D" "$D2"
+output_has "  saying so" "$D2: already holds generation 1"
+
+# a transaction on the destination since its receive: it no longer holds our tree
+apply_ops "$D" '[{"op": "write", "path": "conf", "content": "LOCAL\n"}]' >/dev/null
+expect_exit 1 "push to a destination changed by an apply there is refused, not up to date" \
+	"$X" push "$S" "$D"
+output_has "  by the destination's receive, naming it" "push: $D: receive: .*changed locally since its last receive"
+ok "  the destination keeps its own tree" grep -qx LOCAL "$D/conf"
+"$X" push --json "$S" "$D" >"$TEST_TMP/local.json" 2>/dev/null
+ok "  --json: failed, exit 1" jq -e '.exit == 1 and .destinations[0].result == "failed"' "$TEST_TMP/local.json"
+ok "--force replaces it with our tree" "$X" push --force "$S" "$D"
+ok "  which it then holds" grep -qx one "$D/conf"
+ok "  and push finds it up to date" "$X" push "$S" "$D"
+output_has "  saying so" "$D: already holds generation 1"
+
+# our tree changed in place at the same generation: a new snapshot, sent
+printf 'INPLACE\n' >"$S/conf"
+ok "push after a change in place on the sender" "$X" push "$S" "$D2"
+output_has "  sends it" "$D2: committed generation"
+ok "  and the destination holds it" grep -qx INPLACE "$D2/conf"
+ok "  up to date then" "$X" push "$S" "$D2"
+output_has "  saying so" "$D2: already holds generation 1"
+done_testing
