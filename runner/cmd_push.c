@@ -54,7 +54,7 @@ struct push {
 	bool force;
 	char **verify;             /* NULL or the verify ARGV */
 	const char *remote_command;
-	char *ssh_options[32];
+	char **ssh_options;        /* room for every argument */
 	size_t n_ssh_options;
 	/* what we sent (status.transfers.sent), and the generation now */
 	json_t *sent;
@@ -133,61 +133,74 @@ static char *shell_quote(const char *arg)
 	return out;
 }
 
-/* The argv that runs `btrfs-txn ARGS...` for @d: ourselves, or ssh with the remote
- * command line. Freed with free_argv(). */
-static char **command_for(const struct push *p, const struct dest *d, char *const args[])
-{
-	size_t n_args = 0;
-	while (args[n_args])
-		n_args++;
-	char **argv = calloc(n_args + 2 * p->n_ssh_options + 16, sizeof(char *));
-	size_t n = 0;
-	if (!argv)
-		return NULL;
-	if (!d->ssh) {
-		argv[n++] = strdup(p->self);
-		for (size_t i = 0; i < n_args; i++)
-			argv[n++] = strdup(args[i]);
-		return argv;
-	}
-	argv[n++] = strdup(SSH_PROGRAM);
-	argv[n++] = strdup("-o");
-	argv[n++] = strdup("BatchMode=yes");
-	for (size_t i = 0; i < p->n_ssh_options; i++) {
-		argv[n++] = strdup("-o");
-		argv[n++] = strdup(p->ssh_options[i]);
-	}
-	if (d->port[0]) {
-		argv[n++] = strdup("-p");
-		argv[n++] = strdup(d->port);
-	}
-	argv[n++] = strdup("--");
-	argv[n++] = strdup(d->host);
-	/* One remote command line, every word quoted. */
-	size_t len = 0;
-	char *line = NULL;
-	for (size_t i = 0; i <= n_args; i++) {
-		char *q = shell_quote(i == 0 ? p->remote_command : args[i - 1]);
-		if (!q)
-			break;
-		char *grown = realloc(line, len + strlen(q) + 2);
-		if (!grown) {
-			free(q);
-			break;
-		}
-		line = grown;
-		len += (size_t)sprintf(line + len, "%s%s", i ? " " : "", q);
-		free(q);
-	}
-	argv[n++] = line;
-	return argv;
-}
-
 static void free_argv(char **argv)
 {
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+/* One remote command line for ssh: @remote_command and @args, every word quoted;
+ * NULL when out of memory. */
+static char *remote_line(const char *remote_command, char *const args[], size_t n_args)
+{
+	size_t len = 0;
+	char *line = NULL;
+	for (size_t i = 0; i <= n_args; i++) {
+		char *q = shell_quote(i == 0 ? remote_command : args[i - 1]);
+		char *grown = q ? realloc(line, len + strlen(q) + 2) : NULL;
+		if (!grown) {
+			free(q);
+			free(line);
+			return NULL;
+		}
+		line = grown;
+		len += (size_t)sprintf(line + len, "%s%s", i ? " " : "", q);
+		free(q);
+	}
+	return line;
+}
+
+/* The argv that runs `btrfs-txn ARGS...` for @d: ourselves, or ssh with the remote
+ * command line; every argument in it, or NULL (out of memory). Freed with
+ * free_argv(). */
+static char **command_for(const struct push *p, const struct dest *d, char *const args[])
+{
+	size_t n_args = 0;
+	while (args[n_args])
+		n_args++;
+	/* ssh -o BatchMode=yes [-o OPT]... [-p PORT] -- HOST LINE, or SELF ARGS... */
+	size_t room = d->ssh ? 2 * p->n_ssh_options + 9 : n_args + 2;
+	char **argv = calloc(room, sizeof(char *));
+	size_t n = 0;
+	bool complete = argv != NULL;
+#define ARG(value) (complete = complete && (argv[n++] = (value)) != NULL)
+	if (complete && !d->ssh) {
+		ARG(strdup(p->self));
+		for (size_t i = 0; i < n_args; i++)
+			ARG(strdup(args[i]));
+	} else if (complete) {
+		ARG(strdup(SSH_PROGRAM));
+		ARG(strdup("-o"));
+		ARG(strdup("BatchMode=yes"));
+		for (size_t i = 0; i < p->n_ssh_options; i++) {
+			ARG(strdup("-o"));
+			ARG(strdup(p->ssh_options[i]));
+		}
+		if (d->port[0]) {
+			ARG(strdup("-p"));
+			ARG(strdup(d->port));
+		}
+		ARG(strdup("--"));
+		ARG(strdup(d->host));
+		ARG(remote_line(p->remote_command, args, n_args));
+	}
+#undef ARG
+	if (!complete) {
+		free_argv(argv);
+		return NULL;
+	}
+	return argv;
 }
 
 /* Starts @argv with stdin from @in_fd (or /dev/null), stdout to @out_fd (or
@@ -437,18 +450,29 @@ static void transfer_one(const struct push *p, int stream_file, struct dest *d)
 	long long parent = d->parent;
 
 	char **send_argv = stream_file < 0 ? send_command(p, parent) : NULL;
-	char *receive_args[64] = { (char *)"receive", (char *)"--json", d->path };
-	size_t n = 3;
-	if (p->force)
-		receive_args[n++] = (char *)"--force";
-	if (p->verify) {
-		receive_args[n++] = (char *)"--verify";
-		receive_args[n++] = (char *)"--";
-		for (size_t k = 0; p->verify[k] && n < 63; k++)
-			receive_args[n++] = p->verify[k];
+	/* receive --json PATH [--force] [--verify -- ARGV...] NULL */
+	size_t n_verify = 0;
+	while (p->verify && p->verify[n_verify])
+		n_verify++;
+	char **receive_args = calloc(n_verify + 7, sizeof(char *));
+	char **receive_argv = NULL;
+	if (receive_args) {
+		size_t n = 0;
+		receive_args[n++] = (char *)"receive";
+		receive_args[n++] = (char *)"--json";
+		receive_args[n++] = d->path;
+		if (p->force)
+			receive_args[n++] = (char *)"--force";
+		if (p->verify) {
+			receive_args[n++] = (char *)"--verify";
+			receive_args[n++] = (char *)"--";
+			for (size_t k = 0; k < n_verify; k++)
+				receive_args[n++] = p->verify[k];
+		}
+		receive_args[n] = NULL;
+		receive_argv = command_for(p, d, receive_args);
+		free(receive_args);
 	}
-	receive_args[n] = NULL;
-	char **receive_argv = command_for(p, d, receive_args);
 	int stream[2] = { -1, -1 }, out[2], send_err[2] = { -1, -1 };
 	if (stream_file >= 0) {
 		char self_fd[64];
@@ -670,6 +694,11 @@ int cmd_push(int argc, char **argv)
 		{ 0 },
 	};
 	struct push p = { .remote_command = "btrfs-txn" };
+	/* room for as many --ssh-option as there are arguments */
+	_cleanup_free_ char **ssh_options = calloc((size_t)argc, sizeof(char *));
+	if (!ssh_options)
+		return EXIT_ABORTED;
+	p.ssh_options = ssh_options;
 	unsigned parallel = 1;
 	bool verify = false, forget = false;
 	const char *positional[PUSH_MAX_DESTINATIONS + 1];
@@ -717,10 +746,6 @@ int cmd_push(int argc, char **argv)
 			p.remote_command = optarg;
 			break;
 		case OPT_SSH_OPTION:
-			if (p.n_ssh_options == sizeof(p.ssh_options) / sizeof(p.ssh_options[0])) {
-				report_error("push: too many --ssh-option");
-				return EXIT_USAGE;
-			}
 			p.ssh_options[p.n_ssh_options++] = optarg;
 			break;
 		case OPT_FORCE:

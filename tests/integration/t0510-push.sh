@@ -164,5 +164,12 @@ for d in "$B/f1" "$A/f2" "$B/f3"; do
 	ok "  $d holds the tree" same_manifest "$TEST_TMP/m-share" "$d"
 done
 
+# every argument reaches the remote receive's verify command, with many --ssh-option
+apply_ops "$S" '[{"op": "write", "path": "etc/conf", "content": "many\n"}]' >/dev/null
+ok "push over ssh with 40 --ssh-option and a verify command of 70 arguments" \
+	"$X" push "$S" "$REMOTE" "${SSH_OPTS[@]}" $(printf -- '--ssh-option ServerAliveInterval=60 %.0s' $(seq 40)) \
+	--verify -- /bin/sh -c '[ "$#" -eq 70 ] && [ "${70}" = 70 ]' x $(seq 1 70)
+ok "  which committed" grep -qx many "$B/remote/etc/conf"
+
 ok "sshd's log shows only loopback connections" sh -c "! grep -E 'from [0-9]+' '$SSH_DIR/sshd.log' | grep -v 'from 127\.'"
 done_testing

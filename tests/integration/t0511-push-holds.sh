@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# t0511: when push counts a destination as already holding the tree. Local
-# destinations only (t0510 has ssh). A destination holds the tree only when its
-# live tree is the one it received last and that is our live tree as sent: a
-# transaction on the destination since, or a change of ours in place since the
-# send, gets a stream (and the destination's receive decides), never "already
-# holds" with exit 0.
+# t0511: when push counts a destination as already holding the tree, and the
+# arguments it passes on. Local destinations only (t0510 has ssh). A destination
+# holds the tree only when its live tree is the one it received last and that is
+# our live tree as sent: a transaction on the destination since, or a change of
+# ours in place since the send, gets a stream (and the destination's receive
+# decides), never "already holds" with exit 0. A verify command gets all its
+# arguments, however many; any number of --ssh-option is taken.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 btrfs_fixture 1G
@@ -41,4 +42,12 @@ output_has "  sends it" "$D2: committed generation"
 ok "  and the destination holds it" grep -qx INPLACE "$D2/conf"
 ok "  up to date then" "$X" push "$S" "$D2"
 output_has "  saying so" "$D2: already holds generation 1"
+# a verify command with many arguments gets every one of them; 40 --ssh-option
+# are taken (a local destination does not use them; t0510 passes them to ssh)
+apply_ops "$S" '[{"op": "write", "path": "conf", "content": "two\n"}]' >/dev/null
+ok "push --verify passes 70 arguments to the verify command" \
+	"$X" push "$S" "$D2" --verify -- /bin/sh -c '[ "$#" -eq 70 ] && [ "${70}" = 70 ]' x $(seq 1 70)
+ok "  which committed" grep -qx two "$D2/conf"
+ok "push takes 40 --ssh-option" "$X" push "$S" "$D2" $(printf -- '--ssh-option ServerAliveInterval=60 %.0s' $(seq 40))
+output_has "  and finds the destination up to date" "$D2: already holds generation 2"
 done_testing
