@@ -461,6 +461,7 @@ struct landing {
 	char received[64];                 /* recv-TXID: the same directory once complete */
 	char subvolume[64 + NAME_MAX + 2]; /* recv-TXID/NAME: the received subvolume */
 	struct tree_mark landed;           /* a change of the landed tree after it is drift */
+	char parent_uuid[37];              /* an incremental stream's parent here: its own UUID */
 };
 
 /* R4 and R5: btrfs receive --chroot into receiving-TXID, what it left checked, the
@@ -570,6 +571,16 @@ static int receive_stream(struct staged_txn *s, struct landing *l, struct txn_er
 		return txn_fail(error, TXN_ABORTED, 0,
 				"btrfs receive did not leave a complete read-only subvolume '%s' "
 				"in '%s'; nothing was changed", h->name, receiving_path);
+	/* An incremental stream starts from a snapshot of its parent: the one we
+	 * checked for before (another subvolume claiming the parent's received UUID
+	 * could have been taken instead, see received_uuid_first()). */
+	char got_parent[37];
+	uuid_format(info.parent_uuid, got_parent);
+	if (l->parent_uuid[0] && strcmp(got_parent, l->parent_uuid) != 0)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"btrfs receive built '%s' on another subvolume (uuid %s) than the "
+				"parent it was to take (uuid %s); nothing was changed",
+				h->name, got_parent, l->parent_uuid);
 	/* Complete: the directory it is in becomes recv-TXID (the read-only subvolume
 	 * itself cannot move to another directory). */
 	if (renameat(t->state_fd, l->receiving, t->state_fd, l->received) < 0)
@@ -668,6 +679,40 @@ static int receive_record(struct staged_txn *s, bool committed, struct txn_error
 	return 0;
 }
 
+/* The parent btrfs receive will take for a stream against @received: the first
+ * subvolume the UUID tree lists (received_uuid_first()). Ours (@parent_name in the
+ * state directory), or another copy that root received (read-only, its root
+ * directory root's, so that only root could have given it that received UUID:
+ * plain btrfs receive into the same filesystem makes one). Anything else, a
+ * subvolume whose owner gave it our parent's received UUID, would become the
+ * target's tree: refused. The taken parent's own UUID goes to @ret_uuid, for the
+ * check after the receive. Return: 0 or the refusal. */
+static int parent_is_first(struct target *t, const char *parent_name, const char *received,
+			   char ret_uuid[37], struct txn_error *error)
+{
+	_cleanup_close_ int fd = openat(t->state_fd, parent_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct btrfs_util_subvolume_info info;
+	if (fd < 0 || btrfs_util_subvolume_info_fd(fd, 0, &info) != BTRFS_UTIL_OK)
+		return txn_fail(error, TXN_ABORTED, fd < 0 ? errno : 0, "cannot read subvolume info of '%s/%s'",
+				t->state_path, parent_name);
+	uuid_format(info.uuid, ret_uuid);
+	uint64_t first;
+	int r = received_uuid_first(t->state_fd, received, &first);
+	if (r == 0 && first != info.id)
+		r = subvolume_root_trusted(t->state_fd, first, ret_uuid);
+	if (r < 0)
+		return txn_fail(error, TXN_ABORTED, r, "cannot look up received uuid %s on the filesystem of '%s'",
+				received, t->path);
+	if (first != info.id && r == 0)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"another subvolume (id %llu) on the filesystem of '%s', not read-only "
+				"root's, claims to have received the stream's parent (uuid %s), and "
+				"btrfs receive would build on it instead of '%s/%s'; delete that "
+				"subvolume or send with --no-parent; nothing was changed",
+				(unsigned long long)first, t->path, received, t->state_path, parent_name);
+	return 0;
+}
+
 static int receive_locked(struct target *t, const struct txn_receive_options *ro,
 			  const struct stream_start *head, const struct txn_options *options,
 			  struct txn_receive_result *result, struct txn_error *error)
@@ -695,6 +740,7 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	else
 		snprintf(last_note, sizeof(last_note), "send with --no-parent");
 	char parent_name[NAME_MAX + 72] = "";
+	char parent_uuid[37] = "";
 	if (result->incremental) {
 		find_received(t->state_fd, h->parent_uuid, parent_name, sizeof(parent_name));
 		if (!parent_name[0]) {
@@ -704,6 +750,9 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 				     h->parent_uuid, t->path, last_note);
 			goto refuse;
 		}
+		r = parent_is_first(t, parent_name, h->parent_uuid, parent_uuid, error);
+		if (r < 0)
+			goto refuse;
 	}
 	bool other_lineage = lineage && (!h->has_origin || strcmp(lineage, h->origin.lineage) != 0);
 	if (other_lineage && !ro->force) {
@@ -763,6 +812,7 @@ static int receive_locked(struct target *t, const struct txn_receive_options *ro
 	 * carries what btrfs receive wrote, and only a verify hook writes to it. */
 	s.writes_known = !ro->verify.argv;
 	struct landing l = { .head = head, .ro = ro, .doc = doc };
+	snprintf(l.parent_uuid, sizeof(l.parent_uuid), "%s", parent_uuid);
 	s.method_record = receive_record;
 	s.method_ctx = &l;
 	struct journal *j = &s.journal;

@@ -199,6 +199,15 @@ int btrfs_error(int btrfs_util_error);
 void make_txid(char out[40]);
 bool exists_at(int dir_fd, const char *name);
 int delete_subvolume_at(int dir_fd, const char *name);
+/* The first subvolume the UUID tree lists as having received @uuid (text form),
+ * the one btrfs receive takes as a parent (subvol.c). Return: its id in *@ret_id
+ * (0: none), 0, or -errno. */
+int received_uuid_first(int fd, const char *uuid, uint64_t *ret_id);
+/* Whether subvolume @id (on @fd's filesystem) is read-only with a root directory
+ * owned by root: a received UUID on it was given by root (the ioctl asks for
+ * ownership of that directory). Its own UUID goes to @ret_uuid. Return: 1, 0, or
+ * -errno. */
+int subvolume_root_trusted(int fd, uint64_t id, char ret_uuid[37]);
 int sync_fs(int fd);
 /* 0 when @name in @dir_fd is the very directory @fd holds (not a symlink, same
  * device and inode), -ESTALE when it is something else, or -errno. */

@@ -67,6 +67,43 @@ ok "  the intact stream then lands" "$X" receive "$D3" -f "$TEST_TMP/h0"
 manifest "$H" >"$TEST_TMP/h-tree"
 ok "  and holds the sender's tree" same_manifest "$TEST_TMP/h-tree" "$D3"
 
+# another subvolume on the filesystem that claims to have received the parent: the
+# owner of any subvolume can set its received UUID, and btrfs receive builds an
+# incremental stream on the first subvolume the UUID tree lists for it. Made before
+# the parent lands here, it would be first: its tree (owners, set-uid files) would
+# have become the target's. receive refuses, naming it. (A read-only copy root
+# received, by plain btrfs receive, is taken as before: t0500.)
+set_received() { # SUBVOLUME UUID: give SUBVOLUME that received UUID (as btrfs receive does)
+	python3 - "$1" "$2" <<'PY'
+import fcntl, os, struct, sys, uuid
+fd = os.open(sys.argv[1], os.O_RDONLY)
+args = uuid.UUID(sys.argv[2]).bytes + struct.pack("<QQ", 1, 0) + bytes(200 - 32)
+fcntl.ioctl(fd, 0xC0C89425, bytearray(args))  # BTRFS_IOC_SET_RECEIVED_SUBVOL
+PY
+}
+P=$MNT/p D4=$MNT/d4
+"$X" init "$P" >/dev/null && printf 'real\n' >"$P/conf"
+"$X" send "$P" -f "$TEST_TMP/p0" 2>/dev/null
+sent_uuid=$(btrfs receive --dump -f "$TEST_TMP/p0" | awk '$1 == "subvol" { sub("uuid=", "", $3); print $3; exit }')
+# (made by root here, then given to an unprivileged owner, as if that user had made
+# it: a user can make a subvolume in a directory it can write)
+btrfs subvolume create "$MNT/claim" >/dev/null && printf 'planted\n' >"$MNT/claim/conf" &&
+	chown 65534:65534 "$MNT/claim" "$MNT/claim/conf"
+set_received "$MNT/claim" "$sent_uuid" && btrfs property set -ts "$MNT/claim" ro true
+ok "a subvolume elsewhere claims the sent UUID" sh -c "btrfs subvolume show '$MNT/claim' | grep -qi 'received uuid:[[:space:]]*$sent_uuid'"
+ok "the full stream lands" "$X" receive "$D4" -f "$TEST_TMP/p0"
+apply_ops "$P" '[{"op": "write", "path": "conf", "content": "real2\n"}]' >/dev/null
+"$X" send "$P" -f "$TEST_TMP/p1" 2>/dev/null
+manifest "$D4" >"$TEST_TMP/d4-before"
+expect_exit 1 "an incremental stream is refused while another subvolume is listed first" \
+	"$X" receive "$D4" -f "$TEST_TMP/p1"
+output_has "  naming it and the way out" "another subvolume \(id [0-9]+\).*claims to have received.*--no-parent"
+ok "  the target is unchanged" same_manifest "$TEST_TMP/d4-before" "$D4"
+ok "  nothing half-received is left" sh -c "! ls -d '$MNT/.btrfs-txn/d4'/receiving-* '$MNT/.btrfs-txn/d4'/staging-* 2>/dev/null | grep ."
+btrfs subvolume delete "$MNT/claim" >/dev/null
+ok "once it is gone, the stream lands" "$X" receive "$D4" -f "$TEST_TMP/p1"
+ok "  with the sender's content" grep -qx real2 "$D4/conf"
+
 # a non-root owner of the target
 useradd -M -N -s /usr/sbin/nologin "$USER_NAME" >/dev/null 2>&1 || skip_all "cannot create a user"
 at_cleanup "userdel '$USER_NAME'"
