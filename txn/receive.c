@@ -868,6 +868,51 @@ refuse:
 	return r;
 }
 
+/* A first receive made @t (as init would) and then failed before its exchange:
+ * the target goes again, so that "nothing was changed" holds, while we still hold
+ * its lock. Only while it is as init left it: generation 0, T empty, nothing but
+ * files in its state directory (a subvolume left there, or anything in T, and it
+ * stays). Best effort: what cannot go stays, an empty target as init makes it. */
+static void receive_uncreate(struct target *t)
+{
+	if (t->mounted || generation_current(t->state_fd) != 0)
+		return;
+	_cleanup_close_ int list_fd = openat(t->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = list_fd >= 0 ? fdopendir(TAKE_FD(list_fd)) : NULL;
+	bool empty = dir != NULL;
+	for (struct dirent *e; empty && (e = readdir(dir));)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	if (dir)
+		closedir(dir);
+	_cleanup_close_ int state_list = openat(t->state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = empty && state_list >= 0 ? fdopendir(TAKE_FD(state_list)) : NULL;
+	for (struct dirent *e; dir && empty && (e = readdir(dir));) {
+		struct stat st;
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISREG(st.st_mode);
+	}
+	if (!dir)
+		return;
+	if (!empty) {
+		closedir(dir);
+		return;
+	}
+	if (delete_subvolume_at(t->parent_fd, t->name) < 0) {
+		closedir(dir);
+		return;
+	}
+	rewinddir(dir);
+	for (struct dirent *e; (e = readdir(dir));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(dir), e->d_name, 0);
+	closedir(dir);
+	_cleanup_close_ int states_fd = openat(t->parent_fd, STATE_DIR_NAME, O_RDONLY | O_DIRECTORY |
+					       O_NOFOLLOW | O_CLOEXEC);
+	if (states_fd >= 0)
+		unlinkat(states_fd, t->name, AT_REMOVEDIR);
+}
+
 int txn_receive(const char *path, const struct txn_receive_options *ro,
 		const struct txn_options *options, struct txn_receive_result *ret_result,
 		struct txn_error *error)
@@ -908,6 +953,8 @@ int txn_receive(const char *path, const struct txn_receive_options *ro,
 	}
 	if (r == 0)
 		r = receive_locked(&t, ro, head, options, &result, error);
+	if (r < 0 && result.created)
+		receive_uncreate(&t);
 	if (r < 0)
 		target_note_read_only(&t, error);
 	target_close(&t);

@@ -137,4 +137,11 @@ ok "  identical trees" same_trees "$S" "$D"
 ok "  nothing left" no_leftovers
 ok "history has an aborted line for each damaged stream (refusals write none)" \
 	sh -c "[ \$(jq -r 'select(.kind == \"receive\" and .result == \"aborted\") | .txid' '$DD/history.jsonl' | wc -l) = 3 ]"
+# a first receive that fails leaves no target behind (it made one as init would)
+"$X" send "$S" --no-parent -f "$TEST_TMP/full9" 2>/dev/null
+head -c $(($(stat -c %s "$TEST_TMP/full9") / 2)) "$TEST_TMP/full9" >"$TEST_TMP/full9-truncated"
+expect_exit 1 "a truncated full stream into a new path is refused" "$X" receive "$B/fresh" -f "$TEST_TMP/full9-truncated"
+ok "  no target and no state directory are left" sh -c "test ! -e '$B/fresh' && test ! -e '$B/.btrfs-txn/fresh'"
+ok "  the intact stream then lands there" "$X" receive "$B/fresh" -f "$TEST_TMP/full9"
+ok "  identical trees" same_trees "$S" "$B/fresh"
 done_testing
