@@ -318,7 +318,8 @@ static int run_capture(char **argv, char **ret_out, char *err, size_t err_size)
 struct holdings {
 	json_t *received;          /* every received UUID it keeps a record of */
 	/* the received UUID of its newest receive, when that receive's tree still is
-	 * its live tree (no apply, run or rollback since); "" otherwise */
+	 * its live tree (no apply, run or rollback since, no change in place seen);
+	 * "" otherwise */
 	char live_received[37];
 };
 
@@ -373,7 +374,12 @@ static int dest_holdings(const struct push *p, struct dest *d, struct holdings *
 	const char *newest_uuid = json_string_value(json_object_get(newest, "received_uuid"));
 	const char *tree_uuid = json_string_value(json_object_get(newest, "tree_uuid"));
 	const char *live_uuid = json_string_value(json_object_get(doc, "uuid"));
-	if (newest_uuid && tree_uuid && live_uuid && !strcmp(tree_uuid, live_uuid))
+	/* ... and not changed in place since, as far as its status can tell (a change
+	 * its filesystem has not committed yet is not seen there; an older btrfs-txn
+	 * does not say, and is taken at its word). */
+	json_t *changed = json_object_get(json_object_get(doc, "transfers"), "changed_in_place");
+	if (newest_uuid && tree_uuid && live_uuid && !strcmp(tree_uuid, live_uuid) &&
+	    json_integer_value(changed) == 0)
 		snprintf(ret->live_received, sizeof(ret->live_received), "%s", newest_uuid);
 	json_decref(doc);
 	return 0;

@@ -270,29 +270,6 @@ static json_t *mark_json(const struct tree_mark *m)
 			 (json_int_t)p->xattrs);
 }
 
-static bool mark_from_json(json_t *obj, struct tree_mark *ret)
-{
-	json_int_t generation, sec, nsec, mode, uid, gid, transid;
-	json_int_t p_mode, p_uid, p_gid, p_flags, p_size, p_nlink, p_sec, p_nsec, p_xattrs;
-	if (json_unpack(obj, "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
-			"generation", &generation, "sec", &sec, "nsec", &nsec, "mode", &mode, "uid",
-			&uid, "gid", &gid, "transid", &transid, "root", "mode", &p_mode, "uid", &p_uid,
-			"gid", &p_gid, "flags", &p_flags, "size", &p_size, "nlink", &p_nlink,
-			"mtime_sec", &p_sec, "mtime_nsec", &p_nsec, "xattrs", &p_xattrs) != 0)
-		return false;
-	*ret = (struct tree_mark){ .generation = (uint64_t)generation,
-				   .since = { .tv_sec = (time_t)sec, .tv_nsec = (long)nsec },
-				   .root_mode = (unsigned)mode, .root_uid = (unsigned)uid,
-				   .root_gid = (unsigned)gid, .after_transid = (uint64_t)transid,
-				   .has_root_print = true,
-				   .root_print = { .mode = (unsigned)p_mode, .uid = (unsigned)p_uid,
-						   .gid = (unsigned)p_gid, .flags = (unsigned)p_flags,
-						   .size = (uint64_t)p_size, .nlink = (uint64_t)p_nlink,
-						   .mtime_sec = (int64_t)p_sec, .mtime_nsec = (long)p_nsec,
-						   .xattrs = (uint64_t)p_xattrs } };
-	return true;
-}
-
 struct since_ctx {
 	const char *after_txid;
 	bool seen;
@@ -335,7 +312,7 @@ static int drift_check(struct target *t, json_t *last, const struct txn_receive_
 		return r;
 	const char *tree_uuid = json_string_value(json_object_get(last, "tree_uuid"));
 	struct tree_mark mark;
-	if (!tree_uuid || strcmp(tree_uuid, uuid) != 0 || !mark_from_json(json_object_get(last, "mark"), &mark)) {
+	if (!tree_uuid || strcmp(tree_uuid, uuid) != 0 || !received_mark_from_json(json_object_get(last, "mark"), &mark)) {
 		/* Another transaction replaced the tree the receive landed. */
 		struct since_ctx c = { .after_txid = json_string_value(json_object_get(last, "txid")) ?: "",
 				       .ro = ro };

@@ -37,9 +37,17 @@ struct json_t *received_last(struct json_t *doc);
 /* Removes every receiving-* directory and the subvolumes in it. Return: 0 or the
  * first -errno, naming the directory in @ret_failed; counts them in @ret_removed. */
 int received_discard_partial(int state_fd, unsigned *ret_removed, char *ret_failed, size_t size);
-/* Deletes every subvolume directly in the directory @name of @state_fd, then the
- * directory (absent: 0). Return: 0 or -errno. */
+/* Removes the directory @name of @state_fd with everything in it, subvolumes
+ * included, however deep (absent: 0). Return: 0 or -errno. */
 int received_remove_dir(int state_fd, const char *name);
+struct tree_mark;
+/* The drift mark of a received.json entry ("mark"). */
+bool received_mark_from_json(struct json_t *obj, struct tree_mark *ret);
+/* How many inodes of the tree @t_fd changed in place since the receive @last landed
+ * it, as far as the B-tree shows now (a change not yet committed may be missing:
+ * receive itself syncs first). Return: 0 with *@ret_count, -ESTALE when @t_fd is
+ * not the tree @last landed (a transaction replaced it), or -errno. */
+int received_changed_in_place(int t_fd, struct json_t *last, size_t *ret_count);
 /* Recovery of a receive journaled as @txid; see received.c. */
 int received_recover(int state_fd, const char *txid, bool committed);
 /* destinations.json (sender): {"DEST": {"generation", "uuid", "time"}}; an empty

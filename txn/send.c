@@ -374,6 +374,12 @@ int txn_transfers_json(const char *path, char **ret_text, struct txn_error *erro
 		}
 		json_object_set(doc, "received_lineage",
 				json_object_get(state, "lineage") ?: json_null());
+		/* The newest receive's tree, still live, changed in place since? (What
+		 * the B-tree shows, no commit: status stays read-only and cheap.) */
+		json_t *last = received_last(state);
+		size_t changed = 0;
+		if (last && received_changed_in_place(t.fd, last, &changed) == 0)
+			json_object_set_new(doc, "changed_in_place", json_integer((json_int_t)changed));
 		json_decref(state);
 	}
 	json_object_set_new(doc, "sent", sent);

@@ -2,9 +2,9 @@
 # t0511: when push counts a destination as already holding the tree, and the
 # arguments it passes on. Local destinations only (t0510 has ssh). A destination
 # holds the tree only when its live tree is the one it received last and that is
-# our live tree as sent: a transaction on the destination since, or a change of
-# ours in place since the send, gets a stream (and the destination's receive
-# decides), never "already holds" with exit 0. A verify command gets all its
+# our live tree as sent: a transaction on the destination since, a change in place
+# there (once committed there), or a change of ours in place since the send, gets a
+# stream (and the destination's receive decides), never "already holds" with exit 0. A verify command gets all its
 # arguments, however many; any number of --ssh-option is taken.
 . "$(dirname "$0")/lib.sh"
 require_btrfs
@@ -34,6 +34,18 @@ ok "--force replaces it with our tree" "$X" push --force "$S" "$D"
 ok "  which it then holds" grep -qx one "$D/conf"
 ok "  and push finds it up to date" "$X" push "$S" "$D"
 output_has "  saying so" "$D: already holds generation 1"
+
+# the destination's tree changed in place since its receive (no transaction there):
+# once its filesystem has committed the change, its status says so and push sends;
+# the destination's receive refuses the drift
+printf 'EDITED\n' >"$D/conf" && sync -f "$D/conf" && btrfs filesystem sync "$D" >/dev/null
+ok "status --json on the destination counts the change in place" \
+	sh -c "'$X' status --json '$D' | jq -e '.transfers.changed_in_place > 0'"
+expect_exit 1 "push to a destination changed in place is refused, not up to date" "$X" push "$S" "$D"
+output_has "  by the destination's receive, naming it" "push: $D: receive: .*changed locally since its last receive"
+ok "  the destination keeps its change" grep -qx EDITED "$D/conf"
+ok "--force replaces it again" "$X" push --force "$S" "$D"
+ok "  status --json: no change in place" sh -c "'$X' status --json '$D' | jq -e '.transfers.changed_in_place == 0'"
 
 # our tree changed in place at the same generation: a new snapshot, sent
 printf 'INPLACE\n' >"$S/conf"
