@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #define CAPABILITY_XATTR "security.capability"
 
@@ -31,6 +32,7 @@ static size_t scan_root_len;
 static dev_t scan_root_dev;
 static bool scan_special;
 static int scan_errno;
+static int scan_root_fd = -1;    /* the directory scanned, for openat2 beneath it */
 
 static int pool_add(struct init_tree *tree, const char *text, size_t *ret_offset)
 {
@@ -95,9 +97,21 @@ static void refuse(const char *path, const char *problem)
 static int collect_special(const char *path, const char *rel, const struct stat *st)
 {
 	unsigned flags = 0;
+	_cleanup_close_ int fd = -EBADF;
 	if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)) {
-		_cleanup_close_ int fd =
-			open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME | O_CLOEXEC);
+		/* Opened beneath the directory scanned, never through a symlink, and only
+		 * when it is the very inode nftw saw: its owner could have swapped a
+		 * directory on the way for a symlink since, and root would open (and
+		 * send an ioctl to) a file or device elsewhere. */
+		fd = open_beneath_no_symlinks(scan_root_fd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+						  O_NOATIME | O_CLOEXEC, 0);
+		struct stat now;
+		if (fd < 0)
+			errno = -fd;
+		if (fd >= 0 && (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
+			refuse(path, "was replaced while it was scanned:");
+			return 1;
+		}
 		if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
 			scan_errno = errno;
 			refuse(path, "cannot read the inode flags of");
@@ -108,7 +122,7 @@ static int collect_special(const char *path, const char *rel, const struct stat 
 	char cap[256];
 	ssize_t cap_len = 0;
 	if (S_ISREG(st->st_mode)) {
-		cap_len = lgetxattr(path, CAPABILITY_XATTR, cap, sizeof(cap));
+		cap_len = fgetxattr(fd, CAPABILITY_XATTR, cap, sizeof(cap));
 		if (cap_len < 0 && errno != ENODATA && errno != ENOTSUP) {
 			scan_errno = errno;
 			refuse(path, "cannot read the file capability of");
@@ -120,6 +134,14 @@ static int collect_special(const char *path, const char *rel, const struct stat 
 	if ((flags & FS_NOCOW_FL) && S_ISREG(st->st_mode) && st->st_nlink > 1) {
 		refuse(path, "is nodatacow (chattr +C) and has several hard links; init can carry "
 			     "+C only on a file with one name:");
+		return 1;
+	}
+	/* The old directory's +i/+a are cleared before it is deleted: on an inode with
+	 * another name, maybe outside the directory (a log root made append-only), that
+	 * would lift the flag there too. */
+	if ((flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) && !S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+		refuse(path, "is immutable or append-only (chattr +i/+a) and has several hard links; "
+			     "init would clear the flag for every name of it:");
 		return 1;
 	}
 	if (!flags && !cap_len)
@@ -195,7 +217,20 @@ int init_tree_scan(const char *path, bool collect, struct init_tree *ret, struct
 	scan_root_dev = root.st_dev;
 	scan_special = collect;
 	scan_errno = 0;
+	scan_root_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat opened;
+	if (scan_root_fd < 0 || fstat(scan_root_fd, &opened) < 0 || opened.st_dev != root.st_dev ||
+	    opened.st_ino != root.st_ino) {
+		int e = scan_root_fd < 0 ? errno : ESTALE;
+		if (scan_root_fd >= 0)
+			close(scan_root_fd);
+		scan_root_fd = -1;
+		scan_tree = NULL;
+		return txn_fail(error, TXN_ABORTED, e, "cannot open '%s'", path);
+	}
 	int r = nftw(path, scan_entry, 64, FTW_PHYS);
+	close(scan_root_fd);
+	scan_root_fd = -1;
 	scan_tree = NULL;
 	if (r != 0) {
 		int e = scan_errno ? scan_errno : errno;
@@ -207,6 +242,10 @@ int init_tree_scan(const char *path, bool collect, struct init_tree *ret, struct
 			r = txn_fail(error, TXN_UNSUPPORTED, 0,
 				     "'%s' %s give '%s' a single name (or drop +C) and run init again",
 				     tree.offender, tree.problem, tree.offender);
+		else if (tree.problem && strstr(tree.problem, "append-only"))
+			r = txn_fail(error, TXN_UNSUPPORTED, 0,
+				     "'%s' %s give '%s' a single name (or drop the flag) and run init "
+				     "again", tree.offender, tree.problem, tree.offender);
 		else if (tree.problem)
 			r = txn_fail(error, TXN_ABORTED, e, "%s '%s'", tree.problem, tree.offender);
 		else
@@ -368,6 +407,15 @@ static int unprotect_entry(const char *path, const struct stat *st, int type, st
 	}
 	if (!(flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)))
 		return 0;
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+		/* Another name may be outside (the first scan refuses such a file; this
+		 * one got a link since): the flag stays, a person decides. */
+		txn_fail(unprotect_error, TXN_NEEDS_PERSON, 0,
+			 "'%s' is immutable or append-only and has another name; not clearing the "
+			 "flag for every name of it: remove its other names or run 'chattr -i -a' "
+			 "on it, then 'btrfs-txn recover'", path);
+		return 1;
+	}
 	flags &= ~(unsigned)(FS_IMMUTABLE_FL | FS_APPEND_FL);
 	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) {
 		txn_fail(unprotect_error, TXN_NEEDS_PERSON, errno,

@@ -66,6 +66,33 @@ ok "  directory unchanged" same_manifest "$TEST_TMP/links" "$D"
 ok "  and not converted" not_subvolume "$D"
 ok "  nothing left" no_staging "$D"
 
+# An append-only file outside the directory, hard-linked into it: init would clear
+# +a on the old directory's inodes before deleting it, and so lift it for the name
+# outside too. Refused, the flag kept.
+D="$MNT/append-link"
+# (linked before the flag was set: the kernel refuses a new link to such a file)
+mkdir -p "$D" "$MNT/logs" && echo first >"$MNT/logs/audit.log" && ln "$MNT/logs/audit.log" "$D/audit.log" &&
+	chattr +a "$MNT/logs/audit.log"
+manifest "$D" >"$TEST_TMP/alink"
+expect_exit 4 "init of a directory holding a hard link to an append-only file is refused" "$BTRFS_TXN" init "$D"
+output_has "  naming the file and the flag" "append-link/audit.log.*chattr \+i/\+a.*hard links"
+ok "  the flag is kept on the file outside" sh -c "lsattr '$MNT/logs/audit.log' | cut -c1-8 | grep -q a"
+ok "  directory unchanged" same_manifest "$TEST_TMP/alink" "$D"
+ok "  and not converted" not_subvolume "$D"
+
+# The first scan reads each entry's inode flags and capability through a descriptor
+# opened beneath the directory, never through a symlink: the directory's owner
+# could swap a directory on the way for a symlink after nftw saw it, and root would
+# open (and send an ioctl to) a file or device elsewhere (a race a hostile owner
+# wins within a few dozen tries; here the opens are checked instead).
+if command -v strace >/dev/null; then
+	D="$MNT/scan-opens"
+	mkdir -p "$D/sub" && echo x >"$D/sub/f" && echo y >"$D/g"
+	ok "init under strace" strace -f -qq -e trace=openat,openat2 -o "$TEST_TMP/scan.strace" "$BTRFS_TXN" init "$D"
+	ok "  every entry opened beneath the directory with RESOLVE_NO_SYMLINKS, none by path" \
+		sh -c "grep O_NOATIME '$TEST_TMP/scan.strace'; [ \$(grep O_NOATIME '$TEST_TMP/scan.strace' | grep -c 'openat2(.*RESOLVE_NO_SYMLINKS') -ge 3 ] && ! grep O_NOATIME '$TEST_TMP/scan.strace' | grep -q 'openat(AT_FDCWD'"
+fi
+
 # A process that holds the directory makes init refuse, naming it.
 D="$MNT/held"
 mkdir -p "$D/sub" && echo 1 >"$D/sub/log"
