@@ -493,15 +493,39 @@ int config_load(const char *dir, struct config *ret, char *ret_error, size_t err
 	return 0;
 }
 
+/* Whether @entry names @canonical (a realpath) but for repeated and trailing
+ * slashes: no symlink on its way. */
+static bool entry_is_canonical(const char *entry, const char *canonical)
+{
+	const char *a = entry, *b = canonical;
+	while (*a || *b) {
+		if (a[0] == '/' && (a[1] == '/' || (a[1] == '\0' && *b == '\0' && a != entry))) {
+			a++;
+			continue;
+		}
+		if (*a != *b)
+			return false;
+		a++;
+		b++;
+	}
+	return true;
+}
+
 const struct config_target *config_find_target(const struct config *config, const char *path)
 {
+	/* The path as written in the file first, for every entry. */
+	for (size_t i = 0; i < config->n_targets; i++)
+		if (strcmp(config->targets[i].path, path) == 0)
+			return &config->targets[i];
+	/* Then by canonical path, but only an entry with no symlink on its way: one
+	 * whose path runs through a directory another user can change could be aimed,
+	 * by a symlink there, at another target, and claim its keep and retention. */
 	char wanted[PATH_MAX], have[PATH_MAX];
-	bool canonical = realpath(path, wanted) != NULL;
+	if (!realpath(path, wanted))
+		return NULL;
 	for (size_t i = 0; i < config->n_targets; i++) {
 		const char *p = config->targets[i].path;
-		if (strcmp(p, path) == 0)
-			return &config->targets[i];
-		if (canonical && realpath(p, have) && strcmp(have, wanted) == 0)
+		if (realpath(p, have) && strcmp(have, wanted) == 0 && entry_is_canonical(p, have))
 			return &config->targets[i];
 	}
 	return NULL;

@@ -83,7 +83,8 @@ int config_load(const char *dir, struct config *ret, char *ret_error, size_t err
 
 void config_free(struct config *config);
 
-/* The section of @path (compared by canonical path when both exist), or NULL. */
+/* The section of @path: the one written as @path, else the one whose path, with no
+ * symlink on its way, is @path's canonical path; or NULL. */
 const struct config_target *config_find_target(const struct config *config, const char *path);
 
 /* The retention for @target, key by key: its section's, else [defaults]. */

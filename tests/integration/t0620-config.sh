@@ -109,4 +109,16 @@ output_has "  saying why" "refusing '$CONF': it or a directory above it is not r
 ok "  and no target is named" test -z "$("$B" config --targets apt 2>/dev/null)"
 chmod 0644 "$CONF"
 ok "once root's alone, it is read again" test "$("$B" config --targets apt)" = "$T"
+
+# An entry whose path runs through a directory another user owns: a symlink there
+# must not make it another target's section (it claimed V's keep, 1 instead of 4).
+mkdir -p "$MNT/users/u1" && chown 65534:65534 "$MNT/users/u1"
+ln -s "$V" "$MNT/users/u1/site" && chown -h 65534:65534 "$MNT/users/u1/site"
+printf '[target %s]\nkeep = 1\n\n[target %s]\nkeep = 4\n' "$MNT/users/u1/site" "$V" >"$CONF"
+apply_n "$V" 5
+ok "a symlinked entry does not claim the target it points at" test "$(kept "$V")" = 4
+printf '[target %s]\nkeep = 1\n' "$MNT/users/u1/site" >"$CONF"
+apply_n "$V" 1
+ok "  nor when it is the only entry: the default keep (5) applies" test "$(kept "$V")" = 5
+ok "  while the target's path as written still finds its section" sh -c "'$B' config --json | jq -e '.targets[0].path == \"$MNT/users/u1/site\"'"
 done_testing
