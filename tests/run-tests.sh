@@ -11,7 +11,9 @@
 # check says: the tests given are all their directories hold), so is a script lying
 # beside them, named like a test (t*.sh), that was not given: it would never run.
 #
-# Usage: tests/run-tests.sh [--complete] TEST...   (TEST_TIMEOUT=seconds, default 600)
+# Usage: tests/run-tests.sh [--complete] TEST...   (TEST_TIMEOUT=seconds, default 600;
+# a test whose first 10 lines hold "# timeout: N" gets N seconds, or TEST_TIMEOUT
+# when that is larger: its running time follows the machine's speed, not its bugs)
 #        prove --exec tests/run-tests.sh TEST...   (one TAP stream per test)
 set -u
 export CMOCKA_MESSAGE_OUTPUT=TAP
@@ -51,8 +53,11 @@ for test in "$@"; do
 		continue
 	fi
 	log="$log_dir/$n.log"
+	limit=$timeout_s
+	own=$(head -n 10 "$test" 2>/dev/null | sed -n 's/^# timeout: \([0-9][0-9]*\)$/\1/p' | head -n 1)
+	[ -n "$own" ] && [ "$own" -gt "$limit" ] && limit=$own
 	start=$EPOCHREALTIME
-	timeout --kill-after=10 "$timeout_s" "$test" >"$log" 2>&1 </dev/null
+	timeout --kill-after=10 "$limit" "$test" >"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	case $rc in
@@ -60,7 +65,7 @@ for test in "$@"; do
 	77) n=$((n + 1)) skipped=$((skipped + 1))
 	    why=$(grep -m1 -o 'SKIP.*' "$log" | sed 's/^SKIP[: ]*//')
 	    printf 'ok %d - %s # SKIP %s\n' "$n" "$name" "${why:-exit 77}" ;;
-	124|137) fail "$name" "timed out after ${timeout_s}s" ;;
+	124|137) fail "$name" "timed out after ${limit}s" ;;
 	*) fail "$name" "exit $rc" ;;
 	esac
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] || [ "${VERBOSE:-0}" = 1 ]; then

@@ -5,6 +5,9 @@
 # rollbacks; after every exit each acknowledged write is in the live tree, or the
 # command exited 1 with the target unchanged, or it reported the write in
 # 'concurrent_writes' and pinned the generation that holds it (concurrent.py check).
+# timeout: 1500
+# (about 300 applies, runs and rollbacks racing writers: 6 to 11 minutes on a
+# 2-core machine, longer while other work runs)
 . "$(dirname "$0")/lib.sh"
 require_btrfs
 btrfs_fixture 3G
