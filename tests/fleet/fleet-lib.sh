@@ -9,7 +9,7 @@
 #                            and the build's btrfs-txn bind-mounted at /usr/local/sbin/btrfs-txn
 #   fleet_install_collection build the collection's tarball and install it with ansible-galaxy
 #   fleet_in HOST CMD...     run CMD inside HOST's mount namespace (to read what it holds)
-#   fleet_playbook OUT PLAYBOOK ARGS...  ansible-playbook with the json callback into OUT
+#   fleet_playbook OUT PLAYBOOK ARGS...  ansible-playbook with our JSON callback into OUT
 #
 # Everything is under build/fleet/: keys, sshd configs, images, the inventory and
 # ansible.cfg. Only loopback addresses are used. Every sshd, every process left in a
@@ -179,10 +179,12 @@ fleet_install_collection() {
 		ansible-galaxy collection install --force -p "$FLEET/collections" "$FLEET"/dist/btrfs_txn-deploy-*.tar.gz
 }
 
-# fleet_playbook OUT PLAYBOOK [ARGS...]: run a playbook with the json callback; its
+# fleet_playbook OUT PLAYBOOK [ARGS...]: run a playbook with the JSON callback of
+# callback_plugins/fleet_json.py (ansible-core has none of its own); its
 # document goes to OUT, its exit status is returned.
 fleet_playbook() {
 	local out=$1
 	shift
-	ANSIBLE_STDOUT_CALLBACK=json ansible-playbook "$@" >"$out" 2>"$out.err"
+	ANSIBLE_CALLBACK_PLUGINS="$(dirname "${BASH_SOURCE[0]}")/callback_plugins" \
+		ANSIBLE_STDOUT_CALLBACK=fleet_json ansible-playbook "$@" >"$out" 2>"$out.err"
 }
