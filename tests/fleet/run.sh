@@ -201,6 +201,11 @@ pushed_same() {
 push_task='.plays[0].tasks[0].hosts.h1'
 ok "build host: its own target holds release 1" \
 	sh -c '"$1" init -q "$2" && "$1" apply -q --target "$2" "$3"' sh "$FLEET_BIN" "$BUILD" "$REL/r1.json"
+# a target or destination that starts with '-' would be an option of btrfs-txn push
+# (--ssh-option runs a command): refused by the module, check mode included
+expect_exit 2 "push of a target that starts with '-': the play fails" \
+	push_play "$OUT/push-dash.json" --check -e build_target=--force
+ok "  the module names it" jq_true "$OUT/push-dash.json" "$push_task"' | .failed and (.msg | test("target .--force. starts with"))'
 ok "push in check mode: the play succeeds" push_play "$OUT/push0.json" --check
 ok "  skipped with a message naming the destinations" \
 	jq_true "$OUT/push0.json" "$push_task"' | .skipped and (.changed | not) and (.msg | test("would push .* to ssh://root@127.0.0.2:'"$FLEET_PORT"'/"))'

@@ -35,6 +35,17 @@ def find_binary(module):
     return module.get_bin_path(binary, required=True, opt_dirs=["/usr/local/sbin", "/usr/sbin", "/sbin"])
 
 
+def positional(module, what, value):
+    """VALUE, given to btrfs-txn as a positional argument (a target, a destination),
+    or the task fails: one that starts with '-' would be read as an option, and
+    push's --ssh-option or --remote-command would run a command of its choosing
+    as root. Inventory data is not always the playbook author's."""
+    if value.startswith("-"):
+        module.fail_json(msg="btrfs_txn.deploy: %s %r starts with '-' and would be read as an "
+                         "option; give a path (an absolute one, or ./%s)" % (what, value, value))
+    return value
+
+
 def run_json(module, argv, data=None):
     """Run btrfs-txn with argv (after the binary; --json is added before it, where
     it stays an option of btrfs-txn even when argv ends in a hook's command, as

@@ -148,7 +148,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, TRANSACTION_KEYS, copy_keys, fail, run_checked, run_json)
+    COMMON_ARGS, TRANSACTION_KEYS, copy_keys, fail, positional, run_checked, run_json)
 
 
 def diff_entries(target, changes, spec):
@@ -215,7 +215,7 @@ def main():
         module.exit_json(**result)
 
     if not changes:
-        status = run_checked(module, "status", ["status", target], **result)
+        status = run_checked(module, "status", ["status", positional(module, "target", target)], **result)
         result["generation"] = status.get("generation")
         module.exit_json(**result)
 

@@ -140,7 +140,7 @@ rc:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, EXIT_MEANINGS, fail, run_json)
+    COMMON_ARGS, EXIT_MEANINGS, fail, positional, run_json)
 
 
 def main():
@@ -161,6 +161,9 @@ def main():
     dests = params["dests"]
     if not dests:
         module.fail_json(msg="btrfs_txn.deploy.push: dests is empty: nothing to push %s to" % target)
+    positional(module, "target", target)
+    for dest in dests:
+        positional(module, "destination", dest)
     if params["parallel"] < 1:
         module.fail_json(msg="btrfs_txn.deploy.push: parallel must be 1 or more, not %d" % params["parallel"])
 

@@ -92,7 +92,7 @@ exit_meaning:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, TRANSACTION_KEYS, copy_keys, run_checked)
+    COMMON_ARGS, TRANSACTION_KEYS, copy_keys, positional, run_checked)
 
 
 def main():
@@ -105,7 +105,7 @@ def main():
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    target = params["target"]
+    target = positional(module, "target", params["target"])
 
     if module.check_mode:
         status = run_checked(module, "status", ["status", target])

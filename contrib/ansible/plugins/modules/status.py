@@ -92,7 +92,7 @@ rc:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.btrfs_txn.deploy.plugins.module_utils.btrfs_txn import (
-    COMMON_ARGS, copy_keys, run_checked)
+    COMMON_ARGS, copy_keys, positional, run_checked)
 
 KEYS = ("target", "state_dir", "uuid", "generation", "kept", "interrupted", "locked", "lock_holder",
         "running", "running_pid", "journal", "trans_interrupted")
@@ -102,7 +102,7 @@ def main():
     argument_spec = dict(target=dict(type="path", required=True))
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    doc = run_checked(module, "status", ["status", module.params["target"]])
+    doc = run_checked(module, "status", ["status", positional(module, "target", module.params["target"])])
     module.exit_json(**copy_keys(doc, KEYS, dict(changed=False, rc=0)))
 
 
