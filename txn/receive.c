@@ -675,6 +675,12 @@ static int parent_is_first(struct target *t, const char *parent_name, const char
 	uuid_format(info.uuid, ret_uuid);
 	uint64_t first;
 	int r = received_uuid_first(t->state_fd, received, &first);
+	if (r == 0 && first == 0)
+		return txn_fail(error, TXN_ABORTED, 0,
+				"the filesystem of '%s' does not list the stream's parent (uuid %s) in its "
+				"UUID tree, where btrfs receive looks for it (being rebuilt after an old "
+				"kernel mounted it?); try again later or send with --no-parent; nothing "
+				"was changed", t->path, received);
 	if (r == 0 && first != info.id)
 		r = subvolume_root_trusted(t->state_fd, first, ret_uuid);
 	if (r < 0)

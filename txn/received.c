@@ -169,13 +169,14 @@ static int empty_dir(int top_fd)
 				continue;
 			struct stat st;
 			int e = 0;
+			bool is_dir = false;
 			if (fstatat(cur, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 				e = errno == ENOENT ? 0 : -errno;
-			else if (S_ISDIR(st.st_mode) && st.st_ino == BTRFS_FIRST_FREE_OBJECTID)
+			else if ((is_dir = S_ISDIR(st.st_mode)) && st.st_ino == BTRFS_FIRST_FREE_OBJECTID)
 				e = delete_subvolume_at(cur, entry->d_name);
-			else if (unlinkat(cur, entry->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+			else if (unlinkat(cur, entry->d_name, is_dir ? AT_REMOVEDIR : 0) < 0)
 				e = -errno;
-			if (S_ISDIR(st.st_mode) && (e == -ENOTEMPTY || e == -EEXIST)) {
+			if (is_dir && st.st_ino != BTRFS_FIRST_FREE_OBJECTID && (e == -ENOTEMPTY || e == -EEXIST)) {
 				snprintf(down, sizeof(down), "%s", entry->d_name);
 				e = 0;
 			}

@@ -192,7 +192,7 @@ def main():
     if params["spec"] is not None:
         spec_arg, data = "-", json.dumps(params["spec"]).encode("utf-8")
     else:
-        spec_arg, data = params["src"], None
+        spec_arg, data = positional(module, "src", params["src"]), None
     target_args = ["--target", params["target"]] if params["target"] else []
 
     rc, plan, out, err = run_json(module, ["plan"] + target_args + [spec_arg], data)
