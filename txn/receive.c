@@ -881,7 +881,8 @@ static void receive_uncreate(struct target *t)
 		closedir(dir);
 		return;
 	}
-	if (delete_subvolume_at(t->parent_fd, t->name) < 0) {
+	/* The name must still be the subvolume we made and hold. */
+	if (same_inode_at(t->parent_fd, t->name, t->fd) < 0 || delete_subvolume_at(t->parent_fd, t->name) < 0) {
 		closedir(dir);
 		return;
 	}
