@@ -10,6 +10,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,9 +116,16 @@ static json_t *last_transaction(const char *state_dir)
 {
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/history.jsonl", state_dir);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	/* A regular file only, opened without waiting: a FIFO of that name (on an
+	 * image a user mounted) would hold list until something wrote to it. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *f = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return NULL;
+	}
 	/* Only the tail: a long history is read from its last 64 KiB. */
 	if (fseeko(f, 0, SEEK_END) == 0 && ftello(f) > 65536)
 		fseeko(f, -65536, SEEK_END);

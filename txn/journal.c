@@ -257,9 +257,11 @@ int journal_remove(int state_fd)
 /* Reads the whole history; NULL when absent or unreadable. */
 static char *history_slurp(int state_fd, size_t *ret_len)
 {
-	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO of that name (a crafted image mounted by a user, seen by
+	 * list) would otherwise hold the open until something writes to it. */
+	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return NULL;
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
@@ -327,9 +329,9 @@ void history_each_reverse_with(int state_fd, const char *needle,
 			       bool (*fn)(json_t *line, void *ctx), void *ctx)
 {
 	size_t needle_len = needle ? strlen(needle) : 0;
-	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(state_fd, HISTORY_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0)
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0)
 		return;
 	const off_t size = st.st_size;
 	off_t done = size; /* the lines from here on were given to @fn */

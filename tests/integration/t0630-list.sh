@@ -47,4 +47,12 @@ printf '[target relative]\n' >"$BTRFS_TXN_CONF_DIR/btrfs-txn.conf"
 expect_exit 2 "a broken btrfs-txn.conf: exit 2" "$B" list
 output_has "  naming it" "^btrfs-txn: list: $BTRFS_TXN_CONF_DIR/btrfs-txn.conf:1: \\[target relative\\]: a target must be an absolute path"
 ok "  --json: the failure shape" sh -c "'$B' list --json 2>/dev/null | python3 '$TOP/tests/integration/json-shape.py' '$TOP/docs/json.md' list failure"
+rm -f "$BTRFS_TXN_CONF_DIR/btrfs-txn.conf"
+
+# A FIFO named history.jsonl (an image a user crafted and mounted: list looks at every
+# mounted Btrfs) does not hold list or status: they opened it and waited for a writer.
+F=$(new_target fifo)
+rm -f "$(state_dir "$F")/history.jsonl" && mkfifo "$(state_dir "$F")/history.jsonl"
+ok "list does not wait on a FIFO history" timeout 20 "$B" list
+ok "  nor does status" timeout 20 "$B" status "$F"
 done_testing
