@@ -439,10 +439,14 @@ static void plan_one(const struct push *p, struct dest *d)
 /* The argv of `btrfs-txn send` for a stream against @parent (-1: full). */
 static char **send_command(const struct push *p, long long parent)
 {
-	char parent_arg[32];
+	/* The generation push read at its start, which it records as what each
+	 * destination holds: an apply on TARGET meanwhile must not make the stream
+	 * one of a newer tree (that generation is then sent from where it is kept). */
+	char parent_arg[32], generation_arg[32];
 	snprintf(parent_arg, sizeof(parent_arg), "%lld", parent);
-	char *send_args[] = { (char *)"send", (char *)"-q", (char *)p->target,
-			      parent >= 0 ? (char *)"--parent" : (char *)"--no-parent",
+	snprintf(generation_arg, sizeof(generation_arg), "%llu", (unsigned long long)p->current);
+	char *send_args[] = { (char *)"send", (char *)"-q", (char *)"--generation", generation_arg,
+			      (char *)p->target, parent >= 0 ? (char *)"--parent" : (char *)"--no-parent",
 			      parent >= 0 ? parent_arg : NULL, NULL };
 	return command_for(p, &(struct dest){ .ssh = false }, send_args);
 }

@@ -62,4 +62,12 @@ ok "push --verify passes 70 arguments to the verify command" \
 ok "  which committed" grep -qx two "$D2/conf"
 ok "push takes 40 --ssh-option" "$X" push "$S" "$D2" $(printf -- '--ssh-option ServerAliveInterval=60 %.0s' $(seq 40))
 output_has "  and finds the destination up to date" "$D2: already holds generation 2"
+# push sends the generation it read at its start (and records as held): an apply on
+# the sender meanwhile must not make the stream one of a newer tree
+if command -v strace >/dev/null; then
+	apply_ops "$S" '[{"op": "write", "path": "conf", "content": "three\n"}]' >/dev/null
+	gen=$("$X" status --json "$S" | jq -r .generation)
+	ok "push under strace" strace -f -qq -e trace=execve -o "$TEST_TMP/push.strace" "$X" push "$S" "$D2"
+	ok "  its send is asked for that generation" grep -q "\"send\", \"-q\", \"--generation\", \"$gen\"" "$TEST_TMP/push.strace"
+fi
 done_testing
