@@ -57,4 +57,10 @@ ok "  and nothing was snapshotted" jq -e '.pairs[-1].post == 3 and (.transaction
 expect_exit 2 "btrfs-txn-recover-all refuses it" sh "$TOP/contrib/systemd/btrfs-txn-recover-all" "$BTRFS_TXN_CONF_DIR/pacman-targets"
 chmod 0644 "$BTRFS_TXN_CONF_DIR/pacman-targets"
 ok "  and reads it once it is root's alone" sh "$TOP/contrib/systemd/btrfs-txn-recover-all" "$BTRFS_TXN_CONF_DIR/pacman-targets"
+# A root-owned symlink, in root's directory, to a list in a directory others can write
+mkdir -p "$TEST_TMP/open" && chmod 0777 "$TEST_TMP/open" && printf '%s\n' "$T" >"$TEST_TMP/open/list"
+ln -s "$TEST_TMP/open/list" "$BTRFS_TXN_CONF_DIR/linked-targets"
+expect_exit 2 "btrfs-txn-recover-all refuses a list reached through a symlink into such a directory" \
+	sh "$TOP/contrib/systemd/btrfs-txn-recover-all" "$BTRFS_TXN_CONF_DIR/linked-targets"
+output_has "  saying why" "refusing '$BTRFS_TXN_CONF_DIR/linked-targets'"
 done_testing
