@@ -32,6 +32,13 @@
  * earlier is not a change. A rollback, whose snapshot is of an older generation,
  * has no such X and relies on S alone.
  *
+ * ctime is stamped once per write(2), when it starts: a long write (or one stalled
+ * on a page fault) that began before S can copy its later bytes after the snapshot,
+ * into T, with its inode's ctime still before S. So, with X known, an inode is also
+ * changed when one of its file extent items was written after X (an extent item
+ * records the transaction that wrote it; readers write none). A rollback, without
+ * X, still has that hole: a write spanning its mark counts by its ctime alone.
+ *
  * The subvolume's own root directory (inode 256) is the exception: renaming the
  * subvolume, which every commit does, moves its ctime (in memory; the item is not
  * even rewritten). When the mark holds a print of it (mode, owner, flags, size and
@@ -139,12 +146,19 @@ int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes
 	key->tree_id = subvol_id;
 	key->min_objectid = 0;
 	key->max_objectid = UINT64_MAX;
+	/* With the snapshot's transaction known, an inode's file extent items are
+	 * judged too, each by the transaction that wrote it: one write(2) stamps ctime
+	 * once, when it starts, and can go on copying data after the snapshot was
+	 * taken (a long write, or one stalled on a page fault): its inode keeps a
+	 * ctime before the mark while later bytes land in T. Readers write no extent. */
+	const uint8_t last_type = mark->after_transid ? BTRFS_EXTENT_DATA_KEY : BTRFS_INODE_ITEM_KEY;
 	key->min_type = BTRFS_INODE_ITEM_KEY;
-	key->max_type = BTRFS_INODE_ITEM_KEY;
+	key->max_type = last_type;
 	key->min_offset = 0;
 	key->max_offset = UINT64_MAX;
 	key->min_transid = mark->generation + 1;
 	key->max_transid = UINT64_MAX;
+	uint64_t counted = 0; /* the inode counted last: items come sorted by inode */
 
 	for (;;) {
 		key->nr_items = 4096;
@@ -157,15 +171,23 @@ int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes
 		for (uint32_t i = 0; i < key->nr_items; i++) {
 			memcpy(&header, args.buf + off, sizeof(header));
 			off += sizeof(header);
+			bool changed = false;
 			if (header.type == BTRFS_INODE_ITEM_KEY &&
 			    header.len >= sizeof(struct btrfs_inode_item)) {
 				struct btrfs_inode_item item;
 				memcpy(&item, args.buf + off, sizeof(item));
-				if (inode_changed(header.objectid, &item, mark)) {
-					if (found.n_inodes < TREE_CHANGES_MAX)
-						found.inodes[found.n_inodes++] = header.objectid;
-					found.count++;
-				}
+				changed = inode_changed(header.objectid, &item, mark);
+			} else if (header.type == BTRFS_EXTENT_DATA_KEY && mark->after_transid &&
+				   header.len >= sizeof(__le64)) {
+				__le64 generation; /* btrfs_file_extent_item's first field */
+				memcpy(&generation, args.buf + off, sizeof(generation));
+				changed = le64toh(generation) > mark->after_transid;
+			}
+			if (changed && header.objectid != counted) {
+				counted = header.objectid;
+				if (found.n_inodes < TREE_CHANGES_MAX)
+					found.inodes[found.n_inodes++] = header.objectid;
+				found.count++;
 			}
 			off += header.len;
 		}
@@ -182,7 +204,7 @@ int tree_changes_since(int fd, const struct tree_mark *mark, struct tree_changes
 			}
 			key->min_type = header.type + 1;
 		}
-		if (key->min_type > BTRFS_INODE_ITEM_KEY) {
+		if (key->min_type > last_type) {
 			if (key->min_objectid == UINT64_MAX)
 				break;
 			key->min_objectid++;
@@ -231,21 +253,47 @@ int root_print_take(int fd, struct root_print *ret)
 	int flags = 0;
 	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0)
 		p.flags = (unsigned)flags;
-	/* Names and values of every extended attribute, in the order listed (a
-	 * directory's attributes are few). */
-	char names[4096];
-	ssize_t n = flistxattr(fd, names, sizeof(names));
+	/* Names and values of every extended attribute, in the order listed, every
+	 * byte of them (a value of any size: a hash of its first 4 KiB let a change
+	 * past them go unseen). Sized by asking first; when something changes between
+	 * asking and reading, asked again. */
 	uint64_t hash = 0xcbf29ce484222325ULL;
-	if (n < 0 && errno == ERANGE)
-		hash = fnv(hash, "too many", 8);
+	_cleanup_free_ char *names = NULL;
+	ssize_t n;
+	for (int tries = 0;; tries++) {
+		n = flistxattr(fd, NULL, 0);
+		if (n <= 0)
+			break;
+		free(names);
+		names = malloc((size_t)n);
+		if (!names)
+			return -ENOMEM;
+		n = flistxattr(fd, names, (size_t)n);
+		if (n >= 0 || errno != ERANGE || tries == 8)
+			break;
+	}
+	if (n < 0 && errno != ENOTSUP && errno != ENODATA)
+		return -errno;
 	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
-		char value[4096];
-		ssize_t len = fgetxattr(fd, names + off, value, sizeof(value));
 		hash = fnv(hash, names + off, strlen(names + off) + 1);
+		_cleanup_free_ char *value = NULL;
+		ssize_t len;
+		for (int tries = 0;; tries++) {
+			len = fgetxattr(fd, names + off, NULL, 0);
+			if (len <= 0)
+				break;
+			free(value);
+			value = malloc((size_t)len);
+			if (!value)
+				return -ENOMEM;
+			len = fgetxattr(fd, names + off, value, (size_t)len);
+			if (len >= 0 || errno != ERANGE || tries == 8)
+				break;
+		}
 		if (len > 0)
 			hash = fnv(hash, value, (size_t)len);
-		else if (len < 0 && errno == ERANGE)
-			hash = fnv(hash, "large", 5);
+		else if (len < 0 && errno != ENODATA)
+			return -errno;
 	}
 	p.xattrs = hash;
 	*ret = p;

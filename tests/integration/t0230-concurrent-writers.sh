@@ -148,6 +148,7 @@ root_change() { # STEP EXPECTED-EXIT COMMAND...: COMMAND run by the step hook at
 	root_n=$((${root_n:-0} + 1))
 	T=$MNT/root-$root_n
 	btrfs subvolume create "$T" >/dev/null && echo x >"$T/todelete"
+	[ -z "${root_pre:-}" ] || (export T && sh -c "$root_pre") || return 1
 	echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "w", "content": "w\n"}]}' >"$TEST_TMP/r.json"
 	printf '[ "$1" = %s ] || exit 0\nT=%s\n%s\n' "$step" "$T" "$*" >"$TEST_TMP/r-hook.sh"
 	with_hook "sh $TEST_TMP/r-hook.sh \"\$1\"" "$BTRFS_TXN" apply --json "$TEST_TMP/r.json" \
@@ -168,6 +169,11 @@ ok "chattr +A on T's root after it is reported" root_change checked 0 'chattr +A
 ok "chmod of T's root after it is reported" root_change checked 0 'chmod 0700 "$T"'
 ok "an entry removed with the root's mtime set back is reported" \
 	root_change checked 0 'm=$(stat -c %y "$T"); rm "$T/todelete" && touch -m -d "$m" "$T"'
+# a large attribute (the print hashed only its first 4 KiB: a change past them was lost)
+root_pre='python3 -c "import os; os.setxattr(os.environ[\"T\"], \"user.big\", b\"a\" * 5000)"'
+ok "a change past the first 4 KiB of a large xattr on T's root, after the last check, is reported" \
+	root_change checked 0 'python3 -c "import os, sys; os.setxattr(sys.argv[1], \"user.big\", b\"a\" * 4999 + b\"b\")" "$T"'
+root_pre=
 
 # Descriptors /proc/PID/fd does not show: a process whose main thread has exited
 # while another thread holds the file, and a thread with a descriptor table of its
@@ -237,6 +243,42 @@ assert os.path.exists(sys.argv[2] + "/pin-0"), "no pin"
 assert open(sys.argv[3] + "/gen-0/g").read() == "start\nlate\n"' "$TEST_TMP/g.out" "$MNT/.btrfs-txn/ghost-$mode" "$MNT/.btrfs-txn/ghost-$mode"
 		kill $ghost 2>/dev/null
 	done
+fi
+
+# One write(2) that starts before the mark and lands after the snapshot: the kernel
+# stamps ctime when the write starts, so the inode's ctime lies before the mark while
+# its second MiB lands in T (stalled on a userfaultfd page until the snapshot is
+# taken). Judged by the transaction of its file extent items, it is reported and
+# pinned; judged by ctime alone it was lost (exit 0, nothing reported).
+if command -v cc >/dev/null && cc -pthread -o "$TEST_TMP/stalled-write" "$HERE/stalled-write.c"; then
+	T=$MNT/stalled
+	btrfs subvolume create "$T" >/dev/null && echo x >"$T/other"
+	rm -f "$TEST_TMP"/sw.*
+	"$TEST_TMP/stalled-write" "$T/big" "$TEST_TMP/sw.ready" "$TEST_TMP/sw.go" "$TEST_TMP/sw.done" \
+		>"$TEST_TMP/sw.out" 2>&1 &
+	writer=$!
+	for _ in $(seq 500); do [ -e "$TEST_TMP/sw.ready" ] && break; sleep 0.01; done
+	echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "other", "content": "y\n"}]}' \
+		>"$TEST_TMP/sw.json"
+	printf '[ "$1" = snapshotted ] || exit 0\ntouch %s\nfor _ in $(seq 1000); do [ -e %s ] && exit 0; sleep 0.01; done\n' \
+		"$TEST_TMP/sw.go" "$TEST_TMP/sw.done" >"$TEST_TMP/sw-hook.sh"
+	with_hook "sh $TEST_TMP/sw-hook.sh \"\$1\"" "$BTRFS_TXN" apply --json "$TEST_TMP/sw.json" \
+		>"$TEST_TMP/sw.apply" 2>"$TEST_TMP/sw.err"
+	rc=$?
+	wait $writer
+	ok "a write that starts before the mark and lands after the snapshot is not lost (exit $rc)" python3 -c '
+import json, os, sys
+rc, out, t, state = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+assert open(sys.argv[5]).read().strip() == str(2 << 20), "the write did not complete"
+if rc == 1:
+    assert os.path.getsize(t + "/big") == 2 << 20, "aborted, but the write is not in T"
+else:
+    d = json.load(open(out))
+    assert rc == 0 and "big" in d["concurrent_writes"], d
+    assert os.path.exists("%s/pin-%d" % (state, d["pinned_generation"])), "not pinned"
+    assert os.path.getsize("%s/gen-%d/big" % (state, d["pinned_generation"])) == 2 << 20
+' "$rc" "$TEST_TMP/sw.apply" "$T" "$MNT/.btrfs-txn/stalled" "$TEST_TMP/sw.out"
+	[ "$_failed" -eq 0 ] || sed 's/^/# /' "$TEST_TMP/sw.apply" "$TEST_TMP/sw.err" "$TEST_TMP/sw.out"
 fi
 
 # An apply killed right after the exchange: recovery makes the check it did not get
