@@ -281,6 +281,37 @@ else:
 	[ "$_failed" -eq 0 ] || sed 's/^/# /' "$TEST_TMP/sw.apply" "$TEST_TMP/sw.err" "$TEST_TMP/sw.out"
 fi
 
+# A writable descriptor handed on from process to process (each forks and exits at
+# once) from the exchange on, written through only after apply's last check (at its
+# 'done' step): the scan of /proc lists the processes once, and each one it lists
+# has handed the descriptor on by the time it is looked at. /proc is listed again
+# after the scan until no new process appears: the holder is found, reported and its
+# generation pinned; with one listing it was missed (exit 0, nothing pinned).
+if command -v cc >/dev/null && cc -o "$TEST_TMP/fd-hopper" "$HERE/fd-hopper.c"; then
+	T=$MNT/hopper
+	btrfs subvolume create "$T" >/dev/null && echo original >"$T/hopfile"
+	rm -f "$TEST_TMP"/hop.*
+	"$TEST_TMP/fd-hopper" "$T/hopfile" "$TEST_TMP/hop.arm" "$TEST_TMP/hop.write" "$TEST_TMP/hop.ack"
+	echo '{"version": 1, "target": "'"$T"'", "ops": [{"op": "write", "path": "w", "content": "w\n"}]}' \
+		>"$TEST_TMP/hop.json"
+	printf 'case $1 in\nexchanged) touch %s; sleep 0.01 ;;\ndone) touch %s; for _ in $(seq 500); do [ -e %s ] && break; sleep 0.01; done ;;\nesac\n' \
+		"$TEST_TMP/hop.arm" "$TEST_TMP/hop.write" "$TEST_TMP/hop.ack" >"$TEST_TMP/hop-hook.sh"
+	with_hook "sh $TEST_TMP/hop-hook.sh \"\$1\"" "$BTRFS_TXN" apply --json "$TEST_TMP/hop.json" \
+		>"$TEST_TMP/hop.apply" 2>"$TEST_TMP/hop.err"
+	rc=$?
+	ok "a descriptor handed from process to process is found, its generation pinned (exit $rc)" python3 -c '
+import json, os, sys
+rc, out, state, ack = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+assert "pwrite 7 fdatasync 0" in open(ack).read(), "the write was not acknowledged"
+d = json.load(open(out))
+assert rc == 0 and d["concurrent_writes"], d
+gen = d["pinned_generation"]
+assert os.path.exists("%s/pin-%d" % (state, gen)), "not pinned"
+assert open("%s/gen-%d/hopfile" % (state, gen)).read().startswith("HOPPED\n")
+' "$rc" "$TEST_TMP/hop.apply" "$MNT/.btrfs-txn/hopper" "$TEST_TMP/hop.ack"
+	[ "$_failed" -eq 0 ] || sed 's/^/# /' "$TEST_TMP/hop.apply" "$TEST_TMP/hop.err" "$TEST_TMP/hop.ack"
+fi
+
 # An apply killed right after the exchange: recovery makes the check it did not get
 # to, with the mark the staged record keeps, and pins what a held descriptor wrote.
 T=$MNT/killed
