@@ -236,6 +236,31 @@ static uint64_t fnv(uint64_t hash, const void *data, size_t len)
 	return hash;
 }
 
+/* The value of @fd's extended attribute @name (with @name NULL: the list of names)
+ * in a buffer of its size, asked first, and asked again when it grew between asking
+ * and reading. Return: its length (0: empty or none, *@ret NULL), or -errno. */
+static ssize_t xattr_whole(int fd, const char *name, char **ret)
+{
+	*ret = NULL;
+	for (int tries = 0;; tries++) {
+		ssize_t n = name ? fgetxattr(fd, name, NULL, 0) : flistxattr(fd, NULL, 0);
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		char *buf = malloc((size_t)n);
+		if (!buf)
+			return -ENOMEM;
+		n = name ? fgetxattr(fd, name, buf, (size_t)n) : flistxattr(fd, buf, (size_t)n);
+		if (n >= 0) {
+			*ret = buf;
+			return n;
+		}
+		int e = errno;
+		free(buf);
+		if (e != ERANGE || tries == 8)
+			return -e;
+	}
+}
+
 int root_print_take(int fd, struct root_print *ret)
 {
 	struct stat st;
@@ -255,45 +280,22 @@ int root_print_take(int fd, struct root_print *ret)
 		p.flags = (unsigned)flags;
 	/* Names and values of every extended attribute, in the order listed, every
 	 * byte of them (a value of any size: a hash of its first 4 KiB let a change
-	 * past them go unseen). Sized by asking first; when something changes between
-	 * asking and reading, asked again. */
+	 * past them go unseen). */
 	uint64_t hash = 0xcbf29ce484222325ULL;
 	_cleanup_free_ char *names = NULL;
-	ssize_t n;
-	for (int tries = 0;; tries++) {
-		n = flistxattr(fd, NULL, 0);
-		if (n <= 0)
-			break;
-		free(names);
-		names = malloc((size_t)n);
-		if (!names)
-			return -ENOMEM;
-		n = flistxattr(fd, names, (size_t)n);
-		if (n >= 0 || errno != ERANGE || tries == 8)
-			break;
-	}
-	if (n < 0 && errno != ENOTSUP && errno != ENODATA)
-		return -errno;
-	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(names + off) + 1) {
+	ssize_t n = xattr_whole(fd, NULL, &names);
+	if (n == -ENOTSUP)
+		n = 0;
+	if (n < 0)
+		return (int)n;
+	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(names + off) + 1) {
 		hash = fnv(hash, names + off, strlen(names + off) + 1);
 		_cleanup_free_ char *value = NULL;
-		ssize_t len;
-		for (int tries = 0;; tries++) {
-			len = fgetxattr(fd, names + off, NULL, 0);
-			if (len <= 0)
-				break;
-			free(value);
-			value = malloc((size_t)len);
-			if (!value)
-				return -ENOMEM;
-			len = fgetxattr(fd, names + off, value, (size_t)len);
-			if (len >= 0 || errno != ERANGE || tries == 8)
-				break;
-		}
+		ssize_t len = xattr_whole(fd, names + off, &value);
+		if (len < 0 && len != -ENODATA) /* ENODATA: removed since listed */
+			return (int)len;
 		if (len > 0)
 			hash = fnv(hash, value, (size_t)len);
-		else if (len < 0 && errno != ENODATA)
-			return -errno;
 	}
 	p.xattrs = hash;
 	*ret = p;
