@@ -9,7 +9,6 @@
 #include "state.h"
 #include <btrfsutil.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
@@ -69,61 +68,6 @@ static int refuse_delete_in_use(dev_t dev, struct init_tree *tree, const char *d
 			"recover'", display, who);
 }
 
-/* The old tree, compared by old_tree_differs() (nftw has no context argument). */
-static struct {
-	size_t prefix;     /* length of the old tree's path */
-	int new_fd;        /* the new tree, live */
-	char *what;        /* the first difference */
-	size_t size;
-} compare;
-
-static int compare_entry(const char *path, const struct stat *old, int type, struct FTW *ftw)
-{
-	(void)ftw;
-	if (type == FTW_NS || type == FTW_DNR) {
-		snprintf(compare.what, compare.size, "'%s' could not be read", path);
-		return 1;
-	}
-	const char *rel = path[compare.prefix] ? path + compare.prefix + 1 : ".";
-	struct stat now;
-	if (fstatat(compare.new_fd, rel, &now, AT_SYMLINK_NOFOLLOW) < 0) {
-		snprintf(compare.what, compare.size, "'%s' is not in the copy", rel);
-		return 1;
-	}
-	bool dir = S_ISDIR(old->st_mode);
-	/* A directory by type, mode and owner only: a recovery interrupted while
-	 * deleting the old tree leaves it with fewer entries and a newer mtime; an
-	 * entry added to it is found by its own name. The top is the subvolume's root. */
-	bool same = (old->st_mode & S_IFMT) == (now.st_mode & S_IFMT) &&
-		    (!strcmp(rel, ".") || (old->st_mode == now.st_mode && old->st_uid == now.st_uid &&
-					   old->st_gid == now.st_gid)) &&
-		    (dir || (old->st_size == now.st_size && old->st_mtim.tv_sec == now.st_mtim.tv_sec &&
-			     old->st_mtim.tv_nsec == now.st_mtim.tv_nsec));
-	if (!same) {
-		snprintf(compare.what, compare.size, "'%s' differs from the copy", rel);
-		return 1;
-	}
-	return 0;
-}
-
-/* Whether anything was written to the old directory @old_path after init copied it
- * into the subvolume @new_fd (now live): an init interrupted between its exchange
- * and the check after it (init.c) leaves that unknown, and a process holding a file
- * of the old tree open could have written to it in between. cp -a kept each entry's
- * type, mode, owner, size and mtime: every entry of the old tree must be in the copy
- * with the same (a write to the copy since, by anyone, counts too: either way,
- * nothing is deleted unseen). Return: 0 the same, 1 with @what naming the first
- * difference, or -errno. */
-static int old_tree_differs(const char *old_path, int new_fd, char *what, size_t size)
-{
-	compare.prefix = strlen(old_path);
-	compare.new_fd = new_fd;
-	compare.what = what;
-	compare.size = size;
-	int r = nftw(old_path, compare_entry, 32, FTW_PHYS);
-	return r < 0 ? -errno : r != 0;
-}
-
 int init_recover(struct target *t, const struct journal *j, bool recovered,
 		 struct txn_recover_result *ret, struct txn_error *error)
 {
@@ -138,20 +82,7 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 	if (committed) {
 		/* The staging name now holds the old plain directory: clear chattr +i/+a
 		 * (which the copy carries) so it can go. */
-		if (leftover && recovered) {
-			char what[PATH_MAX + 64];
-			int d = old_tree_differs(leftover_path, t->fd, what, sizeof(what));
-			if (d != 0)
-				r = txn_fail(error, TXN_NEEDS_PERSON, d < 0 ? d : 0,
-					     "'%s' was switched to its new subvolume, but the directory it "
-					     "replaced, kept at '%s', %s%s (init was interrupted before it "
-					     "could check for writes by other processes); compare the two, "
-					     "keep what you need, remove '%s' (chattr -i where set), then "
-					     "run 'btrfs-txn recover %s'",
-					     t->path, leftover_path, d < 0 ? "cannot be compared" : "changed: ",
-					     d < 0 ? "" : what, leftover_path, t->path);
-		}
-		if (r == 0 && leftover) {
+		if (leftover) {
 			struct init_tree old = { 0 };
 			r = init_tree_scan(leftover_path, false, &old, error);
 			if (r == 0)
