@@ -41,7 +41,6 @@
 set -uo pipefail
 
 run_dir=$1
-here=$(cd "$(dirname "$0")" && pwd)
 txn=${BTRFS_TXN:-build/test/btrfs-txn}
 logreplay=${LOGREPLAY:-build/logreplay}
 sample=${CRASH_SAMPLE:-1}
@@ -53,8 +52,6 @@ jobs=${CRASH_JOBS:-$(nproc 2>/dev/null || echo 1)}
 case $reorder$seed$jobs in *[!0-9]*) echo "crashcheck: CRASH_REORDER, CRASH_SEED and CRASH_JOBS take numbers"; exit 1 ;; esac
 [ "$jobs" -ge 1 ] || jobs=1
 LW_META_MB=896
-# shellcheck source=guest-logwrites.sh
-. "$here/guest-logwrites.sh" # lw_manifest, the same code the guest used
 
 die() { echo "crashcheck: $*" >&2; echo "crashcheck: error: $*"; exit 1; }
 if [ "$(id -u)" != 0 ]; then
@@ -91,19 +88,21 @@ cleanup_all() {
 	[ -n "$scratch" ] && rm -rf "$scratch"
 	scratch=
 }
-# cleanup: one job's mount, loop device and state image.
+# cleanup: one job's mounts and loop device (the state image is overwritten by the
+# next state's copy, and removed with the scratch directory).
 mounted_root=
+mounted=
 cleanup() {
 	if [ -n "$mounted_root" ]; then
 		umount "$mounted_root" 2>/dev/null || umount -l "$mounted_root"
 		mounted_root=
 	fi
-	if mountpoint -q "$mnt" 2>/dev/null; then
+	if [ -n "$mounted" ]; then
 		umount "$mnt" 2>/dev/null || umount -l "$mnt"
+		mounted=
 	fi
 	[ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
 	loop=
-	rm -f "$images/state.img"
 }
 trap cleanup_all EXIT
 trap 'cleanup_all; echo "crashcheck: interrupted"; exit 130' INT TERM HUP
@@ -119,6 +118,7 @@ dd if="$run_dir/log.img" bs=1M skip=$LW_META_MB count=64 status=none |
 "$logreplay" list "$run_dir/log.img" > "$work/entries" 2> "$work/list.err" ||
 	die "$(cat "$work/list.err")"
 sectorsize=$(awk 'NR == 1 { print $3 }' "$work/entries")
+image_bytes=$(( $(cat "$work/meta/data-sectors") * 512 ))
 
 # Pick the states: ANCHOR WORKLOAD PHASE LABEL ENTRIES, PHASE "any" (old or new) or
 # "new"; the image is the log replayed up to and including entry ANCHOR, then (for a
@@ -194,7 +194,7 @@ sort -s -n -k1,1 -o "$work/states" "$work/states"
 # A reflink copy costs nothing where the image's file system has them; else a sparse
 # copy, which reads only the written extents.
 copy_mode=--sparse=always
-truncate -s $(( $(cat "$work/meta/data-sectors") * 512 )) "$images/base.img" || die "cannot create the image"
+truncate -s "$image_bytes" "$images/base.img" || die "cannot create the image"
 if cp --reflink=always "$images/base.img" "$images/state.img" 2>/dev/null; then
 	copy_mode=--reflink=always
 fi
@@ -218,11 +218,12 @@ violation() {
 }
 
 # check_state: the checks above on a copy of the working image; violations counted.
+# Every process costs (5-10 ms each on a slow 2-core host, and forks there do not run
+# in parallel): the shell's own expansions and builtins do what they can.
 check_state() {
-	local target=$mnt/$target_rel rc name parent
+	local target=$mnt/$target_rel rc name parent probe
 	name=${target_rel##*/}
-	parent=$(dirname "$target")
-	rm -f "$images/state.img"
+	parent=${target%/*}
 	cp "$copy_mode" "$images/base.img" "$images/state.img" || die "cannot copy the image"
 	if [ "$entries_list" != - ] &&
 	   ! "$logreplay" apply "$run_dir/log.img" "$images/state.img" --from "$position" \
@@ -239,6 +240,7 @@ check_state() {
 		cleanup
 		return
 	fi
+	mounted=1
 	if [ "$kind" = plain ] && ! btrfs subvolume show "$target" > /dev/null 2>&1; then
 		# init not committed: the target is still the plain directory; what recover
 		# must do then is clean what init left, and init must work again.
@@ -264,7 +266,8 @@ check_state() {
 		timeout 60 "$txn" recover "$target" > "$jobdir/recover.log" 2>&1 || rc=$?
 		[ $rc -eq 0 ] || violation "recover exited $rc: $(tail -n 2 "$jobdir/recover.log" | tr '\n' ' ')"
 	fi
-	if ! lw_manifest "$target" > "$jobdir/actual" 2> "$jobdir/manifest.err"; then
+	# lw_manifest's listing, by one process (vmtests/manifest.c).
+	if ! "$logreplay" manifest "$target" > "$jobdir/actual" 2> "$jobdir/manifest.err"; then
 		violation "cannot list the target: $(head -n 2 "$jobdir/manifest.err" | tr '\n' ' ')"
 	elif cmp -s "$jobdir/actual" "$work/meta/$workload.new"; then
 		:
@@ -283,7 +286,7 @@ check_state() {
 		violation "staging left after recover: $(cd "$parent/.btrfs-txn/$name" && echo staging-*)"
 	fi
 	compgen -G "$parent/.btrfs-txn/$name/receiving-*" >/dev/null && violation "a partial receive left after recover: $(cd "$parent/.btrfs-txn/$name" && echo receiving-*)"
-	if ! btrfs subvolume show "$target" > /dev/null 2>&1; then
+	if [ "$kind" = plain ] && ! btrfs subvolume show "$target" > /dev/null 2>&1; then
 		rc=0
 		timeout 60 "$txn" init "$target" > "$jobdir/init.log" 2>&1 || rc=$?
 		[ $rc -eq 0 ] || violation "init after recover exited $rc: $(tail -n 2 "$jobdir/init.log" | tr '\n' ' ')"
@@ -292,7 +295,7 @@ check_state() {
 	timeout 60 "$txn" apply --target "$target" "$work/probe.json" > "$jobdir/apply.log" 2>&1 || rc=$?
 	if [ $rc -ne 0 ]; then
 		violation "a fresh apply exited $rc: $(tail -n 2 "$jobdir/apply.log" | tr '\n' ' ')"
-	elif [ "$(cat "$target/crashcheck-probe" 2>/dev/null)" != probe ]; then
+	elif ! { read -r probe < "$target/crashcheck-probe"; } 2>/dev/null || [ "$probe" != probe ]; then
 		violation "a fresh apply exited 0 but its file is not there"
 	fi
 	cleanup
@@ -314,7 +317,7 @@ check_job() {
 	mkdir -p "$jobdir" "$images" "$mnt" || die "cannot create $jobdir"
 	trap cleanup EXIT
 	trap 'cleanup; exit 130' INT TERM HUP
-	truncate -s $(( $(cat "$work/meta/data-sectors") * 512 )) "$images/base.img" || die "cannot create the image"
+	truncate -s "$image_bytes" "$images/base.img" || die "cannot create the image"
 	while read -r index workload phase label entries_list; do
 		line=$((line + 1))
 		[ $(( (line - 1) % jobs )) -eq "$job" ] || continue
@@ -331,7 +334,7 @@ check_job() {
 			die "no manifests for workload '$workload'"
 		state_label="$index ($workload, $label)"
 		state_failed=
-		rebuild="truncate -s $(( $(cat "$work/meta/data-sectors") * 512 )) IMAGE"
+		rebuild="truncate -s $image_bytes IMAGE"
 		[ "$index" -lt 0 ] || rebuild="$rebuild && logreplay replay LOG IMAGE --to $index"
 		if [ "$entries_list" != - ]; then
 			rebuild="$rebuild && logreplay apply LOG IMAGE --from $position --entries $entries_list"
@@ -342,7 +345,7 @@ check_job() {
 		# For a progress display (btrfs-txn-crashtest on a terminal): DONE OF.
 		[ $((states % 10)) -ne 0 ] || echo "$states $mine" > "$jobdir/progress"
 	done < "$work/states"
-	rm -f "$images/base.img"
+	rm -f "$images/base.img" "$images/state.img"
 	echo "$states $violations $reordered $reorder_violations" > "$jobdir/counts"
 }
 

@@ -15,8 +15,10 @@
 # LW_META_MB into the log disk after the log is closed; the log itself lives on a
 # linear mapping of the space before it, so it can never overwrite that tar.
 #
-# lw_manifest is also sourced by the host checker, so both sides compute a tree's
-# manifest with the same code: it must stay valid in busybox sh and in bash.
+# The host checker lists each crash state with 'logreplay manifest' (vmtests/manifest.c),
+# lw_manifest's twin in C: one process instead of a dozen a state. Change both
+# together; tests/unit/t-crash-manifest.sh checks that they print the same bytes
+# (in bash: keep lw_manifest valid in busybox sh and in bash).
 
 LW_META_MB=896
 LW_DEV=/dev/mapper/lw

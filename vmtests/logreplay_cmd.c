@@ -10,12 +10,14 @@
  *                                            flush epoch (vmtests/reorder.h), one a line
  *   logreplay apply LOG IMAGE --from INDEX:OFFSET --entries LIST
  *                                            apply only the listed entries ("3-7,9")
+ *   logreplay manifest DIR                   the listing lw_manifest prints (manifest.c)
  *
  * Only built with -DLOGREPLAY_MAIN: the orchestrator, which links every C file of
  * vmtests/, gets nothing from this file.
  */
 #ifdef LOGREPLAY_MAIN
 #include "logreplay.h"
+#include "manifest.h"
 #include "reorder.h"
 
 #include <errno.h>
@@ -35,6 +37,7 @@ static void usage(FILE *out)
 		"       logreplay replay LOG IMAGE (--to N | --mark NAME) [--from INDEX:OFFSET]\n"
 		"       logreplay reorder LOG --states N [--seed S]\n"
 		"       logreplay apply LOG IMAGE --from INDEX:OFFSET --entries LIST\n"
+		"       logreplay manifest DIR\n"
 		"\n"
 		"list prints one line per entry: INDEX OFFSET FLAGS SECTOR NR_SECTORS [MARK]\n"
 		"(sectors in the log's sector size), after checking that the log is whole and\n"
@@ -45,7 +48,8 @@ static void usage(FILE *out)
 		"BASE CRASH ENTRIES (the FLUSH entry the state starts from, -1 for the empty\n"
 		"disk; the crash point; the epoch's entries it keeps, as 3-7,9 or -).\n"
 		"apply writes the listed entries (ascending) of LOG onto IMAGE, starting the\n"
-		"scan at a position printed by replay.\n");
+		"scan at a position printed by replay.\n"
+		"manifest lists the tree below DIR as lw_manifest (guest-logwrites.sh) does.\n");
 }
 
 static int cmd_list(const char *log_path)
@@ -344,6 +348,8 @@ int main(int argc, char **argv)
 		return cmd_reorder(argc - 2, argv + 2);
 	if (argc >= 4 && !strcmp(argv[1], "apply"))
 		return cmd_apply(argc - 2, argv + 2);
+	if (argc == 3 && !strcmp(argv[1], "manifest"))
+		return manifest_print(argv[2], stdout) < 0 ? 1 : 0;
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;

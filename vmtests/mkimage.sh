@@ -144,9 +144,11 @@ cmd_image() {
 	local stamp
 	stamp=$( {
 		echo "$deb"
-		sha256sum "$busybox" "$mkfs" "$btrfs" "$dmsetup" "$txn_bin" "$0" \
-			"$here/guest-init.sh" "$here/guest-faults.sh" "$here"/scenarios*/*.sh
-		sha256sum "$here/guest-logwrites.sh"
+		sha256sum "$busybox" "$mkfs" "$btrfs" "$dmsetup" | awk '{ print $1 }'
+		sha256sum "$txn_bin" | awk '{ print $1 }'
+		# Named from here, so make (vmtests/mkimage.sh) and btrfs-txn-crashtest (an
+		# absolute path) find the same image current instead of rebuilding it in turn.
+		(cd "$here" && sha256sum mkimage.sh guest-init.sh guest-faults.sh guest-logwrites.sh scenarios*/*.sh)
 		for b in "$mkfs" "$btrfs" "$dmsetup" "$txn_bin"; do
 			ldd "$b" | awk '/=> \// { print $3 }' | xargs -r readlink -f | xargs -r sha256sum
 		done

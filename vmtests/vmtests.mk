@@ -16,6 +16,7 @@ VM_SRCS     := $(sort $(wildcard vmtests/*.c))
 VM_OBJS     := $(VM_SRCS:%.c=$(BUILD)/obj/%.o)
 VM_ORCH     := $(BUILD)/vmtest
 VM_LIBS     := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+VM_NETTLE   := $(shell pkg-config --libs nettle 2>/dev/null || echo -lnettle)
 VMTEST_ARGS ?=
 # Reordered crash states per flush epoch that make vmcheck checks besides the log's
 # prefixes (vmtests/reorder.h); VMTEST_REORDER=0 checks prefixes only. Small epochs
@@ -27,7 +28,8 @@ VMTEST_ARGS ?=
 VMTEST_REORDER ?= 512
 VMTEST_SELFTEST_REORDER ?= 16
 # The dm-log-writes replayer the host-side crash checker drives (vmtests/crashcheck.sh).
-# The orchestrator links logreplay.c and reorder.c too; logreplay_cmd.c is empty there.
+# The orchestrator links logreplay.c and reorder.c too; logreplay_cmd.c and manifest.c
+# (the host's lw_manifest) are empty there.
 VM_LOGREPLAY := $(BUILD)/logreplay
 
 .PHONY: vmimage vmcheck vmcheck-selftest vm-deps
@@ -39,9 +41,9 @@ $(VM_ORCH): $(VM_OBJS)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(VM_LIBS)
 
 $(VM_LOGREPLAY): vmtests/logreplay_cmd.c vmtests/logreplay.c vmtests/logreplay.h vmtests/reorder.c \
-		vmtests/reorder.h $(FLAGS_STAMP)
+		vmtests/reorder.h vmtests/manifest.c vmtests/manifest.h $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -DLOGREPLAY_MAIN $(ALL_LDFLAGS) -o $@ vmtests/logreplay_cmd.c vmtests/logreplay.c \
-		vmtests/reorder.c
+		vmtests/reorder.c vmtests/manifest.c $(VM_NETTLE)
 
 # The guest and the host-side crash checker run the test build (see the top Makefile:
 # the fault points and step hooks the scenarios drive exist only there).
