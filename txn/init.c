@@ -238,8 +238,22 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 		goto undo;
 	}
 	staging_fd = openat(t->state_fd, j.staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (staging_fd < 0 || (r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL)) < 0 ||
-	    (r = journal_write(t->state_fd, &j)) < 0) {
+	/* The moment before the copy, as the kernel stamps ctime, kept beside the
+	 * journal: a recovery that finishes an init cut short after its exchange (the
+	 * check after it never ran) keeps the old directory when anything in it
+	 * changed from this moment on (init_recover.c). Where the kernel stamps
+	 * coarse ctimes, a file written in the same tick before the stamp would carry
+	 * it too; the subvolume's creation, a commit, lies between. */
+	struct timespec before_copy = { 0 };
+	if (staging_fd >= 0 && (r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL)) == 0 &&
+	    (r = tree_mark_stamp(t->state_fd, &before_copy)) == 0) {
+		j.has_mark = true;
+		j.mark_sec = before_copy.tv_sec;
+		j.mark_nsec = before_copy.tv_nsec;
+		if ((r = journal_write(t->state_fd, &j)) == 0)
+			r = journal_write_staged(t->state_fd, &j);
+	}
+	if (staging_fd < 0 || r < 0) {
 		txn_fail(error, TXN_ABORTED, staging_fd < 0 ? errno : r, "cannot prepare '%s'",
 			 staging_path);
 		goto undo;

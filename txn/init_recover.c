@@ -9,6 +9,7 @@
 #include "state.h"
 #include <btrfsutil.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,6 +69,104 @@ static int refuse_delete_in_use(dev_t dev, struct init_tree *tree, const char *d
 			"recover'", display, who);
 }
 
+/* The old directory and the moment init took before its copy, for
+ * old_tree_written() (nftw has no context argument). */
+static struct {
+	const struct timespec *since;
+	size_t prefix;  /* length of the old directory's path */
+	char *what;     /* the first change found */
+	size_t size;
+} written;
+
+static bool at_or_after(const struct timespec *a, const struct timespec *since)
+{
+	return a->tv_sec > since->tv_sec || (a->tv_sec == since->tv_sec && a->tv_nsec >= since->tv_nsec);
+}
+
+static int written_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	const char *rel = path[written.prefix] ? path + written.prefix + 1 : ".";
+	if (type == FTW_NS || type == FTW_DNR) {
+		snprintf(written.what, written.size, "'%s' cannot be read", rel);
+		return 1;
+	}
+	/* The top was renamed by the exchange, which stamps its ctime: an entry made
+	 * or removed in it shows in its mtime; everything below by its ctime, which
+	 * every write, chmod, chown, link, rename and xattr change stamps. */
+	bool changed = ftw->level == 0 ? at_or_after(&st->st_mtim, written.since)
+				       : at_or_after(&st->st_ctim, written.since);
+	if (changed) {
+		snprintf(written.what, written.size, "'%s' changed after init copied it", rel);
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether anything in the old directory at @old_path changed at or after @since,
+ * the moment init took before its copy (init.c): a process that held a file of it
+ * could have written between init's last look and the exchange, or after it, and
+ * an init cut short after the exchange never looked. Return 1 with @what naming
+ * the first change, 0, or -errno. */
+static int old_tree_written(const char *old_path, const struct timespec *since, char *what,
+			    size_t size)
+{
+	written.since = since;
+	written.prefix = strlen(old_path);
+	written.what = what;
+	written.size = size;
+	int r = nftw(old_path, written_entry, 32, FTW_PHYS);
+	return r < 0 ? -errno : r != 0;
+}
+
+/* Finishing an init cut short after its exchange: the old directory goes only when
+ * nothing in it changed since init's copy began. Otherwise it is kept as
+ * saved-TXID, as init does when its own check finds a write (init.c), and a person
+ * merges. Once the check passed, the mark is dropped from the staged record, so a
+ * recovery cut short while deleting (clearing chattr +i stamps ctimes) is not
+ * mistaken for a writer when run again. Return 0 to go on deleting, 1 kept, -errno. */
+static int keep_written_old_tree(struct target *t, const struct journal *j, const char *old_path,
+				 struct txn_error *error)
+{
+	struct timespec since = { .tv_sec = j->mark_sec, .tv_nsec = j->mark_nsec };
+	char what[PATH_MAX + 64];
+	int d = old_tree_written(old_path, &since, what, sizeof(what));
+	if (d < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, d,
+				"cannot look through '%s', the directory '%s' was before init; "
+				"nothing is deleted", old_path, t->path);
+	if (d == 0) {
+		struct journal checked = *j;
+		checked.has_mark = false;
+		int r = journal_write_staged(t->state_fd, &checked);
+		_cleanup_close_ int fd = r < 0 ? -EBADF : openat(t->state_fd, STAGED_NAME,
+								 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (r == 0 && (fd < 0 || fsync_fd(fd) < 0))
+			r = -errno;
+		if (r < 0)
+			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot write in '%s'", t->state_path);
+		return 0;
+	}
+	char saved[128];
+	snprintf(saved, sizeof(saved), "saved-%s", j->txid);
+	if (renameat(t->state_fd, j->staging, t->state_fd, saved) < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, errno,
+				"'%s' is its new subvolume, but the directory it replaced, at '%s', "
+				"was written to (%s) and cannot be renamed to '%s'", t->path,
+				old_path, what, saved);
+	if (!history_has(t->state_fd, j->txid)) {
+		struct history_entry e = { .txid = j->txid, .kind = "init", .result = "committed",
+					   .recovered = true, .started = j->started };
+		history_append(t->state_fd, &e);
+	}
+	int r = journal_remove(t->state_fd);
+	txn_fail(error, TXN_NEEDS_PERSON, r < 0 ? r : 0,
+		 "'%s' is its new subvolume, but init was cut short before it could check the "
+		 "directory it replaced for writes by other processes, and it was written to "
+		 "(%s): it is kept as '%s/%s', merge what is missing by hand", t->path, what,
+		 t->state_path, saved);
+	return 1;
+}
+
 int init_recover(struct target *t, const struct journal *j, bool recovered,
 		 struct txn_recover_result *ret, struct txn_error *error)
 {
@@ -82,6 +181,14 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 	if (committed) {
 		/* The staging name now holds the old plain directory: clear chattr +i/+a
 		 * (which the copy carries) so it can go. */
+		if (leftover && recovered && j->has_mark) {
+			r = keep_written_old_tree(t, j, leftover_path, error);
+			if (r != 0) {
+				ret->action = TXN_RECOVERY_ROLLED_FORWARD;
+				snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
+				return r < 0 ? r : -(error->errnum ? error->errnum : EIO);
+			}
+		}
 		if (leftover) {
 			struct init_tree old = { 0 };
 			r = init_tree_scan(leftover_path, false, &old, error);
@@ -90,6 +197,8 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 			init_tree_free(&old);
 			if (r == 0)
 				r = init_tree_unprotect(leftover_path, error);
+			if (r == 0)
+				txn_step("init-old-unprotected");
 			if (r == 0)
 				r = remove_tree_at(t->state_fd, j->staging, error, leftover_path);
 		}

@@ -102,6 +102,41 @@ for step in init-journaled init-copied init-exchanged; do
 	ok "  [$step] init then finishes the job" "$BTRFS_TXN" init "$D"
 	ok "  [$step] a subvolume with the same content" subvolume_with "$TEST_TMP/conv" "$D"
 done
+# Killed after the exchange while a process wrote to the old directory through a
+# descriptor it held (the check after the exchange never ran): recovery keeps the
+# old directory as saved-TXID and exits 5 naming the change; nothing is deleted.
+written_after_kill() { # NAME CHANGE-IN-OLD-DIR EXPECTED-NAME
+	D="$MNT/conv-$1"
+	mkdir -p "$D/sub" && echo original >"$D/sub/f" && echo other >"$D/g"
+	expect_exit 137 "[$1] init killed at 'init-exchanged'" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+	old=$(ls -d "$(state_dir "$D")"/init-* | head -1)
+	(cd "$old" && eval "$2")
+	expect_exit 5 "[$1] recover finds the old directory written to" "$BTRFS_TXN" recover "$D"
+	output_has "  [$1] naming what changed" "$3 changed after init copied it"
+	output_has "  [$1] and where the old directory is kept" "it is kept as '$(state_dir "$D")/saved-"
+	ok "  [$1] the old directory is there, as it was written" test -e "$(state_dir "$D")/saved-${old##*/init-}/sub/f"
+	ok "  [$1] the target is the subvolume" is_subvolume "$D"
+	ok "  [$1] nothing interrupted any more" sh -c "'$BTRFS_TXN' status --json '$D' | jq -e '.interrupted == false'"
+	ok "  [$1] history has the init" sh -c "'$BTRFS_TXN' history --json '$D' | grep -q '\"init\"'"
+	ok "  [$1] recover then exits 0" "$BTRFS_TXN" recover "$D"
+}
+written_after_kill appended 'echo ACKED >>sub/f' "'sub/f'"
+ok "  the appended line is kept" sh -c "grep -qx ACKED '$(state_dir "$D")'/saved-*/sub/f"
+written_after_kill made 'echo new >made-after' "'.'"
+written_after_kill chmod 'chmod 0600 g' "'g'"
+# Without a write, a recovery cut short while deleting (after it cleared chattr +i,
+# which stamps ctimes) is not taken for a writer when run again.
+D="$MNT/conv-immutable"
+mkdir -p "$D" && echo frozen >"$D/frozen" && echo f >"$D/f" && chattr +i "$D/frozen"
+expect_exit 137 "init killed at 'init-exchanged' (an immutable file)" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+expect_exit 137 "recover killed after clearing chattr +i in the old directory" \
+	with_fault init-old-unprotected "$BTRFS_TXN" recover "$D"
+ok "  recover run again finishes" "$BTRFS_TXN" recover "$D"
+ok "  nothing left in the state directory" no_staging "$D"
+ok "  nothing kept" sh -c "! ls -d '$(state_dir "$D")'/saved-* 2>/dev/null"
+ok "  the file is still immutable in the subvolume" sh -c "lsattr '$D/frozen' | cut -c5 | grep -qx i"
+chattr -i "$D/frozen"
+
 D="$MNT/conv-again"
 mkdir -p "$D" && echo again >"$D/f"
 manifest "$D" >"$TEST_TMP/conv"
