@@ -241,13 +241,16 @@ static int convert(struct target *t, const struct txn_options *options, struct t
 	/* The moment before the copy, as the kernel stamps ctime, kept beside the
 	 * journal: a recovery that finishes an init cut short after its exchange (the
 	 * check after it never ran) keeps the old directory when anything in it
-	 * changed from this moment on (init_recover.c). Where the kernel stamps
+	 * changed from this moment on, or its top differs from the print taken here
+	 * (init_recover.c). Where the kernel stamps
 	 * coarse ctimes, a file written in the same tick before the stamp would carry
 	 * it too; the subvolume's creation, a commit, lies between. */
 	struct timespec before_copy = { 0 };
 	if (staging_fd >= 0 && (r = subvolume_identity(staging_fd, j.staging_uuid, NULL, NULL)) == 0 &&
-	    (r = tree_mark_stamp(t->state_fd, &before_copy)) == 0) {
+	    (r = tree_mark_stamp(t->state_fd, &before_copy)) == 0 &&
+	    (r = root_print_take(t->fd, &j.top_print)) == 0) {
 		j.has_mark = true;
+		j.has_top_print = true;
 		j.mark_sec = before_copy.tv_sec;
 		j.mark_nsec = before_copy.tv_nsec;
 		if ((r = journal_write(t->state_fd, &j)) == 0)

@@ -69,12 +69,13 @@ static int refuse_delete_in_use(dev_t dev, struct init_tree *tree, const char *d
 			"recover'", display, who);
 }
 
-/* The old directory and the moment init took before its copy, for
- * old_tree_written() (nftw has no context argument). */
+/* The old directory and the moment to judge it by, for old_tree_written() (nftw
+ * has no context argument). */
 static struct {
 	const struct timespec *since;
-	size_t prefix;  /* length of the old directory's path */
-	char *what;     /* the first change found */
+	bool files_only; /* directories are not judged (see old_tree_check()) */
+	size_t prefix;   /* length of the old directory's path */
+	char *what;      /* the first change found */
 	size_t size;
 } written;
 
@@ -90,27 +91,25 @@ static int written_entry(const char *path, const struct stat *st, int type, stru
 		snprintf(written.what, written.size, "'%s' cannot be read", rel);
 		return 1;
 	}
-	/* The top was renamed by the exchange, which stamps its ctime: an entry made
-	 * or removed in it shows in its mtime; everything below by its ctime, which
-	 * every write, chmod, chown, link, rename and xattr change stamps. */
-	bool changed = ftw->level == 0 ? at_or_after(&st->st_mtim, written.since)
-				       : at_or_after(&st->st_ctim, written.since);
-	if (changed) {
+	/* The top is judged by its print (the exchange stamps its ctime); everything
+	 * below by its ctime, which every write, truncate, chmod, chown, link, rename
+	 * and xattr change stamps. */
+	if (ftw->level == 0 || (written.files_only && S_ISDIR(st->st_mode)))
+		return 0;
+	if (at_or_after(&st->st_ctim, written.since)) {
 		snprintf(written.what, written.size, "'%s' changed after init copied it", rel);
 		return 1;
 	}
 	return 0;
 }
 
-/* Whether anything in the old directory at @old_path changed at or after @since,
- * the moment init took before its copy (init.c): a process that held a file of it
- * could have written between init's last look and the exchange, or after it, and
- * an init cut short after the exchange never looked. Return 1 with @what naming
- * the first change, 0, or -errno. */
-static int old_tree_written(const char *old_path, const struct timespec *since, char *what,
-			    size_t size)
+/* Whether anything below the old directory at @old_path changed at or after
+ * @since. Return 1 with @what naming the first change, 0, or -errno. */
+static int old_tree_written(const char *old_path, const struct timespec *since, bool files_only,
+			    char *what, size_t size)
 {
 	written.since = since;
+	written.files_only = files_only;
 	written.prefix = strlen(old_path);
 	written.what = what;
 	written.size = size;
@@ -118,34 +117,23 @@ static int old_tree_written(const char *old_path, const struct timespec *since, 
 	return r < 0 ? -errno : r != 0;
 }
 
-/* Finishing an init cut short after its exchange: the old directory goes only when
- * nothing in it changed since init's copy began. Otherwise it is kept as
- * saved-TXID, as init does when its own check finds a write (init.c), and a person
- * merges. Once the check passed, the mark is dropped from the staged record, so a
- * recovery cut short while deleting (clearing chattr +i stamps ctimes) is not
- * mistaken for a writer when run again. Return 0 to go on deleting, 1 kept, -errno. */
-static int keep_written_old_tree(struct target *t, const struct journal *j, const char *old_path,
-				 struct txn_error *error)
+static void kept_message(struct target *t, const char *saved, const char *what,
+			 struct txn_error *error, int errnum)
 {
-	struct timespec since = { .tv_sec = j->mark_sec, .tv_nsec = j->mark_nsec };
-	char what[PATH_MAX + 64];
-	int d = old_tree_written(old_path, &since, what, sizeof(what));
-	if (d < 0)
-		return txn_fail(error, TXN_NEEDS_PERSON, d,
-				"cannot look through '%s', the directory '%s' was before init; "
-				"nothing is deleted", old_path, t->path);
-	if (d == 0) {
-		struct journal checked = *j;
-		checked.has_mark = false;
-		int r = journal_write_staged(t->state_fd, &checked);
-		_cleanup_close_ int fd = r < 0 ? -EBADF : openat(t->state_fd, STAGED_NAME,
-								 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (r == 0 && (fd < 0 || fsync_fd(fd) < 0))
-			r = -errno;
-		if (r < 0)
-			return txn_fail(error, TXN_NEEDS_PERSON, r, "cannot write in '%s'", t->state_path);
-		return 0;
-	}
+	txn_fail(error, TXN_NEEDS_PERSON, errnum,
+		 "'%s' is its new subvolume, but init was cut short before it could check the "
+		 "directory it replaced for writes by other processes, and it was written to "
+		 "(%s): it is kept as '%s/%s', merge what is missing by hand", t->path, what,
+		 t->state_path, saved);
+}
+
+/* Keeps the written old directory as saved-TXID (as init does when its own check
+ * finds a write, init.c), records the init and ends its journal: exit 5. A
+ * recovery cut short between the rename and the journal's end finds saved-TXID and
+ * says the same again (init_recover()). */
+static int keep_old_tree(struct target *t, const struct journal *j, const char *old_path,
+			 const char *what, struct txn_error *error)
+{
 	char saved[128];
 	snprintf(saved, sizeof(saved), "saved-%s", j->txid);
 	if (renameat(t->state_fd, j->staging, t->state_fd, saved) < 0)
@@ -153,18 +141,72 @@ static int keep_written_old_tree(struct target *t, const struct journal *j, cons
 				"'%s' is its new subvolume, but the directory it replaced, at '%s', "
 				"was written to (%s) and cannot be renamed to '%s'", t->path,
 				old_path, what, saved);
+	txn_step("init-old-kept");
 	if (!history_has(t->state_fd, j->txid)) {
 		struct history_entry e = { .txid = j->txid, .kind = "init", .result = "committed",
 					   .recovered = true, .started = j->started };
 		history_append(t->state_fd, &e);
 	}
 	int r = journal_remove(t->state_fd);
-	txn_fail(error, TXN_NEEDS_PERSON, r < 0 ? r : 0,
-		 "'%s' is its new subvolume, but init was cut short before it could check the "
-		 "directory it replaced for writes by other processes, and it was written to "
-		 "(%s): it is kept as '%s/%s', merge what is missing by hand", t->path, what,
-		 t->state_path, saved);
-	return 1;
+	kept_message(t, saved, what, error, r < 0 ? -r : 0);
+	return -(error->errnum ? error->errnum : EIO);
+}
+
+/*
+ * Before recovery deletes the old directory of an init cut short after its
+ * exchange (init never ran its own check): did anything change in it from the
+ * moment init stamped before its copy (init.c)? Entries below the top by ctime,
+ * the top by the print init took of it then (mode, owner, flags, size, mtime,
+ * xattrs). A mark that recovery stamped itself (@j->mark_checked, see
+ * restamp_old_tree()) follows its own check, and its deletion may since have
+ * stamped directories and hard-linked files: then only files count, by ctime,
+ * and a file that lost one of its links counts too (a person looks; nothing is
+ * lost). Return 0 to go on deleting, or -errno with @error set (kept: exit 5).
+ */
+static int old_tree_check(struct target *t, const struct journal *j, const char *old_path,
+			  struct txn_error *error)
+{
+	struct timespec since = { .tv_sec = j->mark_sec, .tv_nsec = j->mark_nsec };
+	char what[PATH_MAX + 64];
+	int d = old_tree_written(old_path, &since, j->mark_checked, what, sizeof(what));
+	if (d == 0 && !j->mark_checked && j->has_top_print) {
+		_cleanup_close_ int fd = openat(t->state_fd, j->staging,
+						O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct root_print now;
+		d = fd < 0 ? -errno : root_print_take(fd, &now);
+		if (d == 0 && memcmp(&now, &j->top_print, sizeof(now)) != 0) {
+			snprintf(what, sizeof(what), "'.' changed after init copied it");
+			d = 1;
+		}
+	}
+	if (d < 0)
+		return txn_fail(error, TXN_NEEDS_PERSON, -d,
+				"cannot look through '%s', the directory '%s' was before init; "
+				"nothing is deleted", old_path, t->path);
+	return d ? keep_old_tree(t, j, old_path, what, error) : 0;
+}
+
+/* After the check (init's own or old_tree_check()) and after clearing chattr +i/+a,
+ * both of which stamp ctimes, and before deleting anything: a new mark, fsynced,
+ * so that a recovery of a deletion cut short judges the old directory from here
+ * on and not by what the check and the clearing did. */
+static int restamp_old_tree(struct target *t, const struct journal *j, struct txn_error *error)
+{
+	struct journal next = *j;
+	struct timespec now;
+	int r = tree_mark_stamp(t->state_fd, &now);
+	if (r == 0) {
+		next.mark_sec = now.tv_sec;
+		next.mark_nsec = now.tv_nsec;
+		next.mark_checked = true;
+		next.has_top_print = false;
+		r = journal_write_staged(t->state_fd, &next);
+	}
+	_cleanup_close_ int fd = r < 0 ? -EBADF : openat(t->state_fd, STAGED_NAME,
+							 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (r == 0 && (fd < 0 || fsync_fd(fd) < 0))
+		r = -errno;
+	return r < 0 ? txn_fail(error, TXN_NEEDS_PERSON, -r, "cannot write in '%s'", t->state_path) : 0;
 }
 
 int init_recover(struct target *t, const struct journal *j, bool recovered,
@@ -179,24 +221,39 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 	snprintf(leftover_path, sizeof(leftover_path), "%s/%s", t->state_path, j->staging);
 	int r = 0;
 	if (committed) {
-		/* The staging name now holds the old plain directory: clear chattr +i/+a
-		 * (which the copy carries) so it can go. */
-		if (leftover && recovered && j->has_mark) {
-			r = keep_written_old_tree(t, j, leftover_path, error);
-			if (r != 0) {
-				ret->action = TXN_RECOVERY_ROLLED_FORWARD;
-				snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
-				return r < 0 ? r : -(error->errnum ? error->errnum : EIO);
-			}
+		char saved[128];
+		snprintf(saved, sizeof(saved), "saved-%s", j->txid);
+		if (!leftover && recovered && fstatat(t->state_fd, saved, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			/* Kept by a recovery cut short before it ended the journal. */
+			kept_message(t, saved, "see there", error, 0);
+			int e = journal_remove(t->state_fd);
+			ret->action = TXN_RECOVERY_ROLLED_FORWARD;
+			snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
+			return -(e < 0 ? -e : EIO);
 		}
+		/* The staging name now holds the old plain directory: looked at (when
+		 * init could not), then cleared of chattr +i/+a (which the copy carries)
+		 * so it can go. */
 		if (leftover) {
 			struct init_tree old = { 0 };
 			r = init_tree_scan(leftover_path, false, &old, error);
 			if (r == 0)
 				r = refuse_delete_in_use(st.st_dev, &old, leftover_path, error);
 			init_tree_free(&old);
+			if (r == 0 && recovered && j->has_mark) {
+				r = old_tree_check(t, j, leftover_path, error);
+				if (r < 0 && error->status == TXN_NEEDS_PERSON &&
+				    faccessat(t->state_fd, j->staging, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+					/* kept as saved-TXID, the journal ended */
+					ret->action = TXN_RECOVERY_ROLLED_FORWARD;
+					snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
+					return r;
+				}
+			}
 			if (r == 0)
 				r = init_tree_unprotect(leftover_path, error);
+			if (r == 0 && j->has_mark)
+				r = restamp_old_tree(t, j, error);
 			if (r == 0)
 				txn_step("init-old-unprotected");
 			if (r == 0)

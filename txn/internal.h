@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "trust.h"
 #include "txn.h"
+#include "state.h"
 
 /*
  * Fill @error (may be NULL) and return -@errnum, so that a failure reads
@@ -192,13 +193,7 @@ int plan_ops_at(int root_fd, const struct txn_batch *batch,
  * snapshot (see the file's header for what counts as a change). */
 /* What a subvolume's root directory looks like, read from the inode in memory:
  * renaming the subvolume (every exchange) changes nothing of it. */
-struct root_print {
-	unsigned mode, uid, gid, flags;
-	uint64_t size, nlink;       /* a Btrfs directory's size follows its entries */
-	int64_t mtime_sec;
-	long mtime_nsec;
-	uint64_t xattrs;            /* a hash of the names and values */
-};
+/* struct root_print: state.h (the journal keeps one for init). */
 int root_print_take(int fd, struct root_print *ret);
 struct tree_mark {
 	uint64_t generation;        /* the subvolume's root generation */

@@ -101,6 +101,19 @@ int journal_write_staged(int state_fd, const struct journal *j)
 					      "mode", (json_int_t)j->mark_mode, "uid",
 					      (json_int_t)j->mark_uid, "gid", (json_int_t)j->mark_gid,
 					      "transid", (json_int_t)j->mark_transid));
+	if (obj && j->has_mark && j->mark_checked)
+		json_object_set_new(json_object_get(obj, "mark"), "checked", json_true());
+	if (obj && j->has_top_print) {
+		const struct root_print *p = &j->top_print;
+		json_object_set_new(obj, "top",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode",
+					      (json_int_t)p->mode, "uid", (json_int_t)p->uid, "gid",
+					      (json_int_t)p->gid, "flags", (json_int_t)p->flags, "size",
+					      (json_int_t)p->size, "nlink", (json_int_t)p->nlink,
+					      "mtime_sec", (json_int_t)p->mtime_sec, "mtime_nsec",
+					      (json_int_t)p->mtime_nsec, "xattrs",
+					      (json_int_t)(int64_t)p->xattrs));
+	}
 	return state_write_json(state_fd, STAGED_NAME, obj, false);
 }
 
@@ -132,6 +145,26 @@ static void read_staged(int state_fd, const char *txid, struct journal *j)
 		j->mark_uid = (unsigned)json_integer_value(json_object_get(mark, "uid"));
 		j->mark_gid = (unsigned)json_integer_value(json_object_get(mark, "gid"));
 		j->mark_transid = (uint64_t)json_integer_value(json_object_get(mark, "transid"));
+		j->mark_checked = json_is_true(json_object_get(mark, "checked"));
+	}
+	json_t *top = json_object_get(obj, "top");
+	json_int_t v[9];
+	if (id && strcmp(id, txid) == 0 && json_is_object(top) &&
+	    json_unpack(top, "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", &v[0], "uid",
+			&v[1], "gid", &v[2], "flags", &v[3], "size", &v[4], "nlink", &v[5],
+			"mtime_sec", &v[6], "mtime_nsec", &v[7], "xattrs", &v[8]) == 0) {
+		struct root_print *p = &j->top_print;
+		memset(p, 0, sizeof(*p)); /* compared with memcmp */
+		p->mode = (unsigned)v[0];
+		p->uid = (unsigned)v[1];
+		p->gid = (unsigned)v[2];
+		p->flags = (unsigned)v[3];
+		p->size = (uint64_t)v[4];
+		p->nlink = (uint64_t)v[5];
+		p->mtime_sec = (int64_t)v[6];
+		p->mtime_nsec = (long)v[7];
+		p->xattrs = (uint64_t)(int64_t)v[8];
+		j->has_top_print = true;
 	}
 	json_decref(obj);
 }

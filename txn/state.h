@@ -101,6 +101,15 @@ void uuid_format(const uint8_t uuid[16], char out[37]);
 int subvolume_identity(int fd, char ret_uuid[37], uint64_t *ret_generation,
 		       char ret_parent_uuid[37]);
 
+/* A directory's own attributes, compared whole (modified.c: root_print_take()). */
+struct root_print {
+	unsigned mode, uid, gid, flags;
+	uint64_t size, nlink;       /* a Btrfs directory's size follows its entries */
+	int64_t mtime_sec;
+	long mtime_nsec;
+	uint64_t xattrs;            /* a hash of the names and values */
+};
+
 struct journal {
 	char txid[40];
 	char kind[16];              /* "apply", "rollback", "init" */
@@ -121,6 +130,13 @@ struct journal {
 	long mark_nsec;
 	unsigned mark_mode, mark_uid, mark_gid;
 	uint64_t mark_transid;
+	/* init only (init.c, init_recover.c): the old directory's top when the mark
+	 * was stamped, which the ctime walk below it cannot judge (the exchange stamps
+	 * its ctime); and whether the mark is recovery's own, stamped once it had
+	 * checked the old directory and cleared its chattr flags. */
+	bool has_top_print;
+	struct root_print top_print;
+	bool mark_checked;
 };
 
 /* Writes @obj (a json_t *, whose reference it takes) as one line replacing the

@@ -122,8 +122,51 @@ written_after_kill() { # NAME CHANGE-IN-OLD-DIR EXPECTED-NAME
 }
 written_after_kill appended 'echo ACKED >>sub/f' "'sub/f'"
 ok "  the appended line is kept" sh -c "grep -qx ACKED '$(state_dir "$D")'/saved-*/sub/f"
-written_after_kill made 'echo new >made-after' "'.'"
+written_after_kill made 'echo new >made-after' "'made-after'"
 written_after_kill chmod 'chmod 0600 g' "'g'"
+written_after_kill top-mode 'chmod 0700 .' "'.'"
+written_after_kill top-xattr 'setfattr -n user.k -v v .' "'.'"
+# rsync -a --delete into it: an entry gone, the top's mtime put back.
+written_after_kill top-delete 'm=$(stat -c %y .); rm g; touch -m -d "$m" .' "'.'"
+# A holder refused first, then its last write: the mark is still there.
+D="$MNT/conv-holder"
+mkdir -p "$D" && echo original >"$D/f"
+expect_exit 137 "init killed at 'init-exchanged' (a process then holds a file)" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+old=$(ls -d "$(state_dir "$D")"/init-* | head -1)
+exec 7>>"$old/f"
+expect_exit 5 "recover names the holder" "$BTRFS_TXN" recover "$D"
+echo ACKED >&7
+exec 7>&-
+expect_exit 5 "  once it wrote and went, recover keeps what it wrote" "$BTRFS_TXN" recover "$D"
+output_has "  naming it" "'f' changed after init copied it"
+ok "  the write is kept" sh -c "grep -qx ACKED '$(state_dir "$D")'/saved-*/f"
+# Cut short right after keeping it (renamed, the journal not yet ended): the next
+# recovery says so again, then exits 0.
+D="$MNT/conv-kept-cut"
+mkdir -p "$D" && echo original >"$D/f"
+expect_exit 137 "init killed at 'init-exchanged' (then written to)" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+old=$(ls -d "$(state_dir "$D")"/init-* | head -1)
+echo ACKED >>"$old/f"
+expect_exit 137 "recover killed right after keeping the old directory" with_fault init-old-kept "$BTRFS_TXN" recover "$D"
+expect_exit 5 "  the next recover says where it is kept" "$BTRFS_TXN" recover "$D"
+output_has "  naming the place" "it is kept as '$(state_dir "$D")/saved-"
+ok "  then recover exits 0" "$BTRFS_TXN" recover "$D"
+# Written to after recovery's own check, before its deletion was cut short.
+D="$MNT/conv-late"
+mkdir -p "$D/sub" && echo original >"$D/sub/f" && echo g >"$D/g"
+expect_exit 137 "init killed at 'init-exchanged' (written to later)" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+old=$(ls -d "$(state_dir "$D")"/init-* | head -1)
+expect_exit 137 "recover killed after its check" with_fault init-old-unprotected "$BTRFS_TXN" recover "$D"
+echo ACKED >>"$old/sub/f"
+expect_exit 5 "  a write then is kept by the next recover" "$BTRFS_TXN" recover "$D"
+output_has "  naming it" "'sub/f' changed after init copied it"
+# No false alarm for a top whose mtime lies in the future (an archive from a
+# machine whose clock ran ahead).
+D="$MNT/conv-future"
+mkdir -p "$D" && echo a >"$D/f" && touch -m -d '+1 hour' "$D"
+expect_exit 137 "init killed at 'init-exchanged' (a top dated in the future)" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+ok "  recover exits 0" "$BTRFS_TXN" recover "$D"
+ok "  nothing kept" sh -c "! ls -d '$(state_dir "$D")'/saved-* 2>/dev/null"
 # Without a write, a recovery cut short while deleting (after it cleared chattr +i,
 # which stamps ctimes) is not taken for a writer when run again.
 D="$MNT/conv-immutable"
