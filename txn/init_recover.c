@@ -73,7 +73,7 @@ static int refuse_delete_in_use(dev_t dev, struct init_tree *tree, const char *d
  * has no context argument). */
 static struct {
 	const struct timespec *since;
-	bool files_only; /* directories are not judged (see old_tree_check()) */
+	bool after_check; /* the mark is recovery's own (see old_tree_check()) */
 	size_t prefix;   /* length of the old directory's path */
 	char *what;      /* the first change found */
 	size_t size;
@@ -91,12 +91,26 @@ static int written_entry(const char *path, const struct stat *st, int type, stru
 		snprintf(written.what, written.size, "'%s' cannot be read", rel);
 		return 1;
 	}
-	/* The top is judged by its print (the exchange stamps its ctime); everything
-	 * below by its ctime, which every write, truncate, chmod, chown, link, rename
-	 * and xattr change stamps. */
-	if (ftw->level == 0 || (written.files_only && S_ISDIR(st->st_mode)))
+	/* Every entry by its ctime, which every write, truncate, chmod, chown, link,
+	 * rename and xattr change stamps; but the top, whose ctime the exchange
+	 * stamped, by its print (old_tree_check()) until recovery's own mark, which
+	 * lies after the exchange. */
+	if (ftw->level == 0 && !written.after_check)
 		return 0;
-	if (at_or_after(&st->st_ctim, written.since)) {
+	bool changed = at_or_after(&st->st_ctim, written.since);
+	if (changed && written.after_check && S_ISDIR(st->st_mode) &&
+	    st->st_ctim.tv_sec == st->st_mtim.tv_sec && st->st_ctim.tv_nsec == st->st_mtim.tv_nsec) {
+		/* Stamped by the deletion (an unlink stamps its directory's ctime and
+		 * mtime alike) unless made after the mark: a chmod, chown, xattr change
+		 * or rename stamps the ctime alone. */
+		struct statx stx;
+		changed = statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) < 0 ||
+			  !(stx.stx_mask & STATX_BTIME) ||
+			  at_or_after(&(struct timespec){ .tv_sec = stx.stx_btime.tv_sec,
+							  .tv_nsec = stx.stx_btime.tv_nsec },
+				      written.since);
+	}
+	if (changed) {
 		snprintf(written.what, written.size, "'%s' changed after init copied it", rel);
 		return 1;
 	}
@@ -105,11 +119,11 @@ static int written_entry(const char *path, const struct stat *st, int type, stru
 
 /* Whether anything below the old directory at @old_path changed at or after
  * @since. Return 1 with @what naming the first change, 0, or -errno. */
-static int old_tree_written(const char *old_path, const struct timespec *since, bool files_only,
+static int old_tree_written(const char *old_path, const struct timespec *since, bool after_check,
 			    char *what, size_t size)
 {
 	written.since = since;
-	written.files_only = files_only;
+	written.after_check = after_check;
 	written.prefix = strlen(old_path);
 	written.what = what;
 	written.size = size;
@@ -117,14 +131,36 @@ static int old_tree_written(const char *old_path, const struct timespec *since, 
 	return r < 0 ? -errno : r != 0;
 }
 
-static void kept_message(struct target *t, const char *saved, const char *what,
-			 struct txn_error *error, int errnum)
+static void kept_message(struct target *t, const struct journal *j, const char *saved,
+			 const char *what, struct txn_error *error, int errnum)
 {
-	txn_fail(error, TXN_NEEDS_PERSON, errnum,
-		 "'%s' is its new subvolume, but init was cut short before it could check the "
-		 "directory it replaced for writes by other processes, and it was written to "
-		 "(%s): it is kept as '%s/%s', merge what is missing by hand", t->path, what,
-		 t->state_path, saved);
+	if (!what)
+		txn_fail(error, TXN_NEEDS_PERSON, errnum,
+			 "'%s' is its new subvolume; the directory it replaced was written to "
+			 "after init copied it and is kept as '%s/%s' (by a recovery cut short): "
+			 "merge what is missing by hand", t->path, t->state_path, saved);
+	else if (j->mark_checked)
+		txn_fail(error, TXN_NEEDS_PERSON, errnum,
+			 "'%s' is its new subvolume; the directory it replaced changed while it "
+			 "was being deleted by a run that was cut short (%s): what is left of it is "
+			 "kept as '%s/%s', merge what is missing by hand", t->path, what,
+			 t->state_path, saved);
+	else
+		txn_fail(error, TXN_NEEDS_PERSON, errnum,
+			 "'%s' is its new subvolume, but init was cut short before it could check "
+			 "the directory it replaced for writes by other processes, and it was "
+			 "written to (%s): it is kept as '%s/%s', merge what is missing by hand",
+			 t->path, what, t->state_path, saved);
+}
+
+/* The init in the history, once: its old directory was kept (saved-TXID). */
+static void history_kept(struct target *t, const struct journal *j)
+{
+	if (!history_has(t->state_fd, j->txid)) {
+		struct history_entry e = { .txid = j->txid, .kind = "init", .result = "committed",
+					   .recovered = true, .started = j->started };
+		history_append(t->state_fd, &e);
+	}
 }
 
 /* Keeps the written old directory as saved-TXID (as init does when its own check
@@ -142,13 +178,9 @@ static int keep_old_tree(struct target *t, const struct journal *j, const char *
 				"was written to (%s) and cannot be renamed to '%s'", t->path,
 				old_path, what, saved);
 	txn_step("init-old-kept");
-	if (!history_has(t->state_fd, j->txid)) {
-		struct history_entry e = { .txid = j->txid, .kind = "init", .result = "committed",
-					   .recovered = true, .started = j->started };
-		history_append(t->state_fd, &e);
-	}
+	history_kept(t, j);
 	int r = journal_remove(t->state_fd);
-	kept_message(t, saved, what, error, r < 0 ? -r : 0);
+	kept_message(t, j, saved, what, error, r < 0 ? -r : 0);
 	return -(error->errnum ? error->errnum : EIO);
 }
 
@@ -159,9 +191,10 @@ static int keep_old_tree(struct target *t, const struct journal *j, const char *
  * the top by the print init took of it then (mode, owner, flags, size, mtime,
  * xattrs). A mark that recovery stamped itself (@j->mark_checked, see
  * restamp_old_tree()) follows its own check, and its deletion may since have
- * stamped directories and hard-linked files: then only files count, by ctime,
- * and a file that lost one of its links counts too (a person looks; nothing is
- * lost). Return 0 to go on deleting, or -errno with @error set (kept: exit 5).
+ * stamped directories (ctime and mtime alike: those count only when made after
+ * the mark, by their birth time) and hard-linked files (a file that lost one of
+ * its links counts as written: a person looks, nothing is lost). Return 0 to go
+ * on deleting, or -errno with @error set (kept: exit 5).
  */
 static int old_tree_check(struct target *t, const struct journal *j, const char *old_path,
 			  struct txn_error *error)
@@ -225,7 +258,8 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 		snprintf(saved, sizeof(saved), "saved-%s", j->txid);
 		if (!leftover && recovered && fstatat(t->state_fd, saved, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			/* Kept by a recovery cut short before it ended the journal. */
-			kept_message(t, saved, "see there", error, 0);
+			history_kept(t, j);
+			kept_message(t, j, saved, NULL, error, 0);
 			int e = journal_remove(t->state_fd);
 			ret->action = TXN_RECOVERY_ROLLED_FORWARD;
 			snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);

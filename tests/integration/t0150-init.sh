@@ -149,7 +149,7 @@ old=$(ls -d "$(state_dir "$D")"/init-* | head -1)
 echo ACKED >>"$old/f"
 expect_exit 137 "recover killed right after keeping the old directory" with_fault init-old-kept "$BTRFS_TXN" recover "$D"
 expect_exit 5 "  the next recover says where it is kept" "$BTRFS_TXN" recover "$D"
-output_has "  naming the place" "it is kept as '$(state_dir "$D")/saved-"
+output_has "  naming the place" "is kept as '$(state_dir "$D")/saved-"
 ok "  then recover exits 0" "$BTRFS_TXN" recover "$D"
 # Written to after recovery's own check, before its deletion was cut short.
 D="$MNT/conv-late"
@@ -160,6 +160,42 @@ expect_exit 137 "recover killed after its check" with_fault init-old-unprotected
 echo ACKED >>"$old/sub/f"
 expect_exit 5 "  a write then is kept by the next recover" "$BTRFS_TXN" recover "$D"
 output_has "  naming it" "'sub/f' changed after init copied it"
+# After recovery's own check (a kill at init-old-unprotected, by recover or by init
+# itself): a change to a directory, or a directory made, is still kept.
+late_dir_change() { # NAME FAULTED-COMMAND CHANGE
+	D="$MNT/conv-$1"
+	mkdir -p "$D/sub/deeper" && echo original >"$D/sub/f" && echo g >"$D/g"
+	if [ "$2" = recover ]; then
+		expect_exit 137 "[$1] init killed at 'init-exchanged'" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+		expect_exit 137 "[$1] recover killed after its check" with_fault init-old-unprotected "$BTRFS_TXN" recover "$D"
+	else
+		expect_exit 137 "[$1] init killed after its check" with_fault init-old-unprotected "$BTRFS_TXN" init "$D"
+	fi
+	old=$(ls -d "$(state_dir "$D")"/init-* | head -1)
+	(cd "$old" && eval "$3")
+	expect_exit 5 "  [$1] the next recover keeps the old directory" "$BTRFS_TXN" recover "$D"
+	output_has "  [$1] saying it changed while being deleted" "changed while it was being deleted"
+}
+late_dir_change late-chmod recover 'chmod 0700 sub'
+late_dir_change late-top recover 'setfattr -n user.k -v v .'
+late_dir_change late-mkdir recover 'mkdir sub/new'
+late_dir_change late-rename recover 'mv sub/deeper sub/moved'
+late_dir_change late-init init 'chmod 0700 sub'
+# A deletion cut short part-way (no hard links): the next recover finishes, exit 0.
+# (strace: a check dependency, scripts/deps.sh)
+D="$MNT/conv-cut"
+mkdir -p "$D/a/b" "$D/c" && echo 1 >"$D/a/b/f" && echo 2 >"$D/a/g" && echo 3 >"$D/c/h" && echo 4 >"$D/i"
+expect_exit 137 "init killed at 'init-exchanged' (a nested tree)" with_fault init-exchanged "$BTRFS_TXN" init "$D"
+for n in 2 4; do
+	expect_exit 137 "  recover killed at its deletion's unlink $n" strace -f -o /dev/null -e trace=unlinkat \
+		-e inject=unlinkat:signal=SIGKILL:when=$n "$BTRFS_TXN" recover "$D"
+done
+ok "  recover then finishes" "$BTRFS_TXN" recover "$D"
+ok "  nothing kept" sh -c "! ls -d '$(state_dir "$D")'/saved-* 2>/dev/null"
+# The history has the init whose old directory was kept, also when the recovery
+# that kept it was cut short.
+ok "a kept init is in the history (recover cut short after keeping)" \
+	sh -c "'$BTRFS_TXN' history --json '$MNT/conv-kept-cut' | grep -q '\"init\"'"
 # No false alarm for a top whose mtime lies in the future (an archive from a
 # machine whose clock ran ahead).
 D="$MNT/conv-future"
