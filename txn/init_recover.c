@@ -194,7 +194,7 @@ static int keep_old_tree(struct target *t, const struct journal *j, const char *
  * stamped directories (ctime and mtime alike: those count only when made after
  * the mark, by their birth time) and hard-linked files (a file that lost one of
  * its links counts as written: a person looks, nothing is lost). Return 0 to go
- * on deleting, or -errno with @error set (kept: exit 5).
+ * on deleting, or -errno with @error set (exit 5).
  */
 static int old_tree_check(struct target *t, const struct journal *j, const char *old_path,
 			  struct txn_error *error)
@@ -233,12 +233,8 @@ static int restamp_old_tree(struct target *t, const struct journal *j, struct tx
 		next.mark_nsec = now.tv_nsec;
 		next.mark_checked = true;
 		next.has_top_print = false;
-		r = journal_write_staged(t->state_fd, &next);
+		r = journal_write_staged_durable(t->state_fd, &next);
 	}
-	_cleanup_close_ int fd = r < 0 ? -EBADF : openat(t->state_fd, STAGED_NAME,
-							 O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (r == 0 && (fd < 0 || fsync_fd(fd) < 0))
-		r = -errno;
 	return r < 0 ? txn_fail(error, TXN_NEEDS_PERSON, -r, "cannot write in '%s'", t->state_path) : 0;
 }
 
@@ -259,11 +255,9 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 		if (!leftover && recovered && fstatat(t->state_fd, saved, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			/* Kept by a recovery cut short before it ended the journal. */
 			history_kept(t, j);
-			kept_message(t, j, saved, NULL, error, 0);
 			int e = journal_remove(t->state_fd);
-			ret->action = TXN_RECOVERY_ROLLED_FORWARD;
-			snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
-			return -(e < 0 ? -e : EIO);
+			kept_message(t, j, saved, NULL, error, e < 0 ? -e : 0);
+			r = -(error->errnum ? error->errnum : EIO);
 		}
 		/* The staging name now holds the old plain directory: looked at (when
 		 * init could not), then cleared of chattr +i/+a (which the copy carries)
@@ -274,16 +268,8 @@ int init_recover(struct target *t, const struct journal *j, bool recovered,
 			if (r == 0)
 				r = refuse_delete_in_use(st.st_dev, &old, leftover_path, error);
 			init_tree_free(&old);
-			if (r == 0 && recovered && j->has_mark) {
+			if (r == 0 && recovered && j->has_mark)
 				r = old_tree_check(t, j, leftover_path, error);
-				if (r < 0 && error->status == TXN_NEEDS_PERSON &&
-				    faccessat(t->state_fd, j->staging, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-					/* kept as saved-TXID, the journal ended */
-					ret->action = TXN_RECOVERY_ROLLED_FORWARD;
-					snprintf(ret->txid, sizeof(ret->txid), "%s", j->txid);
-					return r;
-				}
-			}
 			if (r == 0)
 				r = init_tree_unprotect(leftover_path, error);
 			if (r == 0 && j->has_mark)

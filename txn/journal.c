@@ -90,7 +90,7 @@ int journal_write_intent(int state_fd, const struct journal *j)
 	return journal_write_as(state_fd, j, false);
 }
 
-int journal_write_staged(int state_fd, const struct journal *j)
+static int journal_write_staged_as(int state_fd, const struct journal *j, bool durable)
 {
 	json_t *obj = json_pack("{s:s, s:s}", "txid", j->txid, "staging_uuid", j->staging_uuid);
 	if (obj && j->has_mark)
@@ -114,7 +114,17 @@ int journal_write_staged(int state_fd, const struct journal *j)
 					      (json_int_t)p->mtime_nsec, "xattrs",
 					      (json_int_t)(int64_t)p->xattrs));
 	}
-	return state_write_json(state_fd, STAGED_NAME, obj, false);
+	return state_write_json(state_fd, STAGED_NAME, obj, durable);
+}
+
+int journal_write_staged(int state_fd, const struct journal *j)
+{
+	return journal_write_staged_as(state_fd, j, false);
+}
+
+int journal_write_staged_durable(int state_fd, const struct journal *j)
+{
+	return journal_write_staged_as(state_fd, j, true);
 }
 
 /* The staged record of transaction @txid: the staging UUID into @j (36

@@ -150,6 +150,8 @@ int journal_write_intent(int state_fd, const struct journal *journal);
 /* Records the staging UUID of @journal's transaction in its own file, without an
  * fsync: the step-7 commit makes it durable before the exchange can happen. */
 int journal_write_staged(int state_fd, const struct journal *journal);
+/* The same, fsynced (init's recovery: its own mark, init_recover.c). */
+int journal_write_staged_durable(int state_fd, const struct journal *journal);
 /* Reads it: 1 when found, 0 when absent, -ENODATA when empty (written, never made
  * durable: nothing was committed), -EBADMSG when unreadable. The staging
  * UUID comes from the journal or, for the same transaction, from the staged
